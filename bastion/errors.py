@@ -1,0 +1,58 @@
+"""The error tree: exceptions are for bad input and bugs, never for a host's outcome.
+
+A host that fails, times out or cannot be reached is data (`HostResult.status`). The CLI maps
+every `BastionError` to a one-line message and its `exit_code`, in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BastionError(Exception):
+    """Root of every error bastion raises on purpose."""
+
+    exit_code = 2
+
+
+class InputError(BastionError):
+    """Bad input from the user: a file, an option or an argument.
+
+    Rendered as ``source:line: message`` when the source (a file path or an option name) and
+    the line are known.
+    """
+
+    def __init__(
+        self, message: str, *, source: str | Path | None = None, line: int | None = None
+    ) -> None:
+        self.message = message
+        self.source = str(source) if source is not None else None
+        self.line = line
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        if self.source is None:
+            return self.message
+        if self.line is None:
+            return f"{self.source}: {self.message}"
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+class InventoryError(InputError):
+    """The inventory file is missing, unreadable or invalid."""
+
+
+class SelectionError(InputError):
+    """A selection names an unknown host or group, is malformed, or selects nothing."""
+
+
+class UsageError(InputError):
+    """An option or argument is invalid or options contradict each other."""
+
+
+class LabError(BastionError):
+    """The local lab cannot be started, inspected or stopped."""
+
+
+class EnvironmentProblem(BastionError):
+    """Something bastion needs on this machine is missing (a binary, a permission)."""

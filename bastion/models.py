@@ -1,0 +1,88 @@
+"""Plain data shared by every layer: hosts, per-host results and the executor's events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+DEFAULT_TRANSPORT = "asyncssh"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One inventory host with its defaults already applied."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, object] = field(default_factory=dict)
+    jump: str | None = None
+    """Another inventory host's name, or ``[user@]address[:port]``; reached as a ProxyJump."""
+    transport: str = DEFAULT_TRANSPORT
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    groups: tuple[str, ...] = ()
+    """Names of the inventory groups this host belongs to, in inventory order."""
+
+
+class Status(StrEnum):
+    """How a host's run ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """The outcome of running one command on one host; never an exception."""
+
+    host: str
+    address: str
+    status: Status
+    exit_status: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is Status.OK
+
+
+Stream = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True, slots=True)
+class HostStarted:
+    """A host has been given a slot and its connection is being opened."""
+
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostOutput:
+    """A chunk of output from one host; ``data`` holds whole lines except at the very end."""
+
+    host: str
+    stream: Stream
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostFinished:
+    """A host is done; its result is final."""
+
+    result: HostResult
+
+
+Event = HostStarted | HostOutput | HostFinished
