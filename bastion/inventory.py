@@ -1,0 +1,670 @@
+"""Load and validate the YAML inventory: hosts, their settings and labels, groups, vars.
+
+Every problem is reported as ``file:line: message`` pointing at the offending key or value.
+PyYAML's dictionaries forget where things were written and silently keep the last of two
+duplicate keys, so the document is composed into YAML nodes and walked into a small tree of
+located values (`_Map`, `_Seq`, `_Scalar`) that the validation reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from difflib import get_close_matches
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import yaml
+
+from bastion.errors import InventoryError, SelectionError
+from bastion.hostset import expand, fold, is_glob, match
+from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
+from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
+from bastion.selector import LABEL_RULE, is_label_text, parse_selector
+
+INVENTORY_ENV = "BASTION_INVENTORY"
+DEFAULT_INVENTORY = "inventory.yaml"
+INVENTORIES_DIR = "inventories"
+TRANSPORTS = ("asyncssh", "paramiko", "mosh")
+SSH_PORT = 22
+
+TOP_KEYS = ("defaults", "hosts", "groups", "vars")
+SETTING_KEYS = (
+    "user",
+    "port",
+    "identity_file",
+    "known_hosts",
+    "jump",
+    "connect_timeout",
+    "transport",
+)
+HOST_KEYS = ("address", *SETTING_KEYS, "labels", "vars")
+GROUP_KEYS = ("selector",)
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+_NAME_RULE = "use letters, digits, '.', '-', '_' or ':'"
+_JUMP_SPEC = re.compile(
+    r"(?:[^@\s:/]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]+))?"
+)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A validated inventory: hosts with defaults applied, resolved groups, global vars."""
+
+    path: Path
+    hosts: Mapping[str, Host]
+    """Every host by name, in file order (ranges in expansion order)."""
+    groups: Mapping[str, tuple[str, ...]]
+    """Each group's host names, in inventory order."""
+    vars: Mapping[str, object]
+    """The top-level ``vars:``; each host's own vars are in `Host.vars`."""
+    digest: str
+    """SHA-256 of the file's bytes, so a run record can name the exact inventory used."""
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read, parse and validate an inventory file; raise `InventoryError` at the first problem."""
+    data = _read(path)
+    root = _compose(path, data)
+    return _Builder(path).build(root, hashlib.sha256(data).hexdigest())
+
+
+def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None) -> Path:
+    """Find the inventory that ``-i`` names (or ``$BASTION_INVENTORY``, or ``./inventory.yaml``).
+
+    ``lab`` is the lab's inventory; a bare NAME is ``inventories/NAME.yaml`` when that exists;
+    anything else is a path. Relative paths are kept relative to ``cwd`` (default: the
+    current directory) so messages show them as typed.
+    """
+    base = cwd if cwd is not None else Path()
+    source = "-i"
+    if name_or_path is None:
+        name_or_path = os.environ.get(INVENTORY_ENV) or None
+        source = f"${INVENTORY_ENV}"
+    if name_or_path is None:
+        default = base / DEFAULT_INVENTORY
+        if default.is_file():
+            return default
+        raise InventoryError(
+            f"inventory not found (looked for {default}); "
+            f"give -i PATH or NAME, or set ${INVENTORY_ENV}"
+        )
+    if name_or_path == LAB_INVENTORY_NAME:
+        lab = lab_inventory_path()
+        if lab.is_file():
+            return lab
+        raise InventoryError(
+            f"lab inventory not found (looked for {lab}); run `bastion lab up` first",
+            source=source,
+        )
+    candidates = [base / Path(name_or_path).expanduser()]
+    if _is_bare_name(name_or_path):
+        candidates.insert(0, base / INVENTORIES_DIR / f"{name_or_path}.yaml")
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    looked = ", ".join(str(candidate) for candidate in candidates)
+    raise InventoryError(f"inventory not found (looked for {looked})", source=source)
+
+
+def _is_bare_name(text: str) -> bool:
+    return "/" not in text and os.sep not in text and not text.endswith((".yaml", ".yml"))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InventoryError("inventory not found", source=path) from None
+    except OSError as exc:
+        raise InventoryError(f"cannot read inventory: {exc.strerror or exc}", source=path) from None
+
+
+# --- YAML to located values ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Scalar:
+    line: int
+    value: object
+    """As YAML typed it: str, int, float, bool, None, a date..."""
+    text: str
+    """As written (without quotes), for labels, where ``01`` and ``true`` must stay text."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Seq:
+    line: int
+    items: tuple[_Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    key_line: int
+    value: _Node
+
+
+@dataclass(frozen=True, slots=True)
+class _Map:
+    line: int
+    entries: Mapping[str, _Entry]
+
+
+_Node = _Scalar | _Seq | _Map
+
+
+def _compose(path: Path, data: bytes) -> _Node | None:
+    """Parse YAML text into located values; None for an empty document."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            f"not UTF-8 text (bad byte at offset {exc.start})", source=path
+        ) from None
+    try:
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
+        return None if root is None else _Tree(path, loader).convert(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        # The context ("while parsing a flow mapping") explains problems such as "but found".
+        what = ", ".join(part for part in (exc.context, exc.problem) if part)
+        raise InventoryError(f"invalid YAML: {what}", source=path, line=line) from None
+    except yaml.YAMLError as exc:
+        # Reader errors (control characters) carry an offset, not a line.
+        raise InventoryError(f"invalid YAML: {str(exc).splitlines()[0]}", source=path) from None
+
+
+class _Tree:
+    """Walks composed YAML nodes into located values, rejecting duplicate keys."""
+
+    def __init__(self, path: Path, loader: yaml.SafeLoader) -> None:
+        self._path = path
+        self._loader = loader
+        # Aliases make the node graph a DAG (or a cycle): convert each node once.
+        self._done: dict[int, _Node] = {}
+        self._open: set[int] = set()
+
+    def convert(self, node: yaml.Node) -> _Node:
+        key = id(node)
+        if key in self._done:
+            return self._done[key]
+        if key in self._open:
+            raise self._error("a YAML alias refers to itself", node)
+        self._open.add(key)
+        line = node.start_mark.line + 1
+        result: _Node
+        if isinstance(node, yaml.MappingNode):
+            result = _Map(line, self._entries(node))
+        elif isinstance(node, yaml.SequenceNode):
+            result = _Seq(line, tuple(self.convert(item) for item in node.value))
+        else:
+            result = _Scalar(line, self._construct(node), str(node.value))
+        self._open.discard(key)
+        self._done[key] = result
+        return result
+
+    def _entries(self, node: yaml.MappingNode) -> dict[str, _Entry]:
+        merged: dict[str, _Entry] = {}
+        own: dict[str, _Entry] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                for source in self._merge_sources(value_node):
+                    for key, entry in source.entries.items():
+                        # Earlier mappings in a merge list win, as in YAML's merge spec.
+                        merged.setdefault(key, entry)
+                continue
+            key = self._key(key_node)
+            line = key_node.start_mark.line + 1
+            if key in own:
+                first = own[key].key_line
+                raise self._error(f"duplicate key {key!r} (first at line {first})", key_node)
+            own[key] = _Entry(line, self.convert(value_node))
+        return {**merged, **own}
+
+    def _merge_sources(self, node: yaml.Node) -> list[_Map]:
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        sources: list[_Map] = []
+        for item in nodes:
+            converted = self.convert(item)
+            if not isinstance(converted, _Map):
+                raise self._error("'<<' needs a mapping or a list of mappings to merge", item)
+            sources.append(converted)
+        return sources
+
+    def _key(self, node: yaml.Node) -> str:
+        if not isinstance(node, yaml.ScalarNode) or self._construct(node) in (None, ""):
+            raise self._error("a key must be a non-empty name", node)
+        return str(node.value)
+
+    def _construct(self, node: yaml.Node) -> object:
+        try:
+            value: object = self._loader.construct_object(node, deep=True)
+        except ValueError as exc:
+            # Values that look typed but are not (2024-13-01 as a date) raise plain ValueError.
+            raise self._error(f"invalid value {node.value!r}: {exc}", node) from None
+        return value
+
+    def _error(self, message: str, node: yaml.Node) -> InventoryError:
+        return InventoryError(message, source=self._path, line=node.start_mark.line + 1)
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """Connection settings as written in ``defaults:`` or a host; None means not given."""
+
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    jump: str | None = None
+    jump_line: int | None = None
+    """Where ``jump`` was written: jumps are checked once every host is known."""
+    connect_timeout: float | None = None
+    transport: str | None = None
+
+    def over(self, base: _Settings) -> _Settings:
+        """These settings, falling back to ``base`` for those not given."""
+        merged: dict[str, Any] = {}
+        for item in fields(self):
+            mine = getattr(self, item.name)
+            merged[item.name] = mine if mine is not None else getattr(base, item.name)
+        return _Settings(**merged)
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A host before groups are known, with where it was written for later errors."""
+
+    host: Host
+    key: str
+    key_line: int
+    jump_line: int | None
+
+
+class _Builder:
+    """Validates the located tree of one inventory file and builds the `Inventory`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.directory = path.absolute().parent
+
+    def build(self, root: _Node | None, digest: str) -> Inventory:
+        if root is None:
+            raise self._error("the inventory is empty: expected a mapping with a 'hosts:' key")
+        if not isinstance(root, _Map):
+            raise self._error(
+                f"the inventory must be a mapping with a 'hosts:' key, got {_describe(root)}",
+                root.line,
+            )
+        top = root.entries
+        self._check_keys(top, TOP_KEYS, "at top level")
+        defaults = self._defaults(top.get("defaults"))
+        drafts = self._hosts(top.get("hosts"), defaults, root.line)
+        self._check_jumps(drafts)
+        groups = self._groups(top.get("groups"), drafts)
+        hosts = {name: _with_groups(draft.host, groups) for name, draft in drafts.items()}
+        return Inventory(
+            path=self.path,
+            hosts=MappingProxyType(hosts),
+            groups=MappingProxyType(groups),
+            vars=self._vars(top.get("vars")),
+            digest=digest,
+        )
+
+    # sections
+
+    def _defaults(self, entry: _Entry | None) -> _Settings:
+        entries = self._entries(entry, "defaults")
+        self._check_keys(entries, SETTING_KEYS, "in defaults")
+        return self._settings(entries)
+
+    def _hosts(self, entry: _Entry | None, defaults: _Settings, top_line: int) -> dict[str, _Draft]:
+        if entry is None:
+            raise self._error(
+                "missing 'hosts:': the inventory must list at least one host", top_line
+            )
+        table = self._entries(entry, "hosts")
+        if not table:
+            raise self._error("'hosts:' is empty: list at least one host", entry.key_line)
+        drafts: dict[str, _Draft] = {}
+        for key, host_entry in table.items():
+            for draft in self._host(key, host_entry, defaults):
+                first = drafts.get(draft.host.name)
+                if first is not None:
+                    raise self._error(
+                        f"duplicate host {draft.host.name!r} "
+                        f"(already defined by {first.key!r} at line {first.key_line})",
+                        host_entry.key_line,
+                    )
+                drafts[draft.host.name] = draft
+        return drafts
+
+    def _host(self, key: str, entry: _Entry, defaults: _Settings) -> list[_Draft]:
+        names = self._host_names(key, entry.key_line)
+        entries = self._entries(entry, f"host {key!r}")
+        self._check_keys(entries, HOST_KEYS, f"in host {key!r}")
+        own = self._settings(entries)
+        addresses = self._addresses(key, names, entries.get("address"))
+        labels = self._labels(entries.get("labels"))
+        host_vars = self._vars(entries.get("vars"))
+        drafts = []
+        for name, address in zip(names, addresses, strict=True):
+            inherited = defaults
+            if defaults.jump == name:
+                # The host that the default jump names is reached directly, not through itself.
+                inherited = replace(defaults, jump=None, jump_line=None)
+            merged = own.over(inherited)
+            host = Host(
+                name=name,
+                address=address,
+                port=merged.port if merged.port is not None else SSH_PORT,
+                user=merged.user,
+                labels=labels,
+                vars=host_vars,
+                jump=merged.jump,
+                transport=merged.transport or DEFAULT_TRANSPORT,
+                identity_file=merged.identity_file,
+                known_hosts=merged.known_hosts,
+                connect_timeout=merged.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+            )
+            drafts.append(_Draft(host, key, entry.key_line, merged.jump_line))
+        return drafts
+
+    def _groups(
+        self, entry: _Entry | None, drafts: Mapping[str, _Draft]
+    ) -> dict[str, tuple[str, ...]]:
+        groups: dict[str, tuple[str, ...]] = {}
+        for name, group_entry in self._entries(entry, "groups").items():
+            if _NAME.fullmatch(name) is None:
+                raise self._error(
+                    f"group name {name!r} is invalid: {_NAME_RULE}", group_entry.key_line
+                )
+            groups[name] = self._group(name, group_entry.value, drafts)
+        return groups
+
+    def _group(self, name: str, node: _Node, drafts: Mapping[str, _Draft]) -> tuple[str, ...]:
+        if isinstance(node, _Seq):
+            return self._listed_group(name, node, list(drafts))
+        if isinstance(node, _Map):
+            return self._selector_group(name, node, drafts)
+        raise self._error(
+            f"group {name!r} must be a list of host names or patterns, "
+            f'or {{selector: "k=v,..."}}, got {_describe(node)}',
+            node.line,
+        )
+
+    def _selector_group(
+        self, name: str, node: _Map, drafts: Mapping[str, _Draft]
+    ) -> tuple[str, ...]:
+        self._check_keys(node.entries, GROUP_KEYS, f"in group {name!r}")
+        entry = node.entries.get("selector")
+        if entry is None:
+            raise self._error(f"group {name!r} needs 'selector: \"k=v,...\"'", node.line)
+        text = self._string("selector", entry.value, spaces=True)
+        try:
+            selector = parse_selector(text)
+        except SelectionError as exc:
+            raise self._error(f"group {name!r}: {exc.message}", entry.value.line) from None
+        return tuple(host for host, draft in drafts.items() if selector.matches(draft.host.labels))
+
+    def _listed_group(self, name: str, node: _Seq, hosts: list[str]) -> tuple[str, ...]:
+        members: set[str] = set()
+        for item in node.items:
+            if not isinstance(item, _Scalar) or item.value is None:
+                raise self._error(
+                    f"group {name!r}: each item must be a host name or pattern, "
+                    f"got {_describe(item)}",
+                    item.line,
+                )
+            try:
+                found = match(item.text, hosts)
+            except SelectionError as exc:
+                raise self._error(f"group {name!r}: {exc.message}", item.line) from None
+            if found.unmatched:
+                raise self._error(
+                    f"group {name!r} {_unmatched_phrase(found.unmatched[0])} "
+                    f"(inventory has {fold(hosts)})",
+                    item.line,
+                )
+            members.update(found.names)
+        return tuple(host for host in hosts if host in members)
+
+    def _check_jumps(self, drafts: Mapping[str, _Draft]) -> None:
+        for name, draft in drafts.items():
+            jump = draft.host.jump
+            if jump is None:
+                continue
+            if jump not in drafts and not _is_jump_spec(jump):
+                raise self._error(
+                    f"jump {jump!r} is neither an inventory host nor a [user@]address[:port] "
+                    "(an outside host needs a dotted name, a user@ or a :port)",
+                    draft.jump_line,
+                )
+            chain = [name]
+            while jump is not None and jump in drafts:
+                if jump in chain:
+                    loop = " -> ".join([*chain, jump])
+                    raise self._error(f"jump loop: {loop}", draft.jump_line)
+                chain.append(jump)
+                jump = drafts[jump].host.jump
+
+    # fields
+
+    def _settings(self, entries: Mapping[str, _Entry]) -> _Settings:
+        jump = entries.get("jump")
+        return _Settings(
+            user=self._setting(entries, "user", self._word),
+            port=self._setting(entries, "port", self._port),
+            identity_file=self._setting(entries, "identity_file", self._file),
+            known_hosts=self._setting(entries, "known_hosts", self._file),
+            jump=self._setting(entries, "jump", self._word),
+            jump_line=jump.value.line if jump is not None else None,
+            connect_timeout=self._setting(entries, "connect_timeout", self._timeout),
+            transport=self._setting(entries, "transport", self._transport),
+        )
+
+    def _setting(
+        self, entries: Mapping[str, _Entry], key: str, parse: Callable[[str, _Node], _T]
+    ) -> _T | None:
+        entry = entries.get(key)
+        if entry is None:
+            return None
+        if isinstance(entry.value, _Scalar) and entry.value.value is None:
+            raise self._error(
+                f"{key} has no value (remove it to use the default)", entry.value.line
+            )
+        return parse(key, entry.value)
+
+    def _word(self, key: str, node: _Node) -> str:
+        return self._string(key, node, spaces=False)
+
+    def _string(self, key: str, node: _Node, *, spaces: bool) -> str:
+        value = node.value if isinstance(node, _Scalar) else None
+        if not isinstance(value, str) or not value.strip() or (not spaces and _has_space(value)):
+            rule = "a non-empty string" if spaces else "a non-empty string without spaces"
+            raise self._error(f"{key} must be {rule}, got {_describe(node)}", node.line)
+        return value
+
+    def _port(self, key: str, node: _Node) -> int:
+        value = node.value if isinstance(node, _Scalar) else None
+        # bool is an int in Python, but `port: true` is a mistake, not port 1.
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            raise self._error(
+                f"{key} must be an integer from 1 to 65535, got {_describe(node)}", node.line
+            )
+        return value
+
+    def _timeout(self, key: str, node: _Node) -> float:
+        value = node.value if isinstance(node, _Scalar) else None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise self._error(
+                f"{key} must be a positive number of seconds, got {_describe(node)}", node.line
+            )
+        return float(value)
+
+    def _transport(self, key: str, node: _Node) -> str:
+        value = node.value if isinstance(node, _Scalar) else None
+        if value not in TRANSPORTS:
+            raise self._error(
+                f"{key} must be one of {', '.join(TRANSPORTS)}, got {_describe(node)}", node.line
+            )
+        return str(value)
+
+    def _file(self, key: str, node: _Node) -> str:
+        path = Path(self._string(key, node, spaces=True)).expanduser()
+        return str(path if path.is_absolute() else self.directory / path)
+
+    def _host_names(self, key: str, line: int) -> list[str]:
+        try:
+            names = expand(key)
+        except SelectionError as exc:
+            raise self._error(exc.message, line) from None
+        for name in names:
+            if _NAME.fullmatch(name) is None:
+                raise self._error(f"host name {name!r} is invalid: {_NAME_RULE}", line)
+        return names
+
+    def _addresses(self, key: str, names: list[str], entry: _Entry | None) -> list[str]:
+        if entry is None:
+            return names
+        address = self._word("address", entry.value)
+        line = entry.value.line
+        if "[" in key and "[" in address:
+            try:
+                addresses = expand(address)
+            except SelectionError as exc:
+                raise self._error(exc.message, line) from None
+            if len(addresses) != len(names):
+                raise self._error(
+                    f"address {address!r} gives {len(addresses)} addresses "
+                    f"for the {len(names)} hosts of {key!r}",
+                    line,
+                )
+            return addresses
+        if len(names) > 1:
+            raise self._error(
+                f"{len(names)} hosts would share address {address!r}: give a range of "
+                f"{len(names)} addresses (such as 'host[1-{len(names)}]') or none",
+                line,
+            )
+        return [address]
+
+    def _labels(self, entry: _Entry | None) -> Mapping[str, str]:
+        labels: dict[str, str] = {}
+        for key, label in self._entries(entry, "labels").items():
+            if not is_label_text(key):
+                raise self._error(f"label key {key!r} must be {LABEL_RULE}", label.key_line)
+            value = label.value
+            if not isinstance(value, _Scalar) or value.value is None:
+                raise self._error(
+                    f"label {key!r} must have a text or number value, got {_describe(value)}",
+                    value.line,
+                )
+            if not is_label_text(value.text):
+                raise self._error(
+                    f"label {key!r} has value {value.text!r}, which must be {LABEL_RULE}",
+                    value.line,
+                )
+            labels[key] = value.text
+        return MappingProxyType(labels)
+
+    def _vars(self, entry: _Entry | None) -> Mapping[str, object]:
+        entries = self._entries(entry, "vars")
+        return MappingProxyType({key: _plain(item.value) for key, item in entries.items()})
+
+    # helpers
+
+    def _entries(self, entry: _Entry | None, what: str) -> Mapping[str, _Entry]:
+        """The entries of a mapping section; an absent or empty (null) section has none."""
+        if entry is None:
+            return {}
+        node = entry.value
+        if isinstance(node, _Scalar) and node.value is None:
+            return {}
+        if not isinstance(node, _Map):
+            raise self._error(f"{what} must be a mapping, got {_describe(node)}", node.line)
+        return node.entries
+
+    def _check_keys(
+        self, entries: Mapping[str, _Entry], allowed: tuple[str, ...], where: str
+    ) -> None:
+        for key, entry in entries.items():
+            if key not in allowed:
+                close = get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise self._error(
+                    f"unknown key {key!r} {where}{hint} (allowed: {', '.join(allowed)})",
+                    entry.key_line,
+                )
+
+    def _error(self, message: str, line: int | None = None) -> InventoryError:
+        return InventoryError(message, source=self.path, line=line)
+
+
+def _with_groups(host: Host, groups: Mapping[str, tuple[str, ...]]) -> Host:
+    member_of = tuple(name for name, members in groups.items() if host.name in members)
+    return replace(host, groups=member_of)
+
+
+def _is_jump_spec(text: str) -> bool:
+    found = _JUMP_SPEC.fullmatch(text)
+    if found is None or not any(mark in text for mark in ".:@"):
+        return False
+    port = found.group("port")
+    return port is None or 1 <= int(port) <= 65535
+
+
+def _unmatched_phrase(term: str) -> str:
+    return (
+        f"has pattern {term!r} that matches no host"
+        if is_glob(term)
+        else f"names unknown host {term!r}"
+    )
+
+
+def _has_space(text: str) -> bool:
+    return any(char.isspace() for char in text)
+
+
+def _describe(node: _Node) -> str:
+    """A value as an error message shows it: ``'22'``, ``true``, ``null``, ``a list``."""
+    if isinstance(node, _Map):
+        return "a mapping"
+    if isinstance(node, _Seq):
+        return "a list"
+    value = node.value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    return node.text
+
+
+def _plain(node: _Node) -> object:
+    """A located value as plain Python data, for free-form ``vars:``."""
+    if isinstance(node, _Map):
+        return {key: _plain(entry.value) for key, entry in node.entries.items()}
+    if isinstance(node, _Seq):
+        return [_plain(item) for item in node.items]
+    return node.value

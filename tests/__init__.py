@@ -1,0 +1,1 @@
+"""bastion tests: units, in-process SSH servers, and the real-sshd lab."""
