@@ -1,0 +1,33 @@
+"""What a whole run came to: the exit code and the per-status host sets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bastion.models import HostResult, Status
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+
+def exit_code(results: Iterable[HostResult]) -> int:
+    """0 all ok; 3 if any host was unreachable; else 1 if any failed or timed out."""
+    statuses = {result.status for result in results}
+    if Status.UNREACHABLE in statuses:
+        return EXIT_UNREACHABLE
+    if statuses & {Status.FAILED, Status.TIMEOUT}:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def first_error_line(result: HostResult) -> str:
+    """The line that best explains why a host did not succeed."""
+    if result.status in (Status.FAILED, Status.TIMEOUT):
+        for line in result.stderr.splitlines():
+            if line.strip():
+                reason = result.error or "failed"
+                return f"{reason}: {line.strip()}"
+    return result.error or ""

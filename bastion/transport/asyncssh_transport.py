@@ -1,0 +1,415 @@
+"""The default transport: asyncssh, one connection per host, one session per command."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import random
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import asyncssh
+
+from bastion.hostkeys import (
+    HostKeyVerdict,
+    append_known_host,
+    describe_refusal,
+    known_hosts_entry_name,
+    known_hosts_files,
+)
+from bastion.jumps import resolve_jump
+from bastion.models import Host, HostResult, Status, Stream
+from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
+from bastion.transport.pacing import HandshakeGate
+from bastion.transport.remote_shell import PID_MARKER, kill_group_command, with_pid_preamble
+
+KILL_WAIT_S = 5.0
+"""How long to wait for a timed-out command's session to close after its group is signalled."""
+
+BACKOFF_BASE_S = 0.25
+
+
+class ConnectFailure(Exception):
+    """A connection attempt failed; ``transient`` failures are worth another attempt."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class _KnownHostsCache:
+    """known_hosts files parsed once per run, and kept current when a new key is accepted."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[tuple[Path, ...], asyncssh.SSHKnownHosts] = {}
+
+    def get(self, files: list[Path]) -> asyncssh.SSHKnownHosts:
+        key = tuple(files)
+        known = self._parsed.get(key)
+        if known is None:
+            known = asyncssh.SSHKnownHosts()
+            for path in files:
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise ConnectFailure(
+                        f"cannot read known_hosts {path}: {exc.strerror}", transient=False
+                    ) from exc
+                try:
+                    known.load(text)
+                except ValueError as exc:
+                    raise ConnectFailure(
+                        f"cannot parse known_hosts {path}: {exc}", transient=False
+                    ) from exc
+            self._parsed[key] = known
+        return known
+
+    def add(self, files: list[Path], line: str) -> None:
+        for key, known in self._parsed.items():
+            if key[0] == files[0]:
+                known.load(line)
+
+
+class _HostKeyClient(asyncssh.SSHClient):
+    """Decides on host keys that known_hosts does not already trust."""
+
+    def __init__(
+        self,
+        known: asyncssh.SSHKnownHosts,
+        files: list[Path],
+        accept_new: bool,
+        cache: _KnownHostsCache,
+    ) -> None:
+        self._known = known
+        self._files = files
+        self._accept_new = accept_new
+        self._cache = cache
+        self.verdict = HostKeyVerdict.TRUSTED
+        self.fingerprint = ""
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.fingerprint = key.get_fingerprint()
+        match = self._known.match(host, addr, port if port != 22 else None)
+        host_keys, ca_keys = match[0], match[1]
+        if key in host_keys:
+            # Accepted by a concurrent connection after this one had matched known_hosts.
+            return True
+        if host_keys or ca_keys:
+            self.verdict = HostKeyVerdict.CHANGED
+            return False
+        if not self._accept_new:
+            self.verdict = HostKeyVerdict.UNKNOWN
+            return False
+        key_line = key.export_public_key("openssh").decode("ascii").strip()
+        key_line = " ".join(key_line.split()[:2])
+        append_known_host(self._files[0], host, port, key_line)
+        self._cache.add(self._files, f"{known_hosts_entry_name(host, port)} {key_line}")
+        self.verdict = HostKeyVerdict.ACCEPTED_NEW
+        return True
+
+
+class _CommandSession(asyncssh.SSHClientSession[bytes]):
+    """Collects one command's output and exit status, streaming chunks as they arrive."""
+
+    def __init__(self, on_output: OutputSink) -> None:
+        self._on_output = on_output
+        self._decoders: dict[Stream, codecs.IncrementalDecoder] = {
+            "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
+            "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
+        }
+        self._parts: dict[Stream, list[str]] = {"stdout": [], "stderr": []}
+        self._preamble: bytes | None = b""
+        self.pid: int | None = None
+        self.exit_status: int | None = None
+        self.exit_signal: str | None = None
+        self.done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self._emit("stderr", data)
+            return
+        if self._preamble is not None:
+            data = self._strip_preamble(data)
+        if data:
+            self._emit("stdout", data)
+
+    def _strip_preamble(self, data: bytes) -> bytes:
+        """Take the pid line off the front of stdout (it may arrive split across packets)."""
+        assert self._preamble is not None
+        buffered = self._preamble + data
+        if not PID_MARKER.startswith(buffered[: len(PID_MARKER)]):
+            self._preamble = None
+            return buffered
+        newline = buffered.find(b"\n")
+        if newline < 0:
+            self._preamble = buffered
+            return b""
+        digits = buffered[len(PID_MARKER) : newline]
+        self.pid = int(digits) if digits.isdigit() else None
+        self._preamble = None
+        return buffered[newline + 1 :]
+
+    def _emit(self, stream: Stream, data: bytes) -> None:
+        text = self._decoders[stream].decode(data)
+        if text:
+            self._parts[stream].append(text)
+            self._on_output(stream, text)
+
+    def flush(self) -> None:
+        """Emit a trailing partial character sequence, if any."""
+        for stream in ("stdout", "stderr"):
+            decoder = self._decoders[stream]
+            text = decoder.decode(b"", final=True)
+            if text:
+                self._parts[stream].append(text)
+                self._on_output(stream, text)
+
+    def output(self, stream: Stream) -> str:
+        return "".join(self._parts[stream])
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit_status = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.exit_signal = signal
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(exc)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one host's connection attempts came to."""
+
+    connection: asyncssh.SSHClientConnection | None
+    error: str | None = None
+
+
+class AsyncsshTransport:
+    """Runs each host's command over its own asyncssh connection."""
+
+    name = "asyncssh"
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self._options = options
+        self._gate = HandshakeGate(options.max_handshakes_per_server, options.max_handshakes)
+        self._known_hosts = _KnownHostsCache()
+        self._client_keys: dict[str, list[asyncssh.SSHKey]] = {}
+        self._jumps: dict[str, asyncio.Task[_Attempt]] = {}
+
+    async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
+        started = time.monotonic()
+        attempt = await self._connect_with_retries(host)
+        if attempt.connection is None:
+            return HostResult(
+                host=host.name,
+                address=host.address,
+                status=Status.UNREACHABLE,
+                error=attempt.error,
+                duration_s=time.monotonic() - started,
+            )
+        connection = attempt.connection
+        try:
+            return await self._execute(connection, host, spec, on_output, started)
+        finally:
+            connection.close()
+
+    async def close(self) -> None:
+        for task in self._jumps.values():
+            if task.done() and not task.cancelled():
+                attempt = task.result()
+                if attempt.connection is not None:
+                    attempt.connection.close()
+                    await attempt.connection.wait_closed()
+            else:
+                task.cancel()
+        self._jumps.clear()
+
+    async def _execute(
+        self,
+        connection: asyncssh.SSHClientConnection,
+        host: Host,
+        spec: CommandSpec,
+        on_output: OutputSink,
+        started: float,
+    ) -> HostResult:
+        def result(
+            status: Status, session: _CommandSession | None, error: str | None
+        ) -> HostResult:
+            return HostResult(
+                host=host.name,
+                address=host.address,
+                status=status,
+                exit_status=session.exit_status if session else None,
+                stdout=session.output("stdout") if session else "",
+                stderr=session.output("stderr") if session else "",
+                error=error,
+                duration_s=time.monotonic() - started,
+            )
+
+        try:
+            channel, opened = await connection.create_session(
+                lambda: _CommandSession(on_output), with_pid_preamble(spec.command), encoding=None
+            )
+            session = cast(_CommandSession, opened)
+        except (asyncssh.Error, OSError) as exc:
+            return result(Status.UNREACHABLE, None, f"cannot open a session: {_reason(exc)}")
+        if spec.stdin:
+            channel.write(spec.stdin)
+        channel.write_eof()
+        try:
+            lost = await asyncio.wait_for(asyncio.shield(session.done), spec.timeout)
+        except TimeoutError:
+            await self._stop_remote(connection, session)
+            session.flush()
+            channel.close()
+            return result(
+                Status.TIMEOUT,
+                session,
+                f"timed out after {spec.timeout:g}s; remote process group stopped",
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop_remote(connection, session))
+            channel.close()
+            raise
+        session.flush()
+        if session.exit_status is None and session.exit_signal is None:
+            reason = _reason(lost) if lost else "the session closed without an exit status"
+            return result(Status.UNREACHABLE, session, f"connection lost mid-command: {reason}")
+        if session.exit_signal is not None:
+            return result(Status.FAILED, session, f"killed by signal {session.exit_signal}")
+        if session.exit_status == 0:
+            return result(Status.OK, session, None)
+        return result(Status.FAILED, session, f"exit status {session.exit_status}")
+
+    async def _stop_remote(
+        self, connection: asyncssh.SSHClientConnection, session: _CommandSession
+    ) -> None:
+        """Signal the command's process group from a second session, then wait for it to end."""
+        if session.pid is not None:
+            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(
+                    connection.run(kill_group_command(session.pid), check=False), KILL_WAIT_S
+                )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(session.done), KILL_WAIT_S)
+
+    async def _connect_with_retries(self, host: Host) -> _Attempt:
+        attempts = 1 + max(0, self._options.retries)
+        failure = ConnectFailure("no attempt made", transient=False)
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(BACKOFF_BASE_S * 2**attempt * random.uniform(0.5, 1.5))
+            try:
+                return _Attempt(await self._connect(host))
+            except ConnectFailure as exc:
+                failure = exc
+                if not exc.transient:
+                    break
+        suffix = f" (after {attempts} attempts)" if failure.transient and attempts > 1 else ""
+        return _Attempt(None, failure.message + suffix)
+
+    async def _connect(self, host: Host) -> asyncssh.SSHClientConnection:
+        tunnel = await self._tunnel_for(host)
+        files = known_hosts_files(host.known_hosts)
+        known = self._known_hosts.get(files)
+        client = _HostKeyClient(known, files, self._options.host_keys.accept_new, self._known_hosts)
+        timeout = self._options.connect_timeout or host.connect_timeout
+        kwargs: dict[str, object] = {}
+        if host.user:
+            kwargs["username"] = host.user
+        if host.port != 22:
+            kwargs["port"] = host.port
+        if host.identity_file:
+            kwargs["client_keys"] = self._client_keys_for(host.identity_file)
+        if tunnel is not None:
+            kwargs["tunnel"] = tunnel
+        try:
+            async with self._gate.slot(host.address, host.port):
+                connection, _ = await asyncio.wait_for(
+                    asyncssh.create_connection(
+                        lambda: client,
+                        host.address,
+                        known_hosts=known,
+                        keepalive_interval=self._options.keepalive_interval,
+                        keepalive_count_max=self._options.keepalive_count_max,
+                        connect_timeout=timeout,
+                        **kwargs,  # type: ignore[arg-type]
+                    ),
+                    timeout,
+                )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            verdict = client.verdict if client.fingerprint else HostKeyVerdict.UNKNOWN
+            message = describe_refusal(verdict, files, client.fingerprint or "(no key seen)")
+            raise ConnectFailure(message, transient=False) from exc
+        except asyncssh.PermissionDenied as exc:
+            user = host.user or "the default user"
+            raise ConnectFailure(
+                f"authentication failed for {user}: {_reason(exc)}", transient=False
+            ) from exc
+        except TimeoutError as exc:
+            raise ConnectFailure(f"connect timed out after {timeout:g}s", transient=True) from exc
+        except socket.gaierror as exc:
+            raise ConnectFailure(
+                f"cannot resolve {host.address}: {exc.strerror}", transient=False
+            ) from exc
+        except ConnectionRefusedError as exc:
+            raise ConnectFailure(
+                f"connection refused by {host.address}:{host.port}", transient=True
+            ) from exc
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
+            raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
+        except OSError as exc:
+            raise ConnectFailure(
+                f"cannot connect to {host.address}:{host.port}: {_reason(exc)}", transient=True
+            ) from exc
+        return connection
+
+    def _client_keys_for(self, identity_file: str) -> list[asyncssh.SSHKey]:
+        keys = self._client_keys.get(identity_file)
+        if keys is None:
+            try:
+                keys = [asyncssh.read_private_key(identity_file)]
+            except (OSError, asyncssh.KeyImportError) as exc:
+                raise ConnectFailure(
+                    f"cannot load identity_file {identity_file}: {_reason(exc)}", transient=False
+                ) from exc
+            self._client_keys[identity_file] = keys
+        return keys
+
+    async def _tunnel_for(self, host: Host) -> asyncssh.SSHClientConnection | None:
+        """The shared connection to this host's jump host, opened once for every target."""
+        if not host.jump:
+            return None
+        jump = resolve_jump(host, self._options.jump_hosts)
+        key = f"{jump.user}@{jump.address}:{jump.port}"
+        task = self._jumps.get(key)
+        if task is None:
+            task = self._jumps[key] = asyncio.ensure_future(self._connect_with_retries(jump))
+        attempt = await asyncio.shield(task)
+        if attempt.connection is None:
+            raise ConnectFailure(
+                f"jump host {jump.name} unreachable: {attempt.error}", transient=False
+            )
+        return attempt.connection
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, single-line reason for an exception."""
+    if isinstance(exc, asyncssh.Error):
+        text = exc.reason
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

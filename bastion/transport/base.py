@@ -1,0 +1,55 @@
+"""The interface every transport implements, and the options they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bastion.hostkeys import HostKeyPolicy
+from bastion.models import Host, HostResult, Stream
+
+OutputSink = Callable[[Stream, str], None]
+"""Receives decoded output chunks as they arrive (not necessarily whole lines)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """How connections are opened: shared by every host of a run."""
+
+    connect_timeout: float | None = None
+    """Overrides each host's inventory ``connect_timeout`` when set."""
+    retries: int = 2
+    """Extra attempts after a transient connection failure (refused, reset, timed out)."""
+    keepalive_interval: float = 15.0
+    keepalive_count_max: int = 3
+    max_handshakes_per_server: int = 8
+    """In-flight handshakes per sshd, kept under OpenSSH's default ``MaxStartups 10``."""
+    max_handshakes: int = 64
+    """In-flight handshakes in all, so a burst does not starve the CPU."""
+    host_keys: HostKeyPolicy = field(default_factory=HostKeyPolicy)
+    jump_hosts: Mapping[str, Host] = field(default_factory=dict)
+    """Inventory hosts by name, so a host's ``jump`` can name one of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """What to run on a host."""
+
+    command: str
+    timeout: float | None = None
+    stdin: bytes | None = None
+
+
+class Transport(Protocol):
+    """Runs commands on hosts; every outcome, including failure to connect, is a result."""
+
+    name: str
+
+    async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
+        """Run ``spec`` on ``host``, streaming output to ``on_output``."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection this transport still holds."""
+        ...

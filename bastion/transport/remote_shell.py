@@ -1,0 +1,26 @@
+"""The few shell fragments a transport wraps around a user's command.
+
+The command itself is passed as given. The only addition is a first line that reports the
+remote shell's process id: sshd makes each session's shell a process-group leader, so that id
+is the group to signal when a command times out or the run is interrupted, and nothing the
+command started is left running.
+"""
+
+from __future__ import annotations
+
+PID_MARKER = b"\x1fbastion-pid:"
+
+PID_PREAMBLE = "printf '\\037bastion-pid:%s\\n' \"$$\"\n"
+
+
+def with_pid_preamble(command: str) -> str:
+    """The command to send: report the shell's pid on the first stdout line, then run it."""
+    return PID_PREAMBLE + command
+
+
+def kill_group_command(pid: int, grace_s: float = 1.0) -> str:
+    """A command that stops process group ``pid``: TERM, a grace period, then KILL."""
+    return (
+        f"kill -TERM -- -{pid} 2>/dev/null; sleep {grace_s:g}; "
+        f"kill -KILL -- -{pid} 2>/dev/null; true"
+    )
