@@ -53,6 +53,10 @@ class UsageError(InputError):
 class LabError(BastionError):
     """The local lab cannot be started, inspected or stopped."""
 
+    exit_code = 1
+
 
 class EnvironmentProblem(BastionError):
     """Something bastion needs on this machine is missing (a binary, a permission)."""
+
+    exit_code = 1

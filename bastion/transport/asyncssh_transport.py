@@ -270,14 +270,15 @@ class AsyncsshTransport:
         try:
             lost = await asyncio.wait_for(asyncio.shield(session.done), spec.timeout)
         except TimeoutError:
-            await self._stop_remote(connection, session)
+            stopped = await self._stop_remote(connection, session)
             session.flush()
             channel.close()
-            return result(
-                Status.TIMEOUT,
-                session,
-                f"timed out after {spec.timeout:g}s; remote process group stopped",
+            outcome = (
+                "remote process group stopped"
+                if stopped
+                else "the remote command may still be running (it did not stop when signalled)"
             )
+            return result(Status.TIMEOUT, session, f"timed out after {spec.timeout:g}s; {outcome}")
         except asyncio.CancelledError:
             await asyncio.shield(self._stop_remote(connection, session))
             channel.close()
@@ -294,15 +295,18 @@ class AsyncsshTransport:
 
     async def _stop_remote(
         self, connection: asyncssh.SSHClientConnection, session: _CommandSession
-    ) -> None:
-        """Signal the command's process group from a second session, then wait for it to end."""
+    ) -> bool:
+        """Signal the command's process group from a second session; True once it has ended."""
         if session.pid is not None:
             with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
                 await asyncio.wait_for(
                     connection.run(kill_group_command(session.pid), check=False), KILL_WAIT_S
                 )
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(asyncio.shield(session.done), KILL_WAIT_S)
+        except TimeoutError:
+            return False
+        return True
 
     async def _connect_with_retries(self, host: Host) -> _Attempt:
         attempts = 1 + max(0, self._options.retries)
@@ -356,6 +360,12 @@ class AsyncsshTransport:
             user = host.user or "the default user"
             raise ConnectFailure(
                 f"authentication failed for {user}: {_reason(exc)}", transient=False
+            ) from exc
+        except asyncssh.ChannelOpenError as exc:  # only a jump host opens channels for us
+            raise ConnectFailure(
+                f"jump host {host.jump} cannot open a tunnel to {host.address}:{host.port}: "
+                f"{_reason(exc)}",
+                transient=exc.code == asyncssh.OPEN_CONNECT_FAILED,
             ) from exc
         except TimeoutError as exc:
             raise ConnectFailure(f"connect timed out after {timeout:g}s", transient=True) from exc

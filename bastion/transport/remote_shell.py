@@ -20,7 +20,8 @@ def with_pid_preamble(command: str) -> str:
 
 def kill_group_command(pid: int, grace_s: float = 1.0) -> str:
     """A command that stops process group ``pid``: TERM, a grace period, then KILL."""
+    # `kill -s SIG -- -PGID` is the spelling dash's builtin accepts as well as bash's.
     return (
-        f"kill -TERM -- -{pid} 2>/dev/null; sleep {grace_s:g}; "
-        f"kill -KILL -- -{pid} 2>/dev/null; true"
+        f"kill -s TERM -- -{pid} 2>/dev/null; sleep {grace_s:g}; "
+        f"kill -s KILL -- -{pid} 2>/dev/null; true"
     )

@@ -1,0 +1,39 @@
+"""``bastion history``: the recent runs from the bastion's own audit trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from bastion.history import history_path, read_history
+from bastion.hostset import fold
+
+
+def history_command(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="The raw JSON lines.")] = False,
+) -> None:
+    """List recent runs: when, who, exit code, hosts by status, and the command."""
+    entries = read_history(limit)
+    if as_json:
+        for entry in entries:
+            sys.stdout.write(json.dumps(entry) + "\n")
+        return
+    if not entries:
+        sys.stderr.write(f"bastion: no runs recorded yet ({history_path()})\n")
+        return
+    for entry in entries:
+        hosts = entry.get("hosts")
+        by_status: dict[str, list[str]] = {}
+        if isinstance(hosts, dict):
+            for name, outcome in hosts.items():
+                status = outcome[0] if isinstance(outcome, list) and outcome else "?"
+                by_status.setdefault(str(status), []).append(str(name))
+        counts = " ".join(f"{status}:{fold(names)}" for status, names in by_status.items())
+        sys.stdout.write(
+            f"{entry.get('time', '?')}  {entry.get('user', '?')}  exit={entry.get('exit_code')}"
+            f"  {counts}  {entry.get('command', '')}\n"
+        )

@@ -1,0 +1,129 @@
+"""A node's directory: its sshd files and, in root mode, the upper layers of its private overlays.
+
+```
+<lab dir>/nodes/node1/
+    sshd_config  ssh_host_ed25519_key  sshd.log  sshd.pid
+    authorized_keys                     (user mode: named by AuthorizedKeysFile)
+    etc.upper/  etc.work/               (root mode: the node's copy-on-write /etc,
+    root.upper/ root.work/               /root and /home; the node's
+    home.upper/ home.work/               /root/.ssh/authorized_keys is in root.upper)
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.lab.state import LabMode
+from bastion.private_files import private_dir, write_private
+
+NODES_DIR_NAME = "nodes"
+
+# Copy-on-write per node: where real hosts differ (accounts, sudoers, sshd settings, homes).
+# /tmp gets a fresh tmpfs instead, as after a reboot.
+OVERLAID_DIRS: tuple[str, ...] = ("/etc", "/root", "/home")
+
+# The node's root logs in with its own key file, inside its private /root.
+ROOT_AUTHORIZED_KEYS = ".ssh/authorized_keys"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLayout:
+    """Where one node's files are."""
+
+    name: str
+    directory: Path
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "sshd_config"
+
+    @property
+    def host_key(self) -> Path:
+        return self.directory / "ssh_host_ed25519_key"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "sshd.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "sshd.pid"
+
+    @property
+    def user_authorized_keys(self) -> Path:
+        """The AuthorizedKeysFile of a user-mode node (an absolute path, no private home)."""
+        return self.directory / "authorized_keys"
+
+    def upper(self, overlaid: str) -> Path:
+        """The upper (writable) layer of the node's overlay on ``overlaid``, e.g. ``etc.upper``."""
+        return self.directory / f"{overlaid.strip('/')}.upper"
+
+    def work(self, overlaid: str) -> Path:
+        """The overlay's work directory (same filesystem as the upper layer, as overlayfs needs)."""
+        return self.directory / f"{overlaid.strip('/')}.work"
+
+
+def node_layout(lab_dir: Path, name: str) -> NodeLayout:
+    """The layout of node ``name`` in the lab at ``lab_dir``."""
+    return NodeLayout(name=name, directory=lab_dir / NODES_DIR_NAME / name)
+
+
+def overlaid_dirs() -> tuple[str, ...]:
+    """The host directories a root-mode node gets a private copy of (those that exist)."""
+    return tuple(d for d in OVERLAID_DIRS if Path(d).is_dir())
+
+
+def prepare_node_dir(
+    layout: NodeLayout, mode: LabMode, *, host_key: Path, client_public_key: str
+) -> None:
+    """Create or refresh a stopped node's directory: host key, authorized key, overlay layers.
+
+    Files already in the overlay layers are kept, so a restarted node keeps its /etc and
+    /root changes like a rebooted host. Call only while the node is stopped: overlayfs does not
+    support changing an upper layer under a mounted overlay.
+    """
+    private_dir(layout.directory)
+    # sshd gets its own copy: in root mode the node's /tmp and overlays could hide the lab
+    # directory's other paths, but the node directory itself is re-exposed inside the node.
+    write_private(layout.host_key, host_key.read_text(encoding="utf-8"))
+    authorized = f"{client_public_key} bastion-lab\n"
+    if mode is LabMode.USER:
+        write_private(layout.user_authorized_keys, authorized)
+        return
+    for overlaid in overlaid_dirs():
+        _make_upper_layer(layout.upper(overlaid), Path(overlaid))
+        layout.work(overlaid).mkdir(mode=0o700, exist_ok=True)
+    ssh_dir = private_dir(layout.upper("/root") / ".ssh")
+    _make_opaque(ssh_dir)
+    write_private(ssh_dir / "authorized_keys", authorized)
+
+
+def remove_node_dir(layout: NodeLayout) -> None:
+    """Delete the node's directory with its overlay layers and logs (after it is stopped)."""
+    shutil.rmtree(layout.directory, ignore_errors=True)
+
+
+def _make_upper_layer(upper: Path, overlaid: Path) -> None:
+    """Create ``upper`` with the owner and mode of ``overlaid``.
+
+    The merged directory shows the upper layer's own attributes: a 0700 upper for /etc would
+    make the node's /etc unreadable to its non-root users, and sshd's StrictModes checks /root.
+    """
+    upper.mkdir(exist_ok=True)
+    info = overlaid.stat()
+    os.chown(upper, info.st_uid, info.st_gid)
+    os.chmod(upper, stat.S_IMODE(info.st_mode))
+
+
+def _make_opaque(directory: Path) -> None:
+    """Hide the host's own /root/.ssh from the node: the host's keys are not the node's."""
+    # Without the xattr the host's files show through beside the node's authorized_keys, which
+    # still works; a filesystem without trusted xattrs has bigger overlay problems anyway.
+    with contextlib.suppress(OSError):
+        os.setxattr(directory, "trusted.overlay.opaque", b"y")

@@ -1,0 +1,557 @@
+"""Fan-out benchmark: `true` on N real OpenSSH lab hosts with bastion, its peers and a baseline.
+
+A benchmark, not a test: run it by hand (``make bench``) on an otherwise idle machine.
+
+    .venv/bin/python bench/fanout.py --hosts 100 --rounds 5 [--json FILE]
+
+It starts a private lab of N sshd nodes on 127.0.7.1..N (root mode: port 22, one namespace per
+node) in a temporary BASTION_LAB_DIR and always stops it again, also on Ctrl-C. Each tool
+runs `true` on every host with 64 hosts at once, strict host-key checking against the lab's
+pinned known_hosts and the same key exchange (see SAME_KEX). After one warm-up round that is
+not counted, every round runs each tool once, in an order rotated by one each round. Per run
+it measures wall time and the client CPU time of the tool's whole process tree
+(``RUSAGE_CHILDREN`` deltas: pdsh, pssh and clush reap their ssh children, so those count
+too); a run that does not succeed on every host counts as failed, not timed.
+Method and results: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from bastion.lab import manager
+
+SUBNET = "127.0.7"
+"""The benchmark's own lab network, apart from a user's lab (127.0.1) and the tests' labs."""
+FANOUT = 64
+"""Hosts at once, for every tool (bastion's default --forks)."""
+BASELINE = "bastion"
+PEERS = ("pdsh", "pssh", "clush")
+"""What bastion's wall time is compared with (the bare asyncssh loop is a floor, not a peer)."""
+CPU_TARGET_MS_PER_HOST = 10.0
+SAME_KEX = "curve25519-sha256"
+"""The key exchange asyncssh negotiates with these servers, pinned for the OpenSSH peers too.
+
+OpenSSH 9.x prefers sntrup761x25519, whose client side costs several times the CPU of a whole
+curve25519 login; asyncssh (without liboqs) does not offer it. ``--openssh-default-kex``
+measures the peers as shipped instead."""
+RUN_TIMEOUT_S = 120.0
+BENCH_DIR = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    """A running lab and the files every tool needs to reach it."""
+
+    directory: Path
+    addresses: tuple[str, ...]
+    inventory: Path
+    key: Path
+    known_hosts: Path
+    hosts_file: Path
+    env: dict[str, str]
+    """The environment every tool runs in: the caller's, minus anything that changes a tool."""
+    kex: str | None = SAME_KEX
+    """KexAlgorithms for the OpenSSH peers; None leaves OpenSSH's default."""
+
+    def ssh_options(self) -> list[str]:
+        """OpenSSH options for pdsh, pssh and clush: the lab's key, strict pinned host keys.
+
+        ``-F /dev/null`` keeps a user's ~/.ssh/config (a ControlMaster, say) out of the numbers.
+        """
+        options = ["-F", "/dev/null", "-i", str(self.key)]
+        options += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        options += ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+        if self.kex:
+            options += ["-o", f"KexAlgorithms={self.kex}"]
+        return options
+
+
+def _no_env(_lab: Lab) -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """One way to run `true` on every host of the lab."""
+
+    name: str
+    program: str
+    """Looked up on PATH unless absolute; a missing program skips the tool."""
+    argv: Callable[[Lab, str], list[str]]
+    """The command line, given the lab and the program's resolved path."""
+    env: Callable[[Lab], dict[str, str]] = _no_env
+    """Extra environment variables on top of ``Lab.env``."""
+    version_args: tuple[str, ...] = ("--version",)
+
+    def resolve(self) -> str | None:
+        """The program's path, or None when it is not installed."""
+        return shutil.which(self.program)
+
+
+def tools() -> list[Tool]:
+    """Every contender, bastion first."""
+    return [
+        Tool(
+            "bastion",
+            str(VENV_BIN / "bastion"),
+            lambda lab, prog: [
+                prog, "run", "-i", str(lab.inventory), "--all", "-o", "quiet",
+                "-f", str(FANOUT), "--", "true",
+            ],
+        ),
+        Tool(
+            "pdsh",
+            "pdsh",
+            lambda lab, prog: [
+                prog, "-R", "ssh", "-f", str(FANOUT), "-S", "-l", "root",
+                "-w", ",".join(lab.addresses), "true",
+            ],
+            # pdsh splits these on whitespace; lab paths never contain any.
+            env=lambda lab: {"PDSH_SSH_ARGS_APPEND": " ".join(lab.ssh_options())},
+            version_args=("-V",),
+        ),
+        Tool(
+            "pssh",
+            "parallel-ssh",
+            lambda lab, prog: [
+                prog, "-p", str(FANOUT), "-h", str(lab.hosts_file), "-l", "root",
+                "-x", shlex.join(lab.ssh_options()), "true",
+            ],
+        ),
+        Tool(
+            "clush",
+            "clush",
+            lambda lab, prog: [
+                prog, "-n", "-S", "-f", str(FANOUT), "-l", "root",
+                "-o", shlex.join(lab.ssh_options()), "-w", ",".join(lab.addresses), "true",
+            ],
+        ),
+        Tool(
+            "bare asyncssh",
+            sys.executable,
+            lambda lab, prog: [
+                prog, str(BENCH_DIR / "bare_asyncssh.py"), "--key", str(lab.key),
+                "--known-hosts", str(lab.known_hosts), "--user", "root",
+                "--limit", str(FANOUT), *lab.addresses,
+            ],
+            version_args=("-c", "import asyncssh; print('asyncssh', asyncssh.__version__)"),
+        ),
+    ]  # fmt: skip
+
+
+# --- the lab -------------------------------------------------------------------------------
+
+
+def _tool_environment(state_dir: Path, lab_dir: Path) -> dict[str, str]:
+    """The caller's environment without settings that would change what a tool does.
+
+    No BASTION_* (forks, output, timeouts), no PDSH_* or WCOLL, no ssh agent (every tool uses
+    the lab's key and nothing else). bastion's history goes to the temporary directory.
+    """
+    dropped = ("BASTION_", "PDSH_", "WCOLL", "SSH_AUTH_SOCK", "SSH_AGENT_PID")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(
+        {
+            "BASTION_LAB_DIR": str(lab_dir),
+            "XDG_STATE_HOME": str(state_dir),
+            "BASTION_HISTORY_FILE": str(state_dir / "history.jsonl"),
+            "NO_COLOR": "1",
+        }
+    )
+    return env
+
+
+@contextmanager
+def running_lab(count: int, kex: str | None = SAME_KEX) -> Iterator[Lab]:
+    """A lab of ``count`` nodes on SUBNET in a temporary directory, stopped and removed after."""
+    tmp = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
+    lab_dir = tmp / "lab"
+    try:
+        print(f"starting {count} lab nodes on {SUBNET}.1-{count} in {lab_dir} ...", flush=True)
+        started = time.perf_counter()
+        report = manager.up(count, subnet=SUBNET, lab_dir=lab_dir)
+        print(f"lab up in {time.perf_counter() - started:.1f} s", flush=True)
+        addresses = tuple(node.address for node in report)
+        hosts_file = tmp / "hosts"
+        hosts_file.write_text("".join(f"{a}\n" for a in addresses), encoding="utf-8")
+        assert report.inventory is not None
+        yield Lab(
+            directory=lab_dir,
+            addresses=addresses,
+            inventory=report.inventory,
+            key=lab_dir / "id_ed25519",
+            known_hosts=lab_dir / "known_hosts",
+            hosts_file=hosts_file,
+            env=_tool_environment(tmp / "state", lab_dir),
+            kex=kex,
+        )
+    finally:
+        with _signals_ignored():  # a second Ctrl-C must not leave nodes running
+            print("stopping the lab ...", flush=True)
+            manager.down(lab_dir)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the lab is stopped either way."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One tool's run over every host."""
+
+    tool: str
+    round: int
+    """0 is the warm-up round."""
+    wall_s: float
+    cpu_s: float
+    """User + system CPU of the tool's whole process tree."""
+    ok: bool
+    error: str | None = None
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(tool: Tool, program: str, lab: Lab, round_no: int) -> Run:
+    """Run ``tool`` once over the whole lab; it must succeed on every host."""
+    argv = tool.argv(lab, program)
+    env = {**lab.env, **tool.env(lab)}
+    # The lab's sshd nodes are this process's children too, but they are only reaped when the
+    # lab stops, so between these two readings only the tool's own process tree is counted.
+    cpu_before = _children_cpu_s()
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        wall, cpu = time.perf_counter() - started, _children_cpu_s() - cpu_before
+        return Run(tool.name, round_no, wall, cpu, ok=False, error=f"timed out after {wall:.0f} s")
+    wall = time.perf_counter() - started
+    cpu = _children_cpu_s() - cpu_before
+    if proc.returncode == 0:
+        return Run(tool.name, round_no, wall, cpu, ok=True)
+    output = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
+    tail = " | ".join(output[-3:]) or "(no output)"
+    return Run(tool.name, round_no, wall, cpu, ok=False, error=f"exit {proc.returncode}: {tail}")
+
+
+def rotated(items: Sequence[Tool], by: int) -> list[Tool]:
+    """``items`` started at index ``by`` (mod length): each tool takes every position in turn."""
+    shift = by % len(items) if items else 0
+    return [*items[shift:], *items[:shift]]
+
+
+def run_rounds(
+    available: Sequence[tuple[Tool, str]], lab: Lab, rounds: int, pause_s: float
+) -> list[Run]:
+    """Round 0 (warm-up) and rounds 1..``rounds``, each tool once per round."""
+    runs: list[Run] = []
+    programs = {tool.name: program for tool, program in available}
+    for round_no in range(rounds + 1):
+        label = "warm-up" if round_no == 0 else f"round {round_no}/{rounds}"
+        for tool in rotated([tool for tool, _ in available], round_no):
+            run = measure(tool, programs[tool.name], lab, round_no)
+            runs.append(run)
+            status = "ok" if run.ok else f"FAILED ({run.error})"
+            print(
+                f"  {label:>11}  {tool.name:<14} {run.wall_s:6.2f} s wall  "
+                f"{run.cpu_s * 1000 / len(lab.addresses):6.1f} ms CPU/host  {status}",
+                flush=True,
+            )
+            time.sleep(pause_s)  # let the nodes finish closing the last tool's sessions
+    return runs
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A tool's counted runs, reduced to medians; ``None`` figures when any run failed."""
+
+    tool: str
+    runs: int
+    failed: int
+    wall_s: float | None = None
+    wall_min_s: float | None = None
+    wall_max_s: float | None = None
+    cpu_ms_per_host: float | None = None
+    wall_ratio: float | None = None
+    cpu_ratio: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def summarize(runs: Sequence[Run], tool_names: Sequence[str], hosts: int) -> list[Summary]:
+    """Medians over the counted rounds; ratios are tool / bastion."""
+    summaries: dict[str, Summary] = {}
+    for name in tool_names:
+        counted = [r for r in runs if r.tool == name and r.round > 0]
+        failed = [r for r in counted if not r.ok]
+        if failed or not counted:
+            errors = sorted({r.error or "" for r in failed})
+            summaries[name] = Summary(name, len(counted), len(failed), errors=errors)
+            continue
+        walls = [r.wall_s for r in counted]
+        summaries[name] = Summary(
+            name,
+            len(counted),
+            0,
+            wall_s=statistics.median(walls),
+            wall_min_s=min(walls),
+            wall_max_s=max(walls),
+            cpu_ms_per_host=statistics.median(r.cpu_s * 1000 / hosts for r in counted),
+        )
+    base = summaries.get(BASELINE)
+    if base is None or base.wall_s is None or base.cpu_ms_per_host is None:
+        return list(summaries.values())
+    return [
+        _with_ratios(s, base.wall_s, base.cpu_ms_per_host) if s.wall_s is not None else s
+        for s in summaries.values()
+    ]
+
+
+def _with_ratios(summary: Summary, base_wall: float, base_cpu: float) -> Summary:
+    assert summary.wall_s is not None and summary.cpu_ms_per_host is not None
+    return replace(
+        summary,
+        wall_ratio=summary.wall_s / base_wall,
+        cpu_ratio=summary.cpu_ms_per_host / base_cpu,
+    )
+
+
+def markdown_table(summaries: Sequence[Summary], skipped: Sequence[str]) -> str:
+    lines = [
+        "| tool | wall s (median) | wall s (min-max) | client CPU ms/host (median) "
+        "| wall / bastion | CPU / bastion |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in summaries:
+        if s.wall_s is None:
+            lines.append(f"| {s.tool} | failed {s.failed}/{s.runs} runs | | | | |")
+            continue
+        ratios = (
+            f"{s.wall_ratio:.2f} | {s.cpu_ratio:.2f}"
+            if s.wall_ratio is not None and s.cpu_ratio is not None
+            else "- | -"
+        )
+        lines.append(
+            f"| {s.tool} | {s.wall_s:.2f} | {s.wall_min_s:.2f}-{s.wall_max_s:.2f} "
+            f"| {s.cpu_ms_per_host:.1f} | {ratios} |"
+        )
+    lines += [f"| {name} | skipped: not installed | | | | |" for name in skipped]
+    return "\n".join(lines)
+
+
+def verdicts(summaries: Sequence[Summary]) -> list[str]:
+    """The issue's two targets, met or not, in words."""
+    by_name = {s.tool: s for s in summaries}
+    base = by_name.get(BASELINE)
+    if base is None or base.wall_s is None or base.cpu_ms_per_host is None:
+        return ["targets: not evaluated (bastion did not complete every run)"]
+    peers = [by_name[p] for p in PEERS if p in by_name and by_name[p].wall_s is not None]
+    lines = []
+    if peers:
+        fastest = min(peers, key=lambda s: s.wall_s or 0.0)
+        assert fastest.wall_s is not None
+        met = "MET" if base.wall_s <= fastest.wall_s else "NOT MET"
+        lines.append(
+            f"target wall <= fastest peer: {met} (bastion {base.wall_s:.2f} s, "
+            f"fastest peer {fastest.tool} {fastest.wall_s:.2f} s)"
+        )
+    else:
+        lines.append("target wall <= fastest peer: not evaluated (no peer completed)")
+    met = "MET" if base.cpu_ms_per_host < CPU_TARGET_MS_PER_HOST else "NOT MET"
+    lines.append(
+        f"target CPU < {CPU_TARGET_MS_PER_HOST:g} ms/host: {met} "
+        f"(bastion {base.cpu_ms_per_host:.1f} ms/host)"
+    )
+    return lines
+
+
+# --- machine context -----------------------------------------------------------------------
+
+
+def _first_line(argv: Sequence[str]) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "?"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def machine_context(available: Sequence[tuple[Tool, str]]) -> dict[str, object]:
+    versions = {tool.name: _first_line([prog, *tool.version_args]) for tool, prog in available}
+    versions["openssh"] = _first_line(["ssh", "-V"])
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": _cpu_model(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "asyncssh": importlib.metadata.version("asyncssh"),
+        "versions": versions,
+    }
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=100, help="lab nodes (1-254; default 100)")
+    parser.add_argument("--rounds", type=int, default=5, help="counted rounds (default 5)")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs (default 1)")
+    parser.add_argument(
+        "--tools", help="comma-separated subset, e.g. bastion,pdsh (default: all installed)"
+    )
+    parser.add_argument(
+        "--openssh-default-kex",
+        action="store_true",
+        help=f"let pdsh, pssh and clush use OpenSSH's default key exchange (default: {SAME_KEX})",
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args(argv)
+    if not 1 <= args.hosts <= manager.MAX_NODES:
+        parser.error(f"--hosts must be between 1 and {manager.MAX_NODES}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def select_tools(only: str | None) -> tuple[list[tuple[Tool, str]], list[str]]:
+    """The (tool, program path) pairs to run, and the names of those not installed."""
+    wanted = None if only is None else {name.strip() for name in only.split(",")}
+    available: list[tuple[Tool, str]] = []
+    skipped: list[str] = []
+    for tool in tools():
+        if wanted is not None and tool.name not in wanted:
+            continue
+        program = tool.resolve()
+        if program is None:
+            skipped.append(tool.name)
+        else:
+            available.append((tool, program))
+    return available, skipped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench/fanout.py needs root: the lab's nodes listen on port 22", file=sys.stderr)
+        return 2
+    available, skipped = select_tools(args.tools)
+    for name in skipped:
+        print(f"note: {name} is not installed; skipped", file=sys.stderr)
+    if not available:
+        print("no tool to benchmark", file=sys.stderr)
+        return 2
+    _interrupt_on_sigterm()
+    context = machine_context(available)
+    context["load_before"] = _load()
+    print(json.dumps(context, indent=2))
+    kex = None if args.openssh_default_kex else SAME_KEX
+    print(
+        f"{args.hosts} hosts, {FANOUT} at once, 1 warm-up + {args.rounds} rounds; "
+        f"OpenSSH peers' KexAlgorithms: {kex or 'default'}",
+        flush=True,
+    )
+    try:
+        with running_lab(args.hosts, kex) as lab:
+            runs = run_rounds(available, lab, args.rounds, args.pause)
+    except KeyboardInterrupt:
+        print("interrupted; the lab was stopped", file=sys.stderr)
+        return 130
+    context["load_after"] = _load()
+    summaries = summarize(runs, [tool.name for tool, _ in available], args.hosts)
+
+    load = f"before {context['load_before']}, after {context['load_after']}"
+    print(f"\nload average (1/5/15 min): {load}")
+    print(f"\n{markdown_table(summaries, skipped)}\n")
+    for s in summaries:
+        for error in s.errors:
+            print(f"{s.tool} failed: {error}")
+    for line in verdicts(summaries):
+        print(line)
+    if args.json:
+        record = {
+            "context": context,
+            "config": {
+                "hosts": args.hosts,
+                "rounds": args.rounds,
+                "fanout": FANOUT,
+                "openssh_kex": kex or "default",
+            },
+            "skipped": skipped,
+            "runs": [asdict(r) for r in runs],
+            "summary": [asdict(s) for s in summaries],
+        }
+        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"raw numbers: {args.json}")
+    return 0 if all(s.failed == 0 for s in summaries) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
