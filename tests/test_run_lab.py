@@ -291,3 +291,105 @@ def test_version_names_semver_and_commit() -> None:
     done = subprocess.run([*BASTION, "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith("bastion 0.1.0")
+
+
+def private_home(lab: Cli, tmp_path: Path) -> dict[str, str]:
+    """An environment whose HOME has no keys or known_hosts of its own."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    return {**lab.env, "HOME": str(home)}
+
+
+def test_ssh_config_supplies_hostname_user_and_identity(lab: Cli, tmp_path: Path) -> None:
+    if not is_root():
+        pytest.skip("the non-root lab listens on per-node ports")
+    lab_dir = Path(lab.env["BASTION_LAB_DIR"])
+    env = private_home(lab, tmp_path)
+    (Path(env["HOME"]) / ".ssh" / "config").write_text(
+        "Host aliasnode\n"
+        f"  HostName {ADDRESSES['node2']}\n"
+        "  User root\n"
+        f"  IdentityFile {lab_dir / 'id_ed25519'}\n"
+    )
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        f"defaults:\n  known_hosts: {lab_dir / 'known_hosts'}\nhosts:\n  aliasnode:\n"
+    )
+    done = subprocess.run(
+        [*BASTION, "run", "-i", str(inventory), "--all", "-o", "json", "cat /etc/hostname"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json_lines(done.stdout)[0]["stdout"] == "node2\n"
+
+
+def test_keys_from_ssh_agent(lab: Cli, tmp_path: Path) -> None:
+    if not is_root():
+        pytest.skip("the non-root lab listens on per-node ports")
+    lab_dir = Path(lab.env["BASTION_LAB_DIR"])
+    env = private_home(lab, tmp_path)
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env["SSH_AUTH_SOCK"] = str(socket_path)
+        subprocess.run(
+            ["ssh-add", str(lab_dir / "id_ed25519")], env=env, check=True, capture_output=True
+        )
+        inventory = tmp_path / "inventory.yaml"
+        inventory.write_text(
+            f"defaults:\n  user: root\n  known_hosts: {lab_dir / 'known_hosts'}\n"
+            f"hosts:\n  node3: {{address: {ADDRESSES['node3']}}}\n"
+        )
+        done = subprocess.run(
+            [*BASTION, "run", "-i", str(inventory), "--all", "-o", "json", "cat /etc/hostname"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json_lines(done.stdout)[0]["stdout"] == "node3\n"
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+
+
+def test_live_progress_on_a_terminal_leaves_output_intact(lab: Cli) -> None:
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [*BASTION, "run", "-i", "lab", "--all", "-o", "json", "echo hi"],
+            env={**lab.env, "TERM": "xterm"},
+            cwd=lab.cwd,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(secondary)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    os.close(primary)
+    assert done.returncode == 0
+    assert sorted(r["host"] for r in json_lines(done.stdout)) == ["node1", "node2", "node3"]
+    assert b"/3 done" in terminal, terminal  # the live line was drawn
+    assert b"3 hosts in" in terminal
