@@ -1,9 +1,7 @@
 """Load and validate the YAML inventory: hosts, their settings and labels, groups, vars.
 
 Every problem is reported as ``file:line: message`` pointing at the offending key or value.
-PyYAML's dictionaries forget where things were written and silently keep the last of two
-duplicate keys, so the document is composed into YAML nodes and walked into a small tree of
-located values (`_Map`, `_Seq`, `_Scalar`) that the validation reads.
+The located values come from `located_yaml`, which keeps the line of every key and value.
 """
 
 from __future__ import annotations
@@ -19,11 +17,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import yaml
-
 from bastion.errors import InventoryError, SelectionError
 from bastion.hostset import expand, fold, is_glob, match
 from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
+from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, compose
 from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
 from bastion.selector import LABEL_RULE, is_label_text, parse_selector
 
@@ -51,7 +48,6 @@ _NAME_RULE = "use letters, digits, '.', '-', '_' or ':'"
 _JUMP_SPEC = re.compile(
     r"(?:[^@\s:/]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]+))?"
 )
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _T = TypeVar("_T")
 
@@ -74,7 +70,7 @@ class Inventory:
 def load_inventory(path: Path) -> Inventory:
     """Read, parse and validate an inventory file; raise `InventoryError` at the first problem."""
     data = _read(path)
-    root = _compose(path, data)
+    root = compose(path, data, InventoryError)
     return _Builder(path).build(root, hashlib.sha256(data).hexdigest())
 
 
@@ -129,136 +125,6 @@ def _read(path: Path) -> bytes:
         raise InventoryError(f"cannot read inventory: {exc.strerror or exc}", source=path) from None
 
 
-# --- YAML to located values ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Scalar:
-    line: int
-    value: object
-    """As YAML typed it: str, int, float, bool, None, a date..."""
-    text: str
-    """As written (without quotes), for labels, where ``01`` and ``true`` must stay text."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Seq:
-    line: int
-    items: tuple[_Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    key_line: int
-    value: _Node
-
-
-@dataclass(frozen=True, slots=True)
-class _Map:
-    line: int
-    entries: Mapping[str, _Entry]
-
-
-_Node = _Scalar | _Seq | _Map
-
-
-def _compose(path: Path, data: bytes) -> _Node | None:
-    """Parse YAML text into located values; None for an empty document."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InventoryError(
-            f"not UTF-8 text (bad byte at offset {exc.start})", source=path
-        ) from None
-    try:
-        loader = yaml.SafeLoader(text)
-        root = loader.get_single_node()
-        return None if root is None else _Tree(path, loader).convert(root)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        # The context ("while parsing a flow mapping") explains problems such as "but found".
-        what = ", ".join(part for part in (exc.context, exc.problem) if part)
-        raise InventoryError(f"invalid YAML: {what}", source=path, line=line) from None
-    except yaml.YAMLError as exc:
-        # Reader errors (control characters) carry an offset, not a line.
-        raise InventoryError(f"invalid YAML: {str(exc).splitlines()[0]}", source=path) from None
-
-
-class _Tree:
-    """Walks composed YAML nodes into located values, rejecting duplicate keys."""
-
-    def __init__(self, path: Path, loader: yaml.SafeLoader) -> None:
-        self._path = path
-        self._loader = loader
-        # Aliases make the node graph a DAG (or a cycle): convert each node once.
-        self._done: dict[int, _Node] = {}
-        self._open: set[int] = set()
-
-    def convert(self, node: yaml.Node) -> _Node:
-        key = id(node)
-        if key in self._done:
-            return self._done[key]
-        if key in self._open:
-            raise self._error("a YAML alias refers to itself", node)
-        self._open.add(key)
-        line = node.start_mark.line + 1
-        result: _Node
-        if isinstance(node, yaml.MappingNode):
-            result = _Map(line, self._entries(node))
-        elif isinstance(node, yaml.SequenceNode):
-            result = _Seq(line, tuple(self.convert(item) for item in node.value))
-        else:
-            result = _Scalar(line, self._construct(node), str(node.value))
-        self._open.discard(key)
-        self._done[key] = result
-        return result
-
-    def _entries(self, node: yaml.MappingNode) -> dict[str, _Entry]:
-        merged: dict[str, _Entry] = {}
-        own: dict[str, _Entry] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                for source in self._merge_sources(value_node):
-                    for key, entry in source.entries.items():
-                        # Earlier mappings in a merge list win, as in YAML's merge spec.
-                        merged.setdefault(key, entry)
-                continue
-            key = self._key(key_node)
-            line = key_node.start_mark.line + 1
-            if key in own:
-                first = own[key].key_line
-                raise self._error(f"duplicate key {key!r} (first at line {first})", key_node)
-            own[key] = _Entry(line, self.convert(value_node))
-        return {**merged, **own}
-
-    def _merge_sources(self, node: yaml.Node) -> list[_Map]:
-        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        sources: list[_Map] = []
-        for item in nodes:
-            converted = self.convert(item)
-            if not isinstance(converted, _Map):
-                raise self._error("'<<' needs a mapping or a list of mappings to merge", item)
-            sources.append(converted)
-        return sources
-
-    def _key(self, node: yaml.Node) -> str:
-        if not isinstance(node, yaml.ScalarNode) or self._construct(node) in (None, ""):
-            raise self._error("a key must be a non-empty name", node)
-        return str(node.value)
-
-    def _construct(self, node: yaml.Node) -> object:
-        try:
-            value: object = self._loader.construct_object(node, deep=True)
-        except ValueError as exc:
-            # Values that look typed but are not (2024-13-01 as a date) raise plain ValueError.
-            raise self._error(f"invalid value {node.value!r}: {exc}", node) from None
-        return value
-
-    def _error(self, message: str, node: yaml.Node) -> InventoryError:
-        return InventoryError(message, source=self._path, line=node.start_mark.line + 1)
-
-
 # --- validation --------------------------------------------------------------------------
 
 
@@ -302,10 +168,10 @@ class _Builder:
         self.path = path
         self.directory = path.absolute().parent
 
-    def build(self, root: _Node | None, digest: str) -> Inventory:
+    def build(self, root: Node | None, digest: str) -> Inventory:
         if root is None:
             raise self._error("the inventory is empty: expected a mapping with a 'hosts:' key")
-        if not isinstance(root, _Map):
+        if not isinstance(root, YamlMap):
             raise self._error(
                 f"the inventory must be a mapping with a 'hosts:' key, got {_describe(root)}",
                 root.line,
@@ -327,12 +193,12 @@ class _Builder:
 
     # sections
 
-    def _defaults(self, entry: _Entry | None) -> _Settings:
+    def _defaults(self, entry: Entry | None) -> _Settings:
         entries = self._entries(entry, "defaults")
         self._check_keys(entries, SETTING_KEYS, "in defaults")
         return self._settings(entries)
 
-    def _hosts(self, entry: _Entry | None, defaults: _Settings, top_line: int) -> dict[str, _Draft]:
+    def _hosts(self, entry: Entry | None, defaults: _Settings, top_line: int) -> dict[str, _Draft]:
         if entry is None:
             raise self._error(
                 "missing 'hosts:': the inventory must list at least one host", top_line
@@ -353,7 +219,7 @@ class _Builder:
                 drafts[draft.host.name] = draft
         return drafts
 
-    def _host(self, key: str, entry: _Entry, defaults: _Settings) -> list[_Draft]:
+    def _host(self, key: str, entry: Entry, defaults: _Settings) -> list[_Draft]:
         names = self._host_names(key, entry.key_line)
         entries = self._entries(entry, f"host {key!r}")
         self._check_keys(entries, HOST_KEYS, f"in host {key!r}")
@@ -385,7 +251,7 @@ class _Builder:
         return drafts
 
     def _groups(
-        self, entry: _Entry | None, drafts: Mapping[str, _Draft]
+        self, entry: Entry | None, drafts: Mapping[str, _Draft]
     ) -> dict[str, tuple[str, ...]]:
         groups: dict[str, tuple[str, ...]] = {}
         for name, group_entry in self._entries(entry, "groups").items():
@@ -396,10 +262,10 @@ class _Builder:
             groups[name] = self._group(name, group_entry.value, drafts)
         return groups
 
-    def _group(self, name: str, node: _Node, drafts: Mapping[str, _Draft]) -> tuple[str, ...]:
-        if isinstance(node, _Seq):
+    def _group(self, name: str, node: Node, drafts: Mapping[str, _Draft]) -> tuple[str, ...]:
+        if isinstance(node, Seq):
             return self._listed_group(name, node, list(drafts))
-        if isinstance(node, _Map):
+        if isinstance(node, YamlMap):
             return self._selector_group(name, node, drafts)
         raise self._error(
             f"group {name!r} must be a list of host names or patterns, "
@@ -408,7 +274,7 @@ class _Builder:
         )
 
     def _selector_group(
-        self, name: str, node: _Map, drafts: Mapping[str, _Draft]
+        self, name: str, node: YamlMap, drafts: Mapping[str, _Draft]
     ) -> tuple[str, ...]:
         self._check_keys(node.entries, GROUP_KEYS, f"in group {name!r}")
         entry = node.entries.get("selector")
@@ -421,10 +287,10 @@ class _Builder:
             raise self._error(f"group {name!r}: {exc.message}", entry.value.line) from None
         return tuple(host for host, draft in drafts.items() if selector.matches(draft.host.labels))
 
-    def _listed_group(self, name: str, node: _Seq, hosts: list[str]) -> tuple[str, ...]:
+    def _listed_group(self, name: str, node: Seq, hosts: list[str]) -> tuple[str, ...]:
         members: set[str] = set()
         for item in node.items:
-            if not isinstance(item, _Scalar) or item.value is None:
+            if not isinstance(item, Scalar) or item.value is None:
                 raise self._error(
                     f"group {name!r}: each item must be a host name or pattern, "
                     f"got {_describe(item)}",
@@ -464,7 +330,7 @@ class _Builder:
 
     # fields
 
-    def _settings(self, entries: Mapping[str, _Entry]) -> _Settings:
+    def _settings(self, entries: Mapping[str, Entry]) -> _Settings:
         jump = entries.get("jump")
         return _Settings(
             user=self._setting(entries, "user", self._word),
@@ -478,29 +344,29 @@ class _Builder:
         )
 
     def _setting(
-        self, entries: Mapping[str, _Entry], key: str, parse: Callable[[str, _Node], _T]
+        self, entries: Mapping[str, Entry], key: str, parse: Callable[[str, Node], _T]
     ) -> _T | None:
         entry = entries.get(key)
         if entry is None:
             return None
-        if isinstance(entry.value, _Scalar) and entry.value.value is None:
+        if isinstance(entry.value, Scalar) and entry.value.value is None:
             raise self._error(
                 f"{key} has no value (remove it to use the default)", entry.value.line
             )
         return parse(key, entry.value)
 
-    def _word(self, key: str, node: _Node) -> str:
+    def _word(self, key: str, node: Node) -> str:
         return self._string(key, node, spaces=False)
 
-    def _string(self, key: str, node: _Node, *, spaces: bool) -> str:
-        value = node.value if isinstance(node, _Scalar) else None
+    def _string(self, key: str, node: Node, *, spaces: bool) -> str:
+        value = node.value if isinstance(node, Scalar) else None
         if not isinstance(value, str) or not value.strip() or (not spaces and _has_space(value)):
             rule = "a non-empty string" if spaces else "a non-empty string without spaces"
             raise self._error(f"{key} must be {rule}, got {_describe(node)}", node.line)
         return value
 
-    def _port(self, key: str, node: _Node) -> int:
-        value = node.value if isinstance(node, _Scalar) else None
+    def _port(self, key: str, node: Node) -> int:
+        value = node.value if isinstance(node, Scalar) else None
         # bool is an int in Python, but `port: true` is a mistake, not port 1.
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
             raise self._error(
@@ -508,8 +374,8 @@ class _Builder:
             )
         return value
 
-    def _timeout(self, key: str, node: _Node) -> float:
-        value = node.value if isinstance(node, _Scalar) else None
+    def _timeout(self, key: str, node: Node) -> float:
+        value = node.value if isinstance(node, Scalar) else None
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
@@ -521,15 +387,15 @@ class _Builder:
             )
         return float(value)
 
-    def _transport(self, key: str, node: _Node) -> str:
-        value = node.value if isinstance(node, _Scalar) else None
+    def _transport(self, key: str, node: Node) -> str:
+        value = node.value if isinstance(node, Scalar) else None
         if value not in TRANSPORTS:
             raise self._error(
                 f"{key} must be one of {', '.join(TRANSPORTS)}, got {_describe(node)}", node.line
             )
         return str(value)
 
-    def _file(self, key: str, node: _Node) -> str:
+    def _file(self, key: str, node: Node) -> str:
         path = Path(self._string(key, node, spaces=True)).expanduser()
         return str(path if path.is_absolute() else self.directory / path)
 
@@ -543,7 +409,7 @@ class _Builder:
                 raise self._error(f"host name {name!r} is invalid: {_NAME_RULE}", line)
         return names
 
-    def _addresses(self, key: str, names: list[str], entry: _Entry | None) -> list[str]:
+    def _addresses(self, key: str, names: list[str], entry: Entry | None) -> list[str]:
         if entry is None:
             return names
         address = self._word("address", entry.value)
@@ -568,13 +434,13 @@ class _Builder:
             )
         return [address]
 
-    def _labels(self, entry: _Entry | None) -> Mapping[str, str]:
+    def _labels(self, entry: Entry | None) -> Mapping[str, str]:
         labels: dict[str, str] = {}
         for key, label in self._entries(entry, "labels").items():
             if not is_label_text(key):
                 raise self._error(f"label key {key!r} must be {LABEL_RULE}", label.key_line)
             value = label.value
-            if not isinstance(value, _Scalar) or value.value is None:
+            if not isinstance(value, Scalar) or value.value is None:
                 raise self._error(
                     f"label {key!r} must have a text or number value, got {_describe(value)}",
                     value.line,
@@ -587,25 +453,25 @@ class _Builder:
             labels[key] = value.text
         return MappingProxyType(labels)
 
-    def _vars(self, entry: _Entry | None) -> Mapping[str, object]:
+    def _vars(self, entry: Entry | None) -> Mapping[str, object]:
         entries = self._entries(entry, "vars")
         return MappingProxyType({key: _plain(item.value) for key, item in entries.items()})
 
     # helpers
 
-    def _entries(self, entry: _Entry | None, what: str) -> Mapping[str, _Entry]:
+    def _entries(self, entry: Entry | None, what: str) -> Mapping[str, Entry]:
         """The entries of a mapping section; an absent or empty (null) section has none."""
         if entry is None:
             return {}
         node = entry.value
-        if isinstance(node, _Scalar) and node.value is None:
+        if isinstance(node, Scalar) and node.value is None:
             return {}
-        if not isinstance(node, _Map):
+        if not isinstance(node, YamlMap):
             raise self._error(f"{what} must be a mapping, got {_describe(node)}", node.line)
         return node.entries
 
     def _check_keys(
-        self, entries: Mapping[str, _Entry], allowed: tuple[str, ...], where: str
+        self, entries: Mapping[str, Entry], allowed: tuple[str, ...], where: str
     ) -> None:
         for key, entry in entries.items():
             if key not in allowed:
@@ -645,11 +511,11 @@ def _has_space(text: str) -> bool:
     return any(char.isspace() for char in text)
 
 
-def _describe(node: _Node) -> str:
+def _describe(node: Node) -> str:
     """A value as an error message shows it: ``'22'``, ``true``, ``null``, ``a list``."""
-    if isinstance(node, _Map):
+    if isinstance(node, YamlMap):
         return "a mapping"
-    if isinstance(node, _Seq):
+    if isinstance(node, Seq):
         return "a list"
     value = node.value
     if value is None:
@@ -661,10 +527,10 @@ def _describe(node: _Node) -> str:
     return node.text
 
 
-def _plain(node: _Node) -> object:
+def _plain(node: Node) -> object:
     """A located value as plain Python data, for free-form ``vars:``."""
-    if isinstance(node, _Map):
+    if isinstance(node, YamlMap):
         return {key: _plain(entry.value) for key, entry in node.entries.items()}
-    if isinstance(node, _Seq):
+    if isinstance(node, Seq):
         return [_plain(item) for item in node.items]
     return node.value
