@@ -1,0 +1,162 @@
+"""``bastion audit``: who can get into which host, how, and what is wrong."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bastion.cli.options import (
+    AllOption,
+    ExcludeOption,
+    GroupOption,
+    HostsOption,
+    InventoryOption,
+    SelectorOption,
+    inventory_of,
+    selection_from,
+)
+from bastion.errors import UsageError
+from bastion.executor import RunOptions
+from bastion.hostkeys import HostKeyPolicy
+from bastion.jumps import check_jump_chains
+from bastion.select import select_hosts
+from bastion.transport.base import ConnectOptions
+
+if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --help)
+    from bastion.audit.findings import Severity
+    from bastion.audit.report import AuditReport
+
+
+class ReportFormat(StrEnum):
+    TERMINAL = "terminal"
+    JSON = "json"
+
+
+def _severity(text: str) -> str:
+    from bastion.audit.findings import Severity
+
+    try:
+        Severity.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return text
+
+
+def audit_command(
+    inventory: InventoryOption = None,
+    all_hosts: AllOption = False,
+    group: GroupOption = None,
+    hosts: HostsOption = None,
+    selector: SelectorOption = None,
+    exclude: ExcludeOption = None,
+    report_format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-F", envvar="BASTION_AUDIT_FORMAT", help="Report format."),
+    ] = ReportFormat.TERMINAL,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-O", help="Write the report to this file (0600).", show_default=False
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            envvar="BASTION_AUDIT_FAIL_ON",
+            callback=_severity,
+            help="Exit 1 when an open finding is at least this severe "
+            "(critical, high, medium, low, info).",
+        ),
+    ] = "high",
+    unused_days: Annotated[
+        int,
+        typer.Option("--unused-days", min=1, help="A key unused this long is USE-01."),
+    ] = 90,
+    forks: Annotated[
+        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
+    ] = 64,
+    connect_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--connect-timeout",
+            envvar="BASTION_CONNECT_TIMEOUT",
+            min=0.001,
+            help="Seconds to connect and authenticate.",
+            show_default=False,
+        ),
+    ] = None,
+    accept_new: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new",
+            envvar="BASTION_ACCEPT_NEW",
+            help="Trust unknown host keys on first use.",
+        ),
+    ] = False,
+) -> None:
+    """Audit SSH access on the selected hosts (all hosts when none is selected).
+
+    Exit status: 0 clean; 1 an open finding at or above --fail-on; 2 bad usage or input;
+    3 some host could not be audited.
+    """
+    from bastion.audit.collect import collect
+    from bastion.audit.findings import Severity
+    from bastion.audit.report import build_report
+
+    threshold = Severity.parse(fail_on)
+    loaded = inventory_of(inventory)
+    selection = selection_from(all_hosts, group, hosts, selector, exclude)
+    if not (selection.all or selection.groups or selection.hosts or selection.selector):
+        selection = selection_from(True, None, None, None, exclude)
+    targets = select_hosts(loaded, selection)
+    check_jump_chains(targets, loaded.hosts)
+    options = RunOptions(
+        forks=forks,
+        connect=ConnectOptions(
+            connect_timeout=connect_timeout,
+            host_keys=HostKeyPolicy(accept_new=accept_new),
+            jump_hosts=loaded.hosts,
+        ),
+    )
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    observations = collect(targets, options)
+    report = build_report(observations, started_at=started, unused_days=unused_days)
+    text = _render(report, report_format, threshold)
+    _deliver(text, output)
+    raise typer.Exit(report.exit_code(threshold))
+
+
+def _render(report: AuditReport, report_format: ReportFormat, fail_on: Severity) -> str:
+    if report_format is ReportFormat.JSON:
+        from bastion.audit.reports.json_report import render_json
+
+        return render_json(report, fail_on=fail_on)
+    import shutil
+
+    from bastion.render.audit_terminal import render_audit
+    from bastion.render.base import wants_color
+
+    width = shutil.get_terminal_size((120, 40)).columns
+    return render_audit(report, fail_on=fail_on, width=width, color=wants_color(sys.stdout))
+
+
+def _deliver(text: str, output: Path | None) -> None:
+    """Print the report, or write it as a 0600 file."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from bastion.private_files import write_private
+
+    if output.is_dir():
+        raise UsageError("is a directory", source=output)
+    try:
+        write_private(output, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc.strerror}", source=output) from None
+    sys.stderr.write(f"bastion: audit report written to {output}\n")
