@@ -5,14 +5,18 @@ Every report format (terminal, JSON, Markdown, HTML, SARIF) renders this one obj
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bastion.audit.access import AccessRow, access_rows
 from bastion.audit.checks import DEFAULT_UNUSED_DAYS, fleet_findings, host_findings, sort_findings
+from bastion.audit.declared import AccessList
+from bastion.audit.diff import FindingsDiff
 from bastion.audit.findings import Finding, Severity
 from bastion.audit.observation import Coverage, HostObservation
+from bastion.inventory import Inventory
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -33,6 +37,8 @@ class AuditReport:
     declared_source: str | None = None
     identities: dict[str, str] = field(default_factory=dict)
     """fingerprint -> declared identity name (from the access list), for the matrix."""
+    diff: FindingsDiff | None = None
+    """Against a previous report (``--diff``)."""
 
     @property
     def not_audited(self) -> list[HostObservation]:
@@ -93,3 +99,34 @@ def with_drift(
 ) -> AuditReport:
     """The report with its rows' declared states."""
     return replace(report, drift=drift, identities=identities, declared_source=source)
+
+
+def audit_against(
+    observations: Sequence[HostObservation],
+    *,
+    started_at: str,
+    unused_days: int = DEFAULT_UNUSED_DAYS,
+    access: AccessList | None = None,
+    inventory: Inventory | None = None,
+    today: dt.date | None = None,
+) -> AuditReport:
+    """The report, with drift and policy when an access list (and its inventory) is given."""
+    if access is None or inventory is None:
+        return build_report(observations, started_at=started_at, unused_days=unused_days)
+    from bastion.audit import drift
+
+    day = today or dt.datetime.now(dt.UTC).date()
+    expected = drift.expected_keys(access, inventory)
+    expired_waivers, adjust = drift.apply_policy(access, day)
+    states: dict[tuple[str, str, str], str] = {}
+
+    def extra(seen: Sequence[HostObservation], rows: Sequence[AccessRow]) -> list[Finding]:
+        found, drift_findings = drift.classify(seen, rows, access, expected, day)
+        states.update(found)
+        return drift_findings + expired_waivers
+
+    report = build_report(
+        observations, started_at=started_at, unused_days=unused_days, extra=extra, adjust=adjust
+    )
+    states = drift.mark_waived_rows(states, report.findings)
+    return with_drift(report, states, access.identity_of(), str(access.path))

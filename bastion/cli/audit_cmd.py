@@ -28,8 +28,19 @@ from bastion.select import select_hosts
 from bastion.transport.base import ConnectOptions
 
 if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --help)
+    from bastion.audit.declared import AccessList
     from bastion.audit.findings import Severity
     from bastion.audit.report import AuditReport
+
+AccessOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--access",
+        envvar="BASTION_ACCESS",
+        help="The declared access list (default: access.yaml beside the inventory, if any).",
+        show_default=False,
+    ),
+]
 
 
 class ReportFormat(StrEnum):
@@ -99,15 +110,34 @@ def audit_command(
             help="Trust unknown host keys on first use.",
         ),
     ] = False,
+    access: AccessOption = None,
+    bootstrap: Annotated[
+        bool,
+        typer.Option(
+            "--bootstrap",
+            help="Print a draft access list (YAML) of what the hosts hold, instead of a report.",
+        ),
+    ] = False,
+    diff: Annotated[
+        Path | None,
+        typer.Option(
+            "--diff",
+            help="Compare with a previous JSON report: new, regressed and resolved findings.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Audit SSH access on the selected hosts (all hosts when none is selected).
 
     Exit status: 0 clean; 1 an open finding at or above --fail-on; 2 bad usage or input;
     3 some host could not be audited.
     """
+    from dataclasses import replace
+
     from bastion.audit.collect import collect
+    from bastion.audit.diff import diff_findings, load_previous
     from bastion.audit.findings import Severity
-    from bastion.audit.report import build_report
+    from bastion.audit.report import audit_against
 
     threshold = Severity.parse(fail_on)
     loaded = inventory_of(inventory)
@@ -124,11 +154,26 @@ def audit_command(
             jump_hosts=loaded.hosts,
         ),
     )
+    declared = None if bootstrap else load_declared(access, loaded.path)
+    previous = load_previous(diff) if diff is not None else None
     started = datetime.now(UTC).isoformat(timespec="seconds")
     observations = collect(targets, options)
-    report = build_report(observations, started_at=started, unused_days=unused_days)
-    text = _render(report, report_format, threshold)
-    _deliver(text, output)
+    report = audit_against(
+        observations,
+        started_at=started,
+        unused_days=unused_days,
+        access=declared,
+        inventory=loaded,
+    )
+    if bootstrap:
+        from bastion.audit.bootstrap import bootstrap_access_list
+
+        _deliver(bootstrap_access_list(report, loaded), output)
+        raise typer.Exit(3 if report.not_audited else 0)
+    if previous is not None and diff is not None:
+        report = replace(report, diff=diff_findings(previous, report.findings, str(diff)))
+    _store_run(report, threshold)
+    _deliver(_render(report, report_format, threshold), output)
     raise typer.Exit(report.exit_code(threshold))
 
 
@@ -144,6 +189,27 @@ def _render(report: AuditReport, report_format: ReportFormat, fail_on: Severity)
 
     width = shutil.get_terminal_size((120, 40)).columns
     return render_audit(report, fail_on=fail_on, width=width, color=wants_color(sys.stdout))
+
+
+def load_declared(access: Path | None, inventory_path: Path) -> AccessList | None:
+    """The access list: ``--access``, else ``access.yaml`` beside the inventory if present."""
+    from bastion.audit.declared import DEFAULT_ACCESS_FILE, load_access_list
+
+    if access is not None:
+        return load_access_list(access)
+    beside = inventory_path.parent / DEFAULT_ACCESS_FILE
+    return load_access_list(beside) if beside.is_file() else None
+
+
+def _store_run(report: AuditReport, fail_on: Severity) -> None:
+    """Keep every run's JSON (0600) under the state directory, for later ``--diff``."""
+    from bastion.audit.reports.json_report import render_json
+    from bastion.lab.paths import state_home
+    from bastion.private_files import private_dir, write_private
+
+    directory = private_dir(state_home() / "audits")
+    stamp = report.started_at.replace(":", "").replace("+0000", "Z")
+    write_private(directory / f"audit-{stamp}.json", render_json(report, fail_on=fail_on))
 
 
 def _deliver(text: str, output: Path | None) -> None:

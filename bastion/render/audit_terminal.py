@@ -112,4 +112,18 @@ def render_audit(report: AuditReport, *, fail_on: Severity, width: int = 120,
         what = f.message + (f"  (waived: {f.waived})" if f.waived else "")
         findings.add_row(sev, f.id, f.host, Text(f.account or ""), Text(what), Text(f.where))
     console.print(findings)
+    if report.diff is not None:
+        diff = report.diff
+        console.print()
+        console.print(
+            Text(f"DIFF against {diff.previous}: {len(diff.new)} new, "
+                 f"{len(diff.regressed)} regressed, {len(diff.resolved)} resolved")
+        )  # fmt: skip
+        for label, items in (("new", diff.new), ("regressed", diff.regressed)):
+            for f in items:
+                console.print(Text(f"  {label:9} {SHORT[f.severity]:4} {f.id} {f.host} "
+                                   f"{f.account or ''} {f.message}"))  # fmt: skip
+        for old in diff.resolved:
+            console.print(Text(f"  resolved  {old.get('id')} {old.get('host')} "
+                               f"{old.get('account') or ''} {old.get('message')}"))  # fmt: skip
     return buffer.getvalue()

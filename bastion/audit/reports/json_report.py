@@ -44,6 +44,18 @@ def report_to_data(report: AuditReport, *, fail_on: Severity) -> dict[str, Any]:
             if state == "MISSING"
         ],
         "findings": [finding_to_data(f) for f in report.findings],
+        "diff": _diff(report),
+    }
+
+
+def _diff(report: AuditReport) -> dict[str, Any] | None:
+    if report.diff is None:
+        return None
+    return {
+        "previous": report.diff.previous,
+        "new": [finding_to_data(f) for f in report.diff.new],
+        "regressed": [finding_to_data(f) for f in report.diff.regressed],
+        "resolved": list(report.diff.resolved),
     }
 
 
