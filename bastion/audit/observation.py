@@ -78,6 +78,8 @@ class KeyFile:
     keys: tuple[AuthorizedKey, ...] = ()
     bad_lines: tuple[BadLine, ...] = ()
     read_error: str | None = None
+    lines: tuple[str, ...] = ()
+    """The file's lines as read (public data; `access apply` rewrites from them)."""
 
     @property
     def is_default_file(self) -> bool:

@@ -162,6 +162,7 @@ def _key_file(section: _Section) -> KeyFile:
         keys=parsed.keys if parsed else (),
         bad_lines=parsed.bad if parsed else (),
         read_error=read_error,
+        lines=tuple(section.lines) if read_error is None else (),
     )
 
 
