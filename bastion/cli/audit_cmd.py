@@ -46,6 +46,9 @@ AccessOption = Annotated[
 class ReportFormat(StrEnum):
     TERMINAL = "terminal"
     JSON = "json"
+    MARKDOWN = "md"
+    HTML = "html"
+    SARIF = "sarif"
 
 
 def _severity(text: str) -> str:
@@ -67,7 +70,12 @@ def audit_command(
     exclude: ExcludeOption = None,
     report_format: Annotated[
         ReportFormat,
-        typer.Option("--format", "-F", envvar="BASTION_AUDIT_FORMAT", help="Report format."),
+        typer.Option(
+            "--format",
+            "-F",
+            envvar="BASTION_AUDIT_FORMAT",
+            help="terminal, json (schema 1), md, html (one self-contained page) or sarif (2.1.0).",
+        ),
     ] = ReportFormat.TERMINAL,
     output: Annotated[
         Path | None,
@@ -182,6 +190,18 @@ def _render(report: AuditReport, report_format: ReportFormat, fail_on: Severity)
         from bastion.audit.reports.json_report import render_json
 
         return render_json(report, fail_on=fail_on)
+    if report_format is ReportFormat.MARKDOWN:
+        from bastion.audit.reports.markdown_report import render_markdown
+
+        return render_markdown(report, fail_on=fail_on)
+    if report_format is ReportFormat.HTML:
+        from bastion.audit.reports.html_report import render_html
+
+        return render_html(report, fail_on=fail_on)
+    if report_format is ReportFormat.SARIF:
+        from bastion.audit.reports.sarif_report import render_sarif
+
+        return render_sarif(report)
     import shutil
 
     from bastion.render.audit_terminal import render_audit
