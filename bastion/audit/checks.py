@@ -8,10 +8,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from bastion.audit.access import AccessRow, CredentialKind, writable_by_others
+from bastion.audit.access import (
+    AccessRow,
+    CredentialKind,
+    password_login_possible,
+    writable_by_others,
+)
 from bastion.audit.findings import Finding, Severity, finding
 from bastion.audit.observation import Coverage, HostObservation, PasswordState
-from bastion.audit.sshd_config import password_path_open
+from bastion.audit.sshd_config import SshdSettings
 
 DAY_S = 86400
 DEFAULT_UNUSED_DAYS = 90
@@ -119,6 +124,7 @@ def _config(seen: HostObservation) -> list[Finding]:
     elif root_login == "forced-commands-only":
         out.append(finding("ACC-03", seen.host, "PermitRootLogin forced-commands-only",
                            account="root", file=config, severity=Severity.LOW))  # fmt: skip
+    out += _key_sources(seen.host, base, config)
     if not (base.all("allowusers") or base.all("allowgroups")):
         out.append(finding("ACC-04", seen.host, "any account with a credential may log in",
                            file=config))  # fmt: skip
@@ -137,6 +143,23 @@ def _config(seen: HostObservation) -> list[Finding]:
     return out
 
 
+def _key_sources(host: str, base: SshdSettings, config: str | None) -> list[Finding]:
+    """CA-01/CA-02: key sources beyond the files (user CAs, an AuthorizedKeysCommand)."""
+    out = []
+    ca = base.get("trustedusercakeys", "none")
+    principals = (base.get("authorizedprincipalsfile", "none"),
+                  base.get("authorizedprincipalscommand", "none"))  # fmt: skip
+    if ca != "none" and principals == ("none", "none"):
+        message = f"TrustedUserCAKeys {ca} with no AuthorizedPrincipalsFile"
+        out.append(finding("CA-01", host, message, file=config))
+    command = base.get("authorizedkeyscommand", "none")
+    if command != "none":
+        runs_as = base.get("authorizedkeyscommanduser", "?")
+        message = f"AuthorizedKeysCommand {command} (as {runs_as})"
+        out.append(finding("CA-02", host, message, file=config))
+    return out
+
+
 def _accounts(seen: HostObservation, rows: Sequence[AccessRow]) -> list[Finding]:
     out: list[Finding] = []
     keyed = {r.account for r in rows if r.kind is not CredentialKind.PASSWORD}
@@ -147,7 +170,7 @@ def _accounts(seen: HostObservation, rows: Sequence[AccessRow]) -> list[Finding]
                                account=account.name))  # fmt: skip
         if account.password is PasswordState.EMPTY:
             out.append(finding("ACCT-02", seen.host, "empty password field", account=account.name))
-            if password_path_open(settings) and settings.is_yes("permitemptypasswords"):
+            if password_login_possible(account, settings):
                 out.append(finding("ACC-02", seen.host, "empty password accepted over SSH",
                                    account=account.name))  # fmt: skip
         locked = account.password is PasswordState.LOCKED

@@ -87,6 +87,11 @@ CATALOGUE: dict[str, Rule] = _rules(
          "Move CA trust to TrustedUserCAKeys with AuthorizedPrincipalsFile, or remove it."),
     Rule("OPT-09", S.INFO, "key in a non-default AuthorizedKeysFile",
          "Move it to ~/.ssh/authorized_keys (managed) or remove it."),
+    Rule("CA-01", S.HIGH, "user CA trusted: any certificate naming the user gets in",
+         "Set AuthorizedPrincipalsFile (or Command) so each account lists the principals it "
+         "accepts, and declare the CA."),
+    Rule("CA-02", S.MEDIUM, "AuthorizedKeysCommand: keys not enumerable from disk (unmanaged)",
+         "Audit the command's source of keys separately; access apply does not manage it."),
     Rule("ACCT-01", S.CRITICAL, "UID 0 account other than root",
          "Remove the account or give it its own UID."),
     Rule("ACCT-02", S.HIGH, "account with an empty password field",
