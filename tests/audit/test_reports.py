@@ -133,3 +133,11 @@ def test_docs_list_every_finding_id_with_its_severity() -> None:
     doc = (REPO / "docs" / "audit.md").read_text()
     for rule in CATALOGUE.values():
         assert f"| {rule.id} | {rule.severity.label} | {rule.title} |" in doc, rule.id
+
+
+def test_markdown_neutralises_markup_from_a_key_comment(report: AuditReport) -> None:
+    import dataclasses
+
+    hostile = dataclasses.replace(report.findings[0], message="<img src=x onerror=alert(1)> | x")
+    text = render_markdown(dataclasses.replace(report, findings=(hostile,)), fail_on=Severity.HIGH)
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt; \\| x" in text

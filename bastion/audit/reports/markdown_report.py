@@ -8,7 +8,8 @@ from bastion.audit.reports.matrix import LEGEND, access_matrix
 
 
 def _cell(text: str) -> str:
-    """A table cell: pipes escaped, line breaks as <br>."""
+    """A table cell: markup from the hosts neutralised, pipes escaped, line breaks as <br>."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("\n", "<br>")
 
 
