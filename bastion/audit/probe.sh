@@ -11,7 +11,7 @@ export LC_ALL
 PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 umask 077
 
-data() { awk 1 | sed 's/^/|/'; }  # awk 1 ends an unterminated last line
+data() { awk '{print "|" $0}'; }  # awk also ends an unterminated last line
 warn() { echo "@@warn $*"; }
 is_root=no
 [ "$(id -u)" = 0 ] && is_root=yes
@@ -83,58 +83,81 @@ else
 fi
 
 # authorized keys, per account, for every AuthorizedKeysFile pattern sshd uses for it.
-akf_for() {
-    if [ "$has_match" = yes ]; then
-        sshd -T -f "$sshd_config" -C "$(spec "$1")" 2>/dev/null | awk '$1 == "authorizedkeysfile" {$1 = ""; print}'
-    else
-        echo "$default_akf"
-    fi
-}
+# Few forks per account: one awk expands every pattern of every account, the shell only tests
+# which candidates exist (a hundred hosts share two cores with their own sshd).
 default_akf=$(awk '$1 == "authorizedkeysfile" {$1 = ""; print}' "$work/sshd_t")
 [ -n "$default_akf" ] || default_akf=".ssh/authorized_keys .ssh/authorized_keys2"
 
-read_as() {  # read_as USER FILE: the file's bytes as sshd would see them, or an error line
+expand_patterns() {  # expand_patterns PATTERNS < passwd lines: user|pattern|path per line
+    awk -F: -v pats="$1" '$6 != "" {
+        n = split(pats, p, " ")
+        for (i = 1; i <= n; i++) {
+            if (p[i] == "none") continue
+            path = p[i]; gsub(/%%/, "\001", path); gsub(/%h/, $6, path)
+            gsub(/%u/, $1, path); gsub(/%U/, $3, path); gsub(/\001/, "%", path)
+            if (substr(path, 1, 1) != "/") path = $6 "/" path
+            print $1 "|" p[i] "|" path
+        }
+    }'
+}
+
+# Candidates to a file first; with Match blocks, each account's own sshd -T is printed (and
+# its patterns used) before any key section starts, so sections never interleave.
+if [ "$has_match" = no ]; then
+    getent passwd | expand_patterns "$default_akf" >"$work/candidates"
+else
+    getent passwd | while IFS= read -r entry; do
+        user=${entry%%:*}
+        if [ "$user" = root ]; then
+            cp "$work/sshd_t" "$work/sshd_u"
+        else
+            sshd -T -f "$sshd_config" -C "$(spec "$user")" >"$work/sshd_u" 2>/dev/null
+            echo "@@section sshd_t $user"
+            data <"$work/sshd_u"
+        fi
+        patterns=$(awk '$1 == "authorizedkeysfile" {$1 = ""; print}' "$work/sshd_u")
+        echo "$entry" | expand_patterns "${patterns:-$default_akf}" >>"$work/candidates"
+    done
+fi
+
+read_as() {  # read_as USER FILE: at most 1 MiB, as sshd would see it (as USER), or fail
     if [ "$is_root" = yes ]; then
-        runuser -u "$1" -- cat -- "$2" 2>/dev/null
+        runuser -u "$1" -- head -c 1048576 -- "$2" 2>/dev/null
     elif [ "$1" = "$me" ]; then
-        cat -- "$2" 2>/dev/null
+        head -c 1048576 -- "$2" 2>/dev/null
     else
         return 1
     fi
 }
 
-getent passwd | while IFS=: read -r user _ uid _ _ home _; do
-    [ -n "$home" ] || continue
-    if [ "$has_match" = yes ] && [ "$user" != root ]; then
-        echo "@@section sshd_t $user"
-        sshd -T -f "$sshd_config" -C "$(spec "$user")" 2>/dev/null | data
-    fi
-    for pattern in $(akf_for "$user"); do
-        [ "$pattern" = none ] && continue
-        expanded=$(printf '%s' "$pattern" | sed -e "s|%%|\\x01|g" -e "s|%h|$home|g" \
-            -e "s|%u|$user|g" -e "s|%U|$uid|g" -e 's|\x01|%|g')
-        case "$expanded" in /*) ;; *) expanded="$home/$expanded" ;; esac
-        for file in $expanded; do
-            [ -e "$file" ] || [ -L "$file" ] || continue
-            echo "@@section keys $user $file"
-            echo "@@pattern $pattern"
-            echo "@@stat $(stat -c '%F|%U|%G|%a|%Y|%s' -- "$file")"
-            [ -L "$file" ] && echo "@@link $(readlink -- "$file")"
-            # sshd's StrictModes walk: each directory from the file up to /.
-            dir=$file
-            while [ "$dir" != / ] && [ "$dir" != . ]; do
-                dir=$(dirname -- "$dir")
-                echo "@@dir $(stat -c '%U|%a|%n' -- "$dir")"
-            done
-            if read_as "$user" "$file" >/dev/null; then
-                read_as "$user" "$file" | head -c 1048576 | data
-                echo "$user" >>"$work/credentialed"
-            else
-                echo "@@readerror could not read as $user"
-            fi
+while IFS='|' read -r user pattern path; do
+    # shellcheck disable=SC2086 # the pattern may be a glob, as sshd allows
+    for file in $path; do
+        [ -e "$file" ] || [ -L "$file" ] || continue
+        echo "@@section keys $user $file"
+        echo "@@pattern $pattern"
+        echo "@@stat $(stat -c '%F|%U|%G|%a|%Y|%s' -- "$file")"
+        [ -L "$file" ] && echo "@@link $(readlink -- "$file")"
+        # sshd's StrictModes walk: each directory from the file up to /, in one stat.
+        set --
+        dir=$file
+        while [ "$dir" != / ]; do
+            dir=${dir%/*}
+            [ -n "$dir" ] || dir=/
+            set -- "$@" "$dir"
         done
+        stat -c '@@dir %U|%a|%n' -- "$@"
+        # sshd wants a regular file; a device or a FIFO would never end.
+        if [ ! -f "$file" ]; then
+            echo "@@readerror not a regular file"
+        elif content=$(read_as "$user" "$file"); then
+            printf '%s\n' "$content" | data
+            echo "$user" >>"$work/credentialed"
+        else
+            echo "@@readerror could not read as $user"
+        fi
     done
-done
+done <"$work/candidates"
 
 echo "@@section hostkeys"
 awk '$1 == "hostkey" {print $2}' "$work/sshd_t" |
@@ -179,8 +202,7 @@ for f in /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf; do
 done
 
 echo "@@section logins"
-if command -v journalctl >/dev/null 2>&1 && journalctl -q -n 1 >/dev/null 2>&1 &&
-    [ -n "$(journalctl -q -n 1 2>/dev/null)" ]; then
+if command -v journalctl >/dev/null 2>&1 && [ -n "$(journalctl -q -n 1 2>/dev/null)" ]; then
     echo "@@source journal"
     journalctl -q --no-pager -o short-unix --since -90d _COMM=sshd _COMM=sshd-session 2>/dev/null |
         grep 'Accepted ' | tail -n 5000 | data

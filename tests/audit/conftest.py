@@ -4,7 +4,8 @@ node1 stays clean. node2 holds an unencrypted private key whose public half is a
 node3, and shares node1's host key (a cloned image). node3 has an undeclared root key, an
 RSA-1024 key, password login with a user holding a password hash, NOPASSWD ALL sudo, a locked
 account with a key, an authorized_keys2 file, a symlink to /etc/shadow as authorized_keys in a
-world-writable home, and a nologin account with a key.
+world-writable home, and two nologin accounts with a key, one of them barred from forwarding by
+a Match block.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ useradd -m -s /bin/bash alice
 useradd -m -s /bin/bash olduser
 useradd -m -s /bin/bash mallory
 useradd -m -s /usr/sbin/nologin tunnel
+useradd -m -s /usr/sbin/nologin tunnel2
 usermod -p '*' ops
 usermod -p '*' tunnel
+usermod -p '*' tunnel2
 usermod -p '{ALICE_HASH}' alice
 passwd -l olduser >/dev/null
 echo 'ops ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/ops
@@ -89,6 +92,7 @@ seed ops authorized_keys '{keys["rsa1024"].public}' '{keys["lateral"].public}'
 seed alice authorized_keys2 '{keys["alice"].public}'
 seed olduser authorized_keys '{keys["olduser"].public}'
 seed tunnel authorized_keys '{keys["tunnel"].public}'
+seed tunnel2 authorized_keys '{keys["tunnel"].public}'
 install -d -m 700 -o mallory -g mallory /home/mallory/.ssh
 ln -s /etc/shadow /home/mallory/.ssh/authorized_keys
 chmod 777 /home/mallory
@@ -117,6 +121,8 @@ def _seed_sshd_configs(lab_dir: Path) -> None:
         "AuthorizedKeysFile .ssh/authorized_keys\n",
         "AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2\n",
     )
+    # A Match block: the audit must evaluate it per account (tunnel2 cannot forward).
+    text += "Match User tunnel2\n    AllowTcpForwarding no\n"
     node3.write_text(text)
     node2 = lab_dir / "nodes" / "node2"
     shared = node2 / "cloned_host_key"

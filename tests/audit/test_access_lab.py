@@ -74,7 +74,7 @@ def test_drift_classes_undeclared_revoked_mismatch_missing(
     data["grants"] = [g for g in data["grants"] if g["to"] != "intruder@seed"]
     data["revoked"] = [audit_lab.keys["rsa1024"].fingerprint]
     for grant in data["grants"]:
-        if grant["to"] == "tunnel@seed":
+        if (grant["to"], grant["account"]) == ("tunnel@seed", "tunnel"):
             grant["options"] = "restrict"
     data["identities"]["newcomer"] = {"keys": [{"fingerprint": "SHA256:" + "A" * 43}]}
     data["grants"].append({"to": "newcomer", "hosts": "node[1-2]", "account": "root"})

@@ -41,6 +41,7 @@ EXPECTED = {
     ("COLL-03", "node3", "mallory"),  # symlink to /etc/shadow, unreadable as mallory
     ("ACCT-04", "node3", "mallory"),  # world-writable home
     ("ACC-05", "node3", "tunnel"),  # nologin, key, forwarding allowed
+    ("KEY-05", "node3", None),  # tunnel's key also opens tunnel2
     ("HOST-01", "node1", None),  # node2 carries node1's host key
     ("HOST-01", "node2", None),
     ("KEY-09", "node2", "root"),  # unencrypted private key
@@ -54,6 +55,14 @@ def test_every_seeded_problem_is_found_by_id_and_host(full: tuple[int, dict[str,
     missing = EXPECTED - ids(report)
     assert not missing, missing
     assert code == 1  # HIGH findings, default --fail-on high
+
+
+def test_match_blocks_are_evaluated_per_account(full: tuple[int, dict[str, Any]]) -> None:
+    _, report = full
+    tunnels = {f["account"] for f in report["findings"] if f["id"] == "ACC-05"}
+    assert tunnels == {"tunnel"}  # tunnel2: Match User tunnel2 / AllowTcpForwarding no
+    same_key = [f for f in report["findings"] if f["id"] == "KEY-05"]
+    assert [(f["host"], "tunnel, tunnel2" in f["message"]) for f in same_key] == [("node3", True)]
 
 
 def test_a_clean_node_has_only_the_lab_baseline_findings(full: tuple[int, dict[str, Any]]) -> None:
