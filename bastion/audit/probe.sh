@@ -38,14 +38,25 @@ echo "@@fact client_addr $client_addr"
 sshd_config=/etc/ssh/sshd_config
 pid=$$
 while [ "$pid" -gt 1 ] 2>/dev/null; do
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
-    case "$cmd" in
-    *sshd*" -f "*)
-        found=$(echo "$cmd" | sed -n 's/.* -f \([^ ]*\).*/\1/p')
-        [ -n "$found" ] && [ -r "$found" ] && sshd_config=$found
+    comm=
+    read -r comm <"/proc/$pid/comm" 2>/dev/null
+    case "$comm" in
+    sshd*)
+        cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+        case "$cmd" in
+        *" -f "*)
+            found=${cmd#* -f }
+            found=${found%% *}
+            [ -n "$found" ] && [ -r "$found" ] && sshd_config=$found
+            ;;
+        esac
         ;;
     esac
-    pid=$(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    next=
+    while read -r key value; do
+        [ "$key" = PPid: ] && next=$value && break
+    done <"/proc/$pid/status" 2>/dev/null
+    pid=$next
     [ -n "$pid" ] || break
 done
 echo "@@fact sshd_config $sshd_config"
@@ -185,6 +196,7 @@ if [ "$is_root" = yes ] && command -v sudo >/dev/null 2>&1; then
     # Only accounts holding a credential (a key file or a password): sudo -l costs a fork each.
     getent shadow | awk -F: '$2 == "" || $2 ~ /^\$/ {print $1}' >>"$work/credentialed"
     sort -u "$work/credentialed" 2>/dev/null | while read -r user; do
+        [ "$user" = root ] && continue  # uid 0 needs no sudo
         out=$(sudo -n -l -U "$user" 2>/dev/null) || continue
         case "$out" in *"not allowed"*) continue ;; esac
         echo "@@section sudouser $user"
