@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bastion.audit.findings import Severity
 from bastion.audit.observation import Coverage, PasswordState
 from bastion.audit.probe_output import parse_probe_output
 from bastion.audit.sshd_config import parse_sshd_t, password_path_open
@@ -98,3 +99,15 @@ def test_a_probe_cut_short_keeps_what_it_printed_and_says_so() -> None:
     seen = parse_probe_output("h", "127.0.0.1", "@@section facts\n@@fact root yes\n")
     assert seen.coverage is Coverage.FAILED
     assert any("stopped before its end" in w for w in seen.warnings)
+
+
+def test_a_probe_without_root_is_partial_and_says_what_it_could_not_see() -> None:
+    from bastion.audit.report import build_report
+
+    case = DATA / "probe" / "node1-as-nobody.out"
+    seen = parse_probe_output("node1", "127.0.0.1", case.read_text())
+    assert seen.coverage is Coverage.PARTIAL
+    report = build_report([seen], started_at="2026-01-01T00:00:00+00:00")
+    ids = {f.id for f in report.findings}
+    assert "COLL-02" in ids and "CFG-15" not in ids
+    assert report.exit_code(Severity.CRITICAL) == 0  # partial is a finding, not "not audited"

@@ -37,7 +37,7 @@ CHROMIUM_FLAGS = [
 def report() -> AuditReport:
     observations = [
         parse_probe_output(p.stem, f"127.0.0.{n}", p.read_text())
-        for n, p in enumerate(sorted((DATA / "probe").glob("*.out")), 2)
+        for n, p in ((2, DATA / "probe" / "node2.out"), (3, DATA / "probe" / "node3.out"))
     ]
     return build_report(observations, started_at="2026-01-01T00:00:00+00:00")
 
