@@ -45,20 +45,25 @@ def bootstrap_access_list(report: AuditReport, inventory: Inventory) -> str:
     ]  # fmt: skip
     names = identity_names(rows)
     identities: dict[str, dict[str, object]] = {}
-    placements: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    placements: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for row in rows:
         assert row.key is not None and row.fingerprint is not None
         name = names[row.fingerprint]
         identities.setdefault(name, {"keys": [{"key": row.key.public_key + _comment(row)}]})
         options = row.key.options.render()
-        if row.host not in placements[(name, row.account, options)]:
-            placements[(name, row.account, options)].append(row.host)
+        # uid 0 needs no sudo; for the others, declare what they have today.
+        sudo = "" if row.privilege in ("root", "none") else row.privilege
+        slot = (name, row.account, options, sudo)
+        if row.host not in placements[slot]:
+            placements[slot].append(row.host)
     grants = []
-    for (name, account, options), hosts in placements.items():
+    for (name, account, options, sudo), hosts in placements.items():
         grant: dict[str, str] = {"to": name, "hosts": fold_hosts(hosts, inventory)}
         grant["account"] = account
         if options:
             grant["options"] = options
+        if sudo:
+            grant["sudo"] = sudo
         grants.append(grant)
     header = (
         "# Drafted by `bastion audit --bootstrap` from what the hosts hold: one identity per\n"

@@ -16,6 +16,7 @@ grants:
     hosts: all                   # all, an inventory group, or host patterns (node[1-3])
     account: root
     options: 'from="10.0.0.0/8"' # optional: options the key line must carry
+    sudo: all                    # optional: the most sudo may give the account (none/some/all)
 revoked: [SHA256:...]
 waivers:
   - {id: ACC-04, hosts: all, until: 2027-01-01, reason: "AllowGroups rollout in Q1"}
@@ -38,6 +39,8 @@ from bastion.audit.findings import CATALOGUE, Severity
 from bastion.errors import InputError
 
 DEFAULT_ACCESS_FILE = "access.yaml"
+SUDO_LEVELS = ("none", "some", "all")
+"""Declared sudo levels, least first (``all`` means every command as root)."""
 
 
 class AccessListError(InputError):
@@ -61,6 +64,8 @@ class Grant:
     account: str
     options: KeyOptions = field(default_factory=KeyOptions)
     line: int = 0
+    sudo: str | None = None
+    """The most sudo may give the account: none, some or all (None: not checked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +233,7 @@ class _Reader:
         identities: dict[str, tuple[DeclaredKey, ...]],
         roles: dict[str, tuple[str, ...]],
     ) -> Grant:
-        fields = self.mapping(node, "a grant", {"to", "hosts", "account", "options"})
+        fields = self.mapping(node, "a grant", {"to", "hosts", "account", "options", "sudo"})
         for required in ("to", "hosts", "account"):
             if required not in fields:
                 raise self.fail(node, f"a grant needs {required}:")
@@ -247,12 +252,16 @@ class _Reader:
                 options = parse_key_line(f"{text} {_PLACEHOLDER_KEY}").options
             except KeyLineError as exc:
                 raise self.fail(fields["options"], f"invalid options: {exc}") from None
+        sudo = self.scalar(fields["sudo"], "sudo") if "sudo" in fields else None
+        if sudo is not None and sudo not in SUDO_LEVELS:
+            raise self.fail(fields["sudo"], f"sudo must be one of {', '.join(SUDO_LEVELS)}")
         return Grant(
             members,
             self.scalar(fields["hosts"], "hosts"),
             self.scalar(fields["account"], "account"),
             options,
             node.start_mark.line + 1,
+            sudo,
         )
 
     def waiver(self, node: yaml.Node) -> Waiver:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from bastion.audit.access import AccessRow, CredentialKind
 from bastion.audit.authorized_keys import KeyOptions
-from bastion.audit.declared import AccessList, AccessListError, DeclaredKey, Grant
+from bastion.audit.declared import SUDO_LEVELS, AccessList, AccessListError, DeclaredKey, Grant
 from bastion.audit.findings import Finding, Severity, finding
 from bastion.audit.observation import Coverage, HostObservation
 from bastion.errors import SelectionError
@@ -97,7 +97,35 @@ def classify(
                         file=row.file, line=row.line, severity=severity)
             )  # fmt: skip
     findings += _missing(observations, expected, states)
+    findings += _sudo_beyond_declared(observations, access, expected)
     return states, findings
+
+
+def _sudo_beyond_declared(
+    observations: Sequence[HostObservation],
+    access: AccessList,
+    expected: dict[Slot, dict[str, Expected]],
+) -> list[Finding]:
+    """DRIFT-04: an account's sudo goes further than every grant for it on the host declares."""
+    declared: dict[Slot, int] = {}
+    for (host, account), keys in expected.items():
+        for want in keys.values():
+            if want.grant.sudo is not None:
+                level = SUDO_LEVELS.index(want.grant.sudo)
+                declared[(host, account)] = max(declared.get((host, account), -1), level)
+    out = []
+    for seen in observations:
+        for name, sudo in seen.sudo.items():
+            allowed = declared.get((seen.host, name))
+            holder = seen.accounts.get(name)
+            if allowed is None or holder is None or holder.uid == 0:
+                continue
+            observed = SUDO_LEVELS.index(sudo.privilege.value)
+            if observed > allowed:
+                nopasswd = " NOPASSWD" if sudo.nopasswd else ""
+                message = f"sudo {sudo.privilege.value}{nopasswd}, declared {SUDO_LEVELS[allowed]}"
+                out.append(finding("DRIFT-04", seen.host, message, account=name))
+    return out
 
 
 def _missing(

@@ -119,6 +119,8 @@ CATALOGUE: dict[str, Rule] = _rules(
          "Run bastion access apply, or drop the grant from access.yaml."),
     Rule("DRIFT-03", S.CRITICAL, "revoked key still present",
          "Remove it now (bastion access apply) and find out how it came back."),
+    Rule("DRIFT-04", S.HIGH, "sudo beyond what is declared",
+         "Narrow the sudoers rule to the declared level, or declare it in access.yaml."),
     Rule("DRIFT-05", S.MEDIUM, "key options weaker than declared",
          "Run bastion access apply to restore the declared options."),
     Rule("DRIFT-06", S.HIGH, "expired key still present",

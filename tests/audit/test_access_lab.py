@@ -76,6 +76,8 @@ def test_drift_classes_undeclared_revoked_mismatch_missing(
     for grant in data["grants"]:
         if (grant["to"], grant["account"]) == ("tunnel@seed", "tunnel"):
             grant["options"] = "restrict"
+        if grant["account"] == "ops":
+            grant["sudo"] = "some"  # ops has NOPASSWD ALL
     data["identities"]["newcomer"] = {"keys": [{"fingerprint": "SHA256:" + "A" * 43}]}
     data["grants"].append({"to": "newcomer", "hosts": "node[1-2]", "account": "root"})
     report = audit(audit_lab, write(tmp_path / "drift.yaml", data))
@@ -84,6 +86,7 @@ def test_drift_classes_undeclared_revoked_mismatch_missing(
         ("DRIFT-02", "node1", "root"),
         ("DRIFT-02", "node2", "root"),
         ("DRIFT-03", "node3", "ops"),
+        ("DRIFT-04", "node3", "ops"),
         ("DRIFT-05", "node3", "tunnel"),
     ]
     undeclared = next(f for f in report["findings"] if f["id"] == "DRIFT-01")
