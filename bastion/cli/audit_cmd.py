@@ -130,7 +130,8 @@ def audit_command(
         Path | None,
         typer.Option(
             "--diff",
-            help="Compare with a previous JSON report: new, regressed and resolved findings.",
+            help="Compare with a previous JSON report (or 'last', the latest stored run): "
+            "new, regressed and resolved findings.",
             show_default=False,
         ),
     ] = None,
@@ -163,6 +164,8 @@ def audit_command(
         ),
     )
     declared = None if bootstrap else load_declared(access, loaded.path)
+    if diff is not None and str(diff) == "last":
+        diff = last_stored_run()
     previous = load_previous(diff) if diff is not None else None
     started = datetime.now(UTC).isoformat(timespec="seconds")
     observations = collect(targets, options)
@@ -221,13 +224,26 @@ def load_declared(access: Path | None, inventory_path: Path) -> AccessList | Non
     return load_access_list(beside) if beside.is_file() else None
 
 
+def _runs_dir() -> Path:
+    from bastion.lab.paths import state_home
+
+    return state_home() / "audits"
+
+
+def last_stored_run() -> Path:
+    """The newest stored audit run (what ``--diff last`` compares with)."""
+    runs = sorted(_runs_dir().glob("audit-*.json")) if _runs_dir().is_dir() else []
+    if not runs:
+        raise UsageError(f"no stored audit run in {_runs_dir()} yet", source="--diff last")
+    return runs[-1]
+
+
 def _store_run(report: AuditReport, fail_on: Severity) -> None:
     """Keep every run's JSON (0600) under the state directory, for later ``--diff``."""
     from bastion.audit.reports.json_report import render_json
-    from bastion.lab.paths import state_home
     from bastion.private_files import private_dir, write_private
 
-    directory = private_dir(state_home() / "audits")
+    directory = private_dir(_runs_dir())
     stamp = report.started_at.replace(":", "").replace("+0000", "Z")
     write_private(directory / f"audit-{stamp}.json", render_json(report, fail_on=fail_on))
 

@@ -133,6 +133,9 @@ def test_diff_reports_new_and_resolved_findings(audit_lab: AuditLab, tmp_path: P
     diff = report["diff"]
     assert [(f["id"], f["host"]) for f in diff["new"]] == [("DRIFT-01", "node3")]
     assert diff["resolved"] == [] and diff["regressed"] == []
+    # Every run is stored: `last` is the run just made, with the intruder undeclared too.
+    again = audit(audit_lab, tmp_path / "after.yaml", "--diff", "last")
+    assert again["diff"]["new"] == [] and again["diff"]["resolved"] == []
     bad = audit_lab.cli("audit", "-i", "lab", "--diff", str(tmp_path / "access.yaml"))
     assert bad.returncode == 2 and "not a bastion audit JSON report" in bad.stderr
 
