@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
@@ -207,15 +208,36 @@ def _logins(seen: HostObservation, section: _Section) -> None:
         match = _ACCEPTED.search(line)
         if match is None:
             continue
-        stamp = line.split(None, 1)[0]
-        try:
-            when = int(float(stamp))
-        except ValueError:
-            when = 0  # auth.log's syslog stamp has no year; the line still proves use
         seen.logins.append(
-            Login(when, match.group("user"), match.group("method"), match.group("addr"),
-                  match.group("fp"))
+            Login(log_time(line, seen.now), match.group("user"), match.group("method"),
+                  match.group("addr"), match.group("fp"))
         )  # fmt: skip
+
+
+def log_time(line: str, now: int) -> int:
+    """Epoch seconds of a log line: journal ``short-unix``, ISO 8601, or syslog ``Mon DD HH:MM:SS``.
+
+    A syslog stamp has no year: it is the host's current year, or the previous one when that
+    would put it in the future. 0 when the stamp is unreadable.
+    """
+    first = line.split(None, 1)[0] if line.strip() else ""
+    try:
+        return int(float(first))
+    except ValueError:
+        pass
+    try:
+        return int(dt.datetime.fromisoformat(first).timestamp())
+    except ValueError:
+        pass
+    try:
+        year = dt.datetime.fromtimestamp(now or 0, dt.UTC).year
+        parsed = dt.datetime.strptime(f"{year} {line[:15]}", "%Y %b %d %H:%M:%S")
+    except ValueError:
+        return 0
+    stamp = int(parsed.replace(tzinfo=dt.UTC).timestamp())
+    if now and stamp > now + 86400:
+        stamp = int(parsed.replace(year=year - 1, tzinfo=dt.UTC).timestamp())
+    return stamp
 
 
 def _fields(text: str, separator: str, count: int) -> list[str]:

@@ -111,3 +111,19 @@ def test_a_probe_without_root_is_partial_and_says_what_it_could_not_see() -> Non
     ids = {f.id for f in report.findings}
     assert "COLL-02" in ids and "CFG-15" not in ids
     assert report.exit_code(Severity.CRITICAL) == 0  # partial is a finding, not "not audited"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("1779990000.123456 web1 sshd[1]: Accepted publickey", 1779990000),
+        ("2026-05-28T17:40:00.123456+00:00 web1 sshd[1]: Accepted", 1779990000),
+        ("May 28 17:40:00 web1 sshd[1]: Accepted publickey", 1779990000),
+        ("Dec 31 23:00:00 web1 sshd[1]: Accepted (last year's)", 1767222000),
+        ("garbage", 0),
+    ],
+)
+def test_log_times(line: str, expected: int) -> None:
+    from bastion.audit.probe_output import log_time
+
+    assert log_time(line, now=1780000000) == expected
