@@ -95,6 +95,15 @@ def plan_host(
         if account not in seen.accounts:
             plan.notes.append(f"{account}: no such account on {seen.host}; skipped")
             continue
+        unreadable = next(
+            (f for f in seen.key_files
+             if f.account == account and f.is_default_file and f.read_error),
+            None,
+        )  # fmt: skip
+        if unreadable is not None:
+            # Never replace what could not be read (a symlink elsewhere, a file it cannot read).
+            plan.notes.append(f"{account}: {unreadable.path} unreadable as {account}; skipped")
+            continue
         wanted = expected.get((seen.host, account), {})
         plan.files.append(_plan_file(seen, account, wanted, access, today))
     if not allow_lockout:
@@ -116,12 +125,13 @@ def _plan_file(
     new: list[str] = []
     changes: list[Change] = []
     # A declared key already in another source (authorized_keys2) is there: do not add it.
-    present: set[str] = {
+    elsewhere = {
         k.fingerprint
         for f in seen.key_files
         if f.account == account and not f.is_default_file
         for k in f.keys
     }
+    present: set[str] = set()
     for text in old:
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
@@ -152,7 +162,7 @@ def _plan_file(
             present.add(key.fingerprint)
     for fp, want in wanted.items():
         expired = want.key.expires is not None and want.key.expires < today
-        if fp in present or expired:
+        if fp in present or fp in elsewhere or expired:
             continue
         if want.key.public_key is None:
             reason = f"{want.key.identity}: no public key declared; cannot add"

@@ -111,6 +111,25 @@ def test_the_lockout_guard_refuses_unless_allowed(world: dict[str, object]) -> N
     assert allowed.refused is None and allowed.changed
 
 
+def test_an_unreadable_file_is_never_replaced(world: dict[str, object]) -> None:
+    tmp = world["tmp"]
+    assert isinstance(tmp, Path)
+    (tmp / "access.yaml").write_text(access_for(world, ["alice"]).replace("root", "alice"))
+    access = load_access_list(tmp / "access.yaml")
+    text = observe([]).replace(
+        "@@end\n",
+        "@@section keys alice /home/alice/.ssh/authorized_keys\n@@pattern .ssh/authorized_keys\n"
+        "@@link /etc/shadow\n@@readerror could not read as alice\n@@end\n",
+    )
+    seen = parse_probe_output("web1", "127.0.0.1", text)
+    result = plan_host(
+        seen, access, expected_keys(access, load_inventory(tmp / "inventory.yaml")),
+        today=TODAY, own_fingerprints=frozenset(), login_user="root",
+    )  # fmt: skip
+    assert result.files == [] and not result.changed
+    assert any("unreadable as alice; skipped" in note for note in result.notes)
+
+
 def test_nothing_to_do_is_no_change(world: dict[str, object]) -> None:
     keys = world["keys"]
     assert isinstance(keys, dict)
