@@ -19,6 +19,8 @@ from bastion.audit.observation import Coverage, HostObservation, PasswordState
 from bastion.audit.sshd_config import SshdSettings
 
 DAY_S = 86400
+# Membership gives root on the node: the docker/lxd sockets, raw disk devices.
+ROOT_EQUIVALENT_GROUPS = frozenset({"docker", "lxd", "disk"})
 DEFAULT_UNUSED_DAYS = 90
 
 
@@ -308,6 +310,12 @@ def _about(row: AccessRow, rule_id: str, message: str, severity: Severity | None
 def _privilege(seen: HostObservation, rows: Sequence[AccessRow]) -> list[Finding]:
     reachable = {r.account for r in rows if r.accepted}
     out = []
+    for name in sorted(reachable):
+        account = seen.accounts.get(name)
+        risky = sorted(set(account.groups) & ROOT_EQUIVALENT_GROUPS) if account else []
+        if account is not None and account.uid != 0 and risky:
+            message = f"member of {', '.join(risky)}: root on the node without sudo"
+            out.append(finding("PRIV-06", seen.host, message, account=name))
     for name, sudo in sorted(seen.sudo.items()):
         account = seen.accounts.get(name)
         if account is None or account.uid == 0 or name not in reachable:

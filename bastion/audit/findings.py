@@ -100,6 +100,8 @@ CATALOGUE: dict[str, Rule] = _rules(
          "chmod go-w the file, ~/.ssh and the home directory; chown them to the user."),
     Rule("PRIV-01", S.HIGH, "NOPASSWD ALL sudo for an SSH-reachable account",
          "Require a password (remove NOPASSWD) or narrow the command list."),
+    Rule("PRIV-06", S.HIGH, "account in a root-equivalent group (docker, lxd, disk)",
+         "Remove the account from the group, or treat its keys as root keys."),
     Rule("HOST-01", S.HIGH, "host key shared by several nodes (cloned image)",
          "Regenerate host keys on each clone (rm /etc/ssh/ssh_host_*; ssh-keygen -A), then "
          "update known_hosts."),
