@@ -39,6 +39,8 @@ def root(
 
 
 def _register() -> None:
+    from bastion.cli.access_cmd import access_app
+    from bastion.cli.audit_cmd import audit_command
     from bastion.cli.history_cmd import history_command
     from bastion.cli.inventory_cmd import inventory_app
     from bastion.cli.lab_cmd import lab_app
@@ -46,6 +48,8 @@ def _register() -> None:
 
     app.command("run", no_args_is_help=True)(run_command)
     app.command("history")(history_command)
+    app.command("audit")(audit_command)
+    app.add_typer(access_app, name="access")
     app.add_typer(inventory_app, name="inventory")
     app.add_typer(lab_app, name="lab")
 

@@ -1,0 +1,46 @@
+"""The access matrix: identities by rows, hosts by columns (shared by every report format)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from bastion.audit.access import AccessRow, CredentialKind
+from bastion.audit.report import AuditReport
+
+LEGEND = (
+    "cell: account[privilege]; * undeclared, ~ restricted (from=/command/restrict), "
+    "x refused by sshd, ! revoked or expired"
+)
+
+
+def identity_label(row: AccessRow, report: AuditReport) -> str:
+    """How the matrix names a credential: declared identity, else comment, else fingerprint."""
+    if row.kind is CredentialKind.PASSWORD:
+        return "password"
+    name = report.identities.get(row.fingerprint or "")
+    short = (row.fingerprint or "")[7:19]
+    kind = f"{row.algorithm}-{row.bits}" if row.algorithm == "rsa" else row.algorithm
+    who = name or row.comment or "(no comment)"
+    prefix = "CA " if row.kind is CredentialKind.CERT_AUTHORITY else ""
+    return f"{prefix}{who}  {short}… {kind}"
+
+
+def access_matrix(report: AuditReport) -> tuple[list[str], list[tuple[str, dict[str, list[str]]]]]:
+    """(hosts, [(identity, {host: [cell entries]})]), identities in first-seen order."""
+    hosts = [o.host for o in report.observations]
+    cells: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for row in report.rows:
+        state = report.drift.get((row.host, row.account, row.fingerprint or ""))
+        mark = ""
+        if state in ("UNDECLARED", "UNMANAGED"):
+            mark += "*"
+        if state in ("REVOKED", "EXPIRED"):
+            mark += "!"
+        if row.restricted:
+            mark += "~"
+        if not row.accepted:
+            mark += "x"
+        entry = f"{row.account}[{row.privilege}]{mark}"
+        if entry not in cells[identity_label(row, report)][row.host]:
+            cells[identity_label(row, report)][row.host].append(entry)
+    return hosts, list(cells.items())
