@@ -39,12 +39,15 @@ def root(
 
 
 def _register() -> None:
+    from bastion.cli.copy_cmd import copy_command, fetch_command
     from bastion.cli.history_cmd import history_command
     from bastion.cli.inventory_cmd import inventory_app
     from bastion.cli.lab_cmd import lab_app
     from bastion.cli.run_cmd import run_command
 
     app.command("run", no_args_is_help=True)(run_command)
+    app.command("copy", no_args_is_help=True)(copy_command)
+    app.command("fetch", no_args_is_help=True)(fetch_command)
     app.command("history")(history_command)
     app.add_typer(inventory_app, name="inventory")
     app.add_typer(lab_app, name="lab")
