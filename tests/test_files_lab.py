@@ -189,8 +189,9 @@ def test_without_sudo_a_protected_destination_fails_that_host_only(
     result = records(done.stdout)
     assert result["node2"]["status"] == "ok"
     assert result["node1"]["status"] == "failed"
-    assert result["node1"]["error"] == "/etc/x-nosudo.conf: permission denied"
-    assert "  failed  node1  /etc/x-nosudo.conf: permission denied\n" in done.stderr
+    reason = "/etc/x-nosudo.conf: cannot write in /etc: permission denied"
+    assert result["node1"]["error"] == reason
+    assert f"  failed  node1  {reason}\n" in done.stderr
     sudo_without_rights = lab(
         "copy", "-i", str(inventory), "-H", "node1", "--sudo", str(source), "/etc/x-nosudo.conf"
     )

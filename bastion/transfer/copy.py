@@ -2,13 +2,14 @@
 
 1. One helper command reports type, size, mode, owner and sha256 of every destination path
    (`remote_state`); identical files are left alone unless ``--force``.
-2. Without ``--sudo`` or ``--owner``, each changed file is written over SFTP to a temporary name
-   beside its destination (``.NAME.bastion-XXXXXXXX``, created 0600), given its mode, and renamed
-   onto the destination: a reader sees the old file or the new one, never half of it.
-3. With ``--sudo`` or ``--owner``, changed files are uploaded into a private ``mktemp -d``
-   directory of the login user, then one helper script (through ``sudo -n`` with ``--sudo``)
-   ``install``\\ s them, with mode and owner, into a temporary directory beside their destination
-   and ``mv``\\ s them into place (a rename: atomic too); the private directory is removed.
+2. Changed files are uploaded over SFTP (open, write, close: three requests a file) into a
+   staging directory: without ``--sudo``/``--owner``, ``.bastion-XXXXXXXX`` (0700) beside the
+   destination, on its file system; with them, a private ``mktemp -d`` of the login user.
+3. One helper script per host (through ``sudo -n`` with ``--sudo``) then puts them in place,
+   one step per destination directory and mode: ``chmod`` + ``mv``, or ``install`` (mode and
+   owner) into a temporary directory beside the destination + ``mv``. Every ``mv`` onto a
+   file is a rename: a reader sees the old file or the new one, never half of it. The staging
+   directory is removed by the same command.
 
 A path that cannot be written is that path's failure; the host's other paths go on.
 """
@@ -46,12 +47,7 @@ class Owner:
     @classmethod
     def parse(cls, spec: str) -> Owner:
         user, _, group = spec.partition(":")
-        for part in (user, group):
-            if part and not all(c.isalnum() or c in "._-" for c in part):
-                raise UsageError(
-                    f"bad owner {spec!r}: expected USER or USER:GROUP", source="--owner"
-                )
-        if not user:
+        if not user or not all(c.isalnum() or c in "._-" for c in user + group):
             raise UsageError(f"bad owner {spec!r}: expected USER or USER:GROUP", source="--owner")
         return cls(user, group or None)
 
@@ -146,10 +142,7 @@ async def copy_to_host(
     except RemoteFileError as exc:
         outcome.fail(exc.path, exc.reason)
         work = _Work()
-    if options.staged:
-        await _apply_staged(files, work, options, outcome)
-    else:
-        await _apply_direct(files, work, outcome)
+    await _apply(files, work, options, outcome)
     return _result(host, outcome, emit)
 
 
@@ -260,7 +253,42 @@ async def _remote_state(
     return parse_state(done.stdout)
 
 
-async def _apply_direct(files: RemoteFiles, work: _Work, outcome: _Outcome) -> None:
+async def _apply(files: RemoteFiles, work: _Work, options: CopyOptions, outcome: _Outcome) -> None:
+    """Create, send and fix what the comparison found, then one helper script per host."""
+    sends = work.sends
+    if not options.staged:
+        sends = await _make_dirs(files, work, outcome)
+        await _fix_modes(files, work.chmods, outcome)
+        if not sends:
+            return
+    elif not (work.make_dirs or sends or work.chmods or work.chowns):
+        return
+    try:
+        staging = await _staging_dir(files, sends, options)
+    except RemoteFileError as exc:
+        for item in sends:
+            outcome.fail(item.target, exc.reason)
+        return
+    script = _Script(staging, options)
+    try:
+        await script.upload(files, sends, outcome)
+        if options.staged:
+            script.add_metadata(work)
+        cleanup = f"rc=$?; rm -rf -- {shlex.quote(staging)}; exit $rc"
+        command = f"{shell_command(None, sudo=options.sudo)}; {cleanup}"
+        done = await files.exec(command, script.text().encode())
+    except RemoteFileError as exc:
+        await _quietly(files.exec(f"rm -rf -- {shlex.quote(staging)}"))
+        already = {failure.path for failure in outcome.failed}
+        for item in sends:
+            if item.target not in already:
+                outcome.fail(item.target, exc.reason)
+        return
+    script.read_outcome(done.exit_status, done.stdout, done.stderr, outcome)
+
+
+async def _make_dirs(files: RemoteFiles, work: _Work, outcome: _Outcome) -> list[_Send]:
+    """Create the missing directories over SFTP; the sends whose directory could be made."""
     blocked = _Blocked()
     for index, directory in enumerate(work.make_dirs):
         if blocked.ancestor(directory) is not None:
@@ -271,23 +299,11 @@ async def _apply_direct(files: RemoteFiles, work: _Work, outcome: _Outcome) -> N
             blocked.block(directory, f"cannot create the directory: {exc.reason}")
     sends = [item for item in work.sends if not blocked.holds(item.target)]
     blocked.report(outcome)
-    slots = asyncio.Semaphore(PARALLEL_FILES)
+    return sends
 
-    async def send(item: _Send) -> None:
-        folder, name = posixpath.split(item.target)
-        temporary = posixpath.join(folder, f".{name}.bastion-{secrets.token_hex(4)}")
-        async with slots:
-            try:
-                await files.put(item.source.local, temporary, item.mode)
-                await files.rename(temporary, item.target)
-            except RemoteFileError as exc:
-                outcome.fail(item.target, exc.reason)
-                await _quietly(files.remove(temporary))
-            else:
-                outcome.sent.append(item.target)
 
-    await asyncio.gather(*(send(item) for item in sends))
-    for target, mode in work.chmods:
+async def _fix_modes(files: RemoteFiles, chmods: list[tuple[str, int]], outcome: _Outcome) -> None:
+    for target, mode in chmods:
         try:
             await files.chmod(target, mode)
         except RemoteFileError as exc:
@@ -296,100 +312,120 @@ async def _apply_direct(files: RemoteFiles, work: _Work, outcome: _Outcome) -> N
             outcome.fixed.append((target, "mode"))
 
 
-async def _apply_staged(
-    files: RemoteFiles, work: _Work, options: CopyOptions, outcome: _Outcome
-) -> None:
-    if not (work.make_dirs or work.sends or work.chmods or work.chowns):
-        return
-    made = await files.exec("mktemp -d")
-    staging = made.stdout.decode("utf-8", "replace").strip()
-    if made.exit_status != 0 or not staging.startswith("/"):
-        reason = f"cannot make a private temporary directory: {_last_line(made.stderr)}"
-        for item in work.sends:
-            outcome.fail(item.target, reason)
-        return
-    script = _StagedScript(staging, options)
+async def _staging_dir(files: RemoteFiles, sends: list[_Send], options: CopyOptions) -> str:
+    """Where changed files are uploaded before the helper script moves them into place.
+
+    Staged (``--sudo``/``--owner``): a private ``mktemp -d`` of the login user, since it may not
+    write the destination. Otherwise a ``.bastion-XXXXXXXX`` directory (0700) beside the
+    destination, on its file system, so moving a file into place is a rename.
+    """
+    if options.staged:
+        made = await files.exec("mktemp -d")
+        staging = made.stdout.decode("utf-8", "replace").strip()
+        if made.exit_status != 0 or not staging.startswith("/"):
+            reason = _last_line(made.stderr) or "mktemp -d failed"
+            raise RemoteFileError("mktemp", f"cannot make a private directory: {reason}")
+        return staging
+    anchor = posixpath.commonpath([posixpath.dirname(item.target) for item in sends])
+    staging = posixpath.join(anchor, f".bastion-{secrets.token_hex(4)}")
     try:
-        await script.upload(files, work, outcome)
-        done = await files.exec(shell_command(None, sudo=options.sudo), script.text().encode())
+        await files.mkdir(staging)
+        await files.chmod(staging, 0o700)
     except RemoteFileError as exc:
-        for item in work.sends:
-            outcome.fail(item.target, exc.reason)
-        return
-    finally:
-        await _quietly(files.exec(f"rm -rf -- {shlex.quote(staging)}"))
-    script.read_outcome(done.exit_status, done.stdout, done.stderr, outcome)
+        raise RemoteFileError(anchor, f"cannot write in {anchor}: {exc.reason}") from exc
+    return staging
 
 
-class _StagedScript:
-    """The helper script of a staged copy, and how its output maps back to paths."""
+class _Script:
+    """The helper script that puts uploaded files into place, and how its output maps back.
+
+    Files are uploaded into ``STAGING/N/NAME``, one ``N`` per destination directory and mode.
+    Each group then takes one step: ``chmod`` and ``mv`` (staging beside the destination), or
+    ``install`` with mode and owner into a ``mktemp -d`` beside the destination, then ``mv``
+    (private staging). Every ``mv`` onto an existing file is a rename: atomic.
+    """
 
     def __init__(self, staging: str, options: CopyOptions) -> None:
         self._staging = staging
         self._options = options
+        self._owner_args = options.owner.install_args() if options.owner else []
         self._lines = [
             'fail() { printf "fail %s %s\\n" "$1" "$(printf "%s" "$2" | head -n 1)"; }',
             f"S={shlex.quote(staging)}",
         ]
         self._steps: dict[str, tuple[list[str], str]] = {}
-        """Step id -> (the paths it decides, what success means: 'sent' or a fix reason)."""
+        """Step id -> (the paths it decides, what success means: '' sent, else a fix)."""
 
-    async def upload(self, files: RemoteFiles, work: _Work, outcome: _Outcome) -> None:
-        owner_args = self._options.owner.install_args() if self._options.owner else []
-        if work.make_dirs:
-            args = ["install", "-d", "-m", f"{DIR_MODE:04o}", *owner_args, "--", *work.make_dirs]
-            self._step("dirs", work.make_dirs, "", _quote(args))
+    async def upload(self, files: RemoteFiles, sends: list[_Send], outcome: _Outcome) -> None:
         groups: dict[tuple[str, int], list[_Send]] = {}
-        for item in work.sends:
+        for item in sends:
             groups.setdefault((posixpath.dirname(item.target), item.mode), []).append(item)
+        stages = [f"{self._staging}/{index}" for index in range(len(groups))]
+        await asyncio.gather(*(files.mkdir(stage) for stage in stages))
+        uploaded: set[str] = set()
         slots = asyncio.Semaphore(PARALLEL_FILES)
+
+        async def upload(item: _Send, stage: str) -> None:
+            async with slots:
+                try:
+                    name = posixpath.basename(item.target)
+                    await files.put(item.source.local, f"{stage}/{name}", 0o600)
+                except RemoteFileError as exc:
+                    outcome.fail(item.target, exc.reason)
+                else:
+                    uploaded.add(item.target)
+
+        await asyncio.gather(
+            *(
+                upload(item, stage)
+                for stage, items in zip(stages, groups.values(), strict=True)
+                for item in items
+            )
+        )
         for index, ((folder, mode), items) in enumerate(groups.items()):
-            stage = f"{self._staging}/{index}"
-            await files.mkdir(stage)
-            uploaded: list[_Send] = []
+            ready = [item for item in items if item.target in uploaded]
+            if ready:
+                self._place_group(str(index), folder, mode, ready)
 
-            async def upload_one(
-                item: _Send, stage: str = stage, into: list[_Send] = uploaded
-            ) -> None:
-                async with slots:
-                    try:
-                        await files.put(
-                            item.source.local, f"{stage}/{posixpath.basename(item.target)}", 0o600
-                        )
-                    except RemoteFileError as exc:
-                        outcome.fail(item.target, exc.reason)
-                    else:
-                        into.append(item)
-
-            await asyncio.gather(*(upload_one(item) for item in items))
-            if uploaded:
-                self._install_group(str(index), folder, mode, uploaded, owner_args)
+    def add_metadata(self, work: _Work) -> None:
+        """Staged only: create missing directories, fix modes and owners of identical files."""
+        if work.make_dirs:
+            dir_mode = f"{DIR_MODE:04o}"
+            args = ["install", "-d", "-m", dir_mode, *self._owner_args, "--", *work.make_dirs]
+            self._step("dirs", work.make_dirs, "", shlex.join(args), first=True)
         for mode in sorted({mode for _, mode in work.chmods}):
             paths = [target for target, wanted in work.chmods if wanted == mode]
-            self._step(
-                f"mode{mode:o}", paths, "mode", _quote(["chmod", f"{mode:04o}", "--", *paths])
-            )
+            chmod = shlex.join(["chmod", f"{mode:04o}", "--", *paths])
+            self._step(f"mode{mode:o}", paths, "mode", chmod)
         if work.chowns and self._options.owner:
-            spec = self._options.owner.chown_spec()
-            self._step("owner", work.chowns, "owner", _quote(["chown", spec, "--", *work.chowns]))
+            chown = shlex.join(["chown", self._options.owner.chown_spec(), "--", *work.chowns])
+            self._step("owner", work.chowns, "owner", chown)
 
-    def _install_group(
-        self, index: str, folder: str, mode: int, items: list[_Send], owner_args: list[str]
-    ) -> None:
+    def _place_group(self, index: str, folder: str, mode: int, items: list[_Send]) -> None:
         names = [posixpath.basename(item.target) for item in items]
-        template = posixpath.join(folder, ".bastion.XXXXXXXX")
-        install = _quote(["install", "-m", f"{mode:04o}", *owner_args, "--", *names])
-        move = _quote(["mv", "-f", "--", *names, folder + "/"])
-        body = (
-            f't=$(mktemp -d {shlex.quote(template)}) && cd "$S/{index}" && {install} "$t" '
-            f'&& cd "$t" && {move}; rc=$?; cd /; [ -n "$t" ] && rm -rf -- "$t"; exit $rc'
-        )
+        move = shlex.join(["mv", "-f", "--", *names, folder + "/"])
+        if not self._options.staged:
+            chmod = shlex.join(["chmod", f"{mode:04o}", "--", *names])
+            body = f'cd "$S/{index}" && {chmod} && {move}'
+        else:
+            template = shlex.quote(posixpath.join(folder, ".bastion.XXXXXXXX"))
+            install = shlex.join(["install", "-m", f"{mode:04o}", *self._owner_args, "--", *names])
+            body = (
+                f't=$(mktemp -d {template}) && cd "$S/{index}" && {install} "$t" '
+                f'&& cd "$t" && {move}; rc=$?; cd /; [ -n "$t" ] && rm -rf -- "$t"; exit $rc'
+            )
         self._step(index, [item.target for item in items], "", f"( {body} )")
 
-    def _step(self, step: str, paths: list[str], fixed: str, command: str) -> None:
+    def _step(
+        self, step: str, paths: list[str], fixed: str, command: str, first: bool = False
+    ) -> None:
         self._steps[step] = (paths, fixed)
         # "$( (" with a space: "$((" would start an arithmetic expansion
-        self._lines.append(f'if ! err=$( {command} 2>&1); then fail {step} "$err"; fi')
+        line = f'if ! err=$( {command} 2>&1); then fail {step} "$err"; fi'
+        if first:
+            self._lines.insert(2, line)
+        else:
+            self._lines.append(line)
 
     def text(self) -> str:
         return "\n".join([*self._lines, "exit 0", ""])
@@ -416,10 +452,6 @@ class _StagedScript:
                     outcome.fixed.append((path, fixed))
                 else:
                     outcome.sent.append(path)
-
-
-def _quote(args: list[str]) -> str:
-    return " ".join(shlex.quote(arg) for arg in args)
 
 
 async def _quietly(call: Awaitable[object]) -> None:
