@@ -120,7 +120,7 @@ TimeoutOption = Annotated[
         "-t",
         envvar="BASTION_TIMEOUT",
         min=0.001,
-        help="Seconds each host may take; then its remote process group is stopped.",
+        help="Seconds each host may take (run: then its remote process group is stopped).",
         show_default=False,
     ),
 ]

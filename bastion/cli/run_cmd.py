@@ -103,17 +103,14 @@ def run_command(
     """
     words = command or []
     if script is not None:
-        body = _read_script(script)
-        text = " ".join(["sh -s --", *(shlex.quote(word) for word in words)])
-        label = f"--script {shlex.quote(str(script))} -- {shlex.join(words)}".rstrip(" -")
-        extra: dict[str, object] = {"script_sha256": hashlib.sha256(body).hexdigest()}
-        stdin: bytes | None = body
+        body: bytes | None = _read_script(script)
+        text = " ".join(["sh -s --", shlex.join(words)]).rstrip()
+        label = " ".join(["--script", shlex.quote(str(script)), "--", shlex.join(words)]).rstrip()
     else:
+        body = None
         text = label = " ".join(words).strip()
         if not text:
             raise UsageError("the command is empty", source="COMMAND")
-        stdin = None if no_stdin else broadcast_stdin(sys.stdin)
-        extra = {"stdin_bytes": len(stdin)} if stdin else {}
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     chosen = resolve_targets(
@@ -123,6 +120,12 @@ def run_command(
         return
     targets, selection = chosen
     reference = check_ref(output, ref, targets)
+    stdin: bytes | None = body
+    if body is not None:
+        extra: dict[str, object] = {"script_sha256": hashlib.sha256(body).hexdigest()}
+    else:
+        stdin = None if no_stdin else broadcast_stdin(sys.stdin)  # only once the rest is valid
+        extra = {"stdin_bytes": len(stdin)} if stdin else {}
     remote = with_sudo(text) if sudo else text
     options = RunOptions(
         forks=forks,
