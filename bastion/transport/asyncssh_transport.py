@@ -215,13 +215,7 @@ class AsyncsshTransport:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return HostResult(
-                host=host.name,
-                address=host.address,
-                status=Status.UNREACHABLE,
-                error=attempt.error,
-                duration_s=time.monotonic() - started,
-            )
+            return _ended(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             return await self._execute(connection, host, spec, on_output, started)
@@ -235,34 +229,17 @@ class AsyncsshTransport:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return HostResult(
-                host=host.name,
-                address=host.address,
-                status=Status.UNREACHABLE,
-                error=attempt.error,
-                duration_s=time.monotonic() - started,
-            )
+            return _ended(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             try:
                 sftp = await connection.start_sftp_client()
             except (asyncssh.Error, OSError) as exc:
-                result = HostResult(
-                    host=host.name,
-                    address=host.address,
-                    status=Status.FAILED,
-                    error=f"cannot start SFTP: {_reason(exc)}",
-                )
-            else:
-                async with sftp:
-                    result = await work(SftpFiles(connection, sftp))
+                return _ended(host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started)
+            async with sftp:
+                result = await work(SftpFiles(connection, sftp))
         except ConnectionLost as exc:
-            result = HostResult(
-                host=host.name,
-                address=host.address,
-                status=Status.UNREACHABLE,
-                error=f"connection lost mid-transfer: {exc}",
-            )
+            return _ended(host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started)
         finally:
             connection.close()
         return replace(result, duration_s=time.monotonic() - started)
@@ -455,6 +432,17 @@ class AsyncsshTransport:
                 f"jump host {jump.name} unreachable: {attempt.error}", transient=False
             )
         return attempt.connection
+
+
+def _ended(host: Host, status: Status, error: str | None, started: float) -> HostResult:
+    """A result with no command outcome: the host was not reached, or lost, or failed early."""
+    return HostResult(
+        host=host.name,
+        address=host.address,
+        status=status,
+        error=error,
+        duration_s=time.monotonic() - started,
+    )
 
 
 def _reason(exc: BaseException) -> str:
