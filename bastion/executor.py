@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bastion.errors import UsageError
@@ -24,7 +24,7 @@ from bastion.models import (
     Status,
     Stream,
 )
-from bastion.transport.base import CommandSpec, ConnectOptions, Transport
+from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink, Transport
 
 EventSink = Callable[[Event], None]
 
@@ -51,12 +51,12 @@ class Task:
     command: str
 
 
-def check_transports(tasks: Sequence[Task]) -> None:
+def check_transports(hosts: Sequence[Host]) -> None:
     """Refuse, before connecting anywhere, a host whose transport this build does not have."""
-    for task in tasks:
-        if task.host.transport not in KNOWN_TRANSPORTS:
+    for host in hosts:
+        if host.transport not in KNOWN_TRANSPORTS:
             raise UsageError(
-                f"host {task.host.name}: transport {task.host.transport!r} is not available "
+                f"host {host.name}: transport {host.transport!r} is not available "
                 f"in this version (available: {', '.join(KNOWN_TRANSPORTS)})"
             )
 
@@ -95,30 +95,52 @@ class _LineAssembler:
                 self._pending[stream] = ""
 
 
+HostWork = Callable[[Transport, Host, OutputSink], Awaitable[HostResult]]
+"""What to do on one host with its transport: run a command, copy files, fetch files."""
+
+
+def command_work(commands: Mapping[str, str], options: RunOptions) -> HostWork:
+    """Run each host's command (by host name) with the run's timeout and stdin."""
+
+    async def run_command(transport: Transport, host: Host, sink: OutputSink) -> HostResult:
+        spec = CommandSpec(commands[host.name], options.timeout, options.stdin)
+        return await transport.run(host, spec, sink)
+
+    return run_command
+
+
 async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -> list[HostResult]:
     """Run every task, at most ``options.forks`` hosts at a time; results in task order."""
-    check_transports(tasks)
+    commands = {task.host.name: task.command for task in tasks}
+    work = command_work(commands, options)
+    return await execute_work([task.host for task in tasks], options, emit, work)
+
+
+async def execute_work(
+    hosts: Sequence[Host], options: RunOptions, emit: EventSink, work: HostWork
+) -> list[HostResult]:
+    """Do ``work`` on every host, at most ``options.forks`` at a time; results in host order."""
+    check_transports(hosts)
     transports: dict[str, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
 
-    async def run_one(task: Task) -> HostResult:
+    async def run_one(host: Host) -> HostResult:
         async with slots:
-            emit(HostStarted(task.host.name))
-            transport = transports.get(task.host.transport)
+            emit(HostStarted(host.name))
+            transport = transports.get(host.transport)
             if transport is None:
-                transport = transports[task.host.transport] = _new_transport(
-                    task.host.transport, options.connect
+                transport = transports[host.transport] = _new_transport(
+                    host.transport, options.connect
                 )
-            lines = _LineAssembler(task.host.name, emit)
-            spec = CommandSpec(task.command, options.timeout, options.stdin)
+            lines = _LineAssembler(host.name, emit)
             try:
-                result = await transport.run(task.host, spec, lines.feed)
+                result = await work(transport, host, lines.feed)
             except Exception as exc:  # a bug must not cost the other hosts their output
                 if os.environ.get("BASTION_DEBUG"):
                     traceback.print_exc(file=sys.stderr)
                 result = HostResult(
-                    host=task.host.name,
-                    address=task.host.address,
+                    host=host.name,
+                    address=host.address,
                     status=Status.FAILED,
                     error=f"internal error (please report): {type(exc).__name__}: {exc}",
                 )
@@ -127,7 +149,7 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
             return result
 
     try:
-        return list(await asyncio.gather(*(run_one(task) for task in tasks)))
+        return list(await asyncio.gather(*(run_one(host) for host in hosts)))
     finally:
         await asyncio.gather(*(t.close() for t in transports.values()), return_exceptions=True)
 

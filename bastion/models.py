@@ -42,6 +42,28 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FileFailure:
+    """One path a copy or fetch could not handle on a host, and why."""
+
+    path: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """What ``bastion copy`` or ``bastion fetch`` did on one host, path by path.
+
+    For a copy, ``changed`` are the remote paths sent or whose mode or owner was set, and
+    ``unchanged`` those already identical. For a fetch, ``changed`` are the local paths written.
+    """
+
+    kind: Literal["copy", "fetch"]
+    changed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    failed: tuple[FileFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class HostResult:
     """The outcome of running one command on one host; never an exception."""
 
@@ -53,6 +75,8 @@ class HostResult:
     stderr: str = ""
     error: str | None = None
     duration_s: float = 0.0
+    files: FileReport | None = None
+    """Set by ``copy`` and ``fetch`` only."""
 
     @property
     def succeeded(self) -> bool:

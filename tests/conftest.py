@@ -37,6 +37,8 @@ class Cli:
             env=self.env,
             cwd=self.cwd,
             input=input,
+            # bastion run reads a stdin that is not a terminal: give it an empty one, not ours.
+            stdin=subprocess.DEVNULL if input is None else None,
             capture_output=True,
             text=True,
             timeout=timeout,

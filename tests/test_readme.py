@@ -57,6 +57,7 @@ def test_make_demo_then_every_readme_command(tmp_path: Path) -> None:
         text=True,
         timeout=300,
         check=False,
+        stdin=subprocess.DEVNULL,
     )
     try:
         assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -78,6 +79,7 @@ def test_make_demo_then_every_readme_command(tmp_path: Path) -> None:
                 text=True,
                 timeout=120,
                 check=False,
+                stdin=subprocess.DEVNULL,
             )
             assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
             assert "Traceback" not in done.stderr

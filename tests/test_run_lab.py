@@ -227,6 +227,7 @@ def test_interrupt_exits_130_and_stops_remote_commands(lab: Cli) -> None:
         [*BASTION, "run", "-i", "lab", "--all", f"echo go; {marker}"],
         env=lab.env,
         cwd=lab.cwd,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

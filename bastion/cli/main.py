@@ -41,12 +41,15 @@ def root(
 def _register() -> None:
     from bastion.cli.access_cmd import access_app
     from bastion.cli.audit_cmd import audit_command
+    from bastion.cli.copy_cmd import copy_command, fetch_command
     from bastion.cli.history_cmd import history_command
     from bastion.cli.inventory_cmd import inventory_app
     from bastion.cli.lab_cmd import lab_app
     from bastion.cli.run_cmd import run_command
 
     app.command("run", no_args_is_help=True)(run_command)
+    app.command("copy", no_args_is_help=True)(copy_command)
+    app.command("fetch", no_args_is_help=True)(fetch_command)
     app.command("history")(history_command)
     app.command("audit")(audit_command)
     app.add_typer(access_app, name="access")

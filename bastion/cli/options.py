@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bastion.batches import BatchPlan, parse_amount, parse_batch
+from bastion.errors import UsageError
+from bastion.hostkeys import HostKeyPolicy
+from bastion.hostset import fold
 from bastion.inventory import Inventory, load_inventory, resolve_inventory_path
+from bastion.runrecord import hosts_to_retry
 from bastion.select import Selection
+from bastion.transport.base import ConnectOptions
 
 InventoryOption = Annotated[
     str | None,
@@ -74,3 +82,156 @@ def selection_from(
 def inventory_of(name_or_path: str | None) -> Inventory:
     """Load the inventory an ``-i`` option names."""
     return load_inventory(resolve_inventory_path(name_or_path))
+
+
+class OutputMode(StrEnum):
+    INLINE = "inline"
+    GROUPED = "grouped"
+    JSON = "json"
+    QUIET = "quiet"
+    DIFF = "diff"
+
+
+OutputOption = Annotated[
+    OutputMode,
+    typer.Option(
+        "--output",
+        "-o",
+        envvar="BASTION_OUTPUT",
+        help="inline, grouped, json, quiet, or diff (against --ref).",
+    ),
+]
+RefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ref",
+        help="With -o diff: the host every other host's output is compared with "
+        "(default: the first selected).",
+        show_default=False,
+    ),
+]
+ForksOption = Annotated[
+    int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
+]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        "-t",
+        envvar="BASTION_TIMEOUT",
+        min=0.001,
+        help="Seconds each host may take (run: then its remote process group is stopped).",
+        show_default=False,
+    ),
+]
+ConnectTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--connect-timeout",
+        envvar="BASTION_CONNECT_TIMEOUT",
+        min=0.001,
+        help="Seconds to connect and authenticate (default: the inventory's, else 10).",
+        show_default=False,
+    ),
+]
+RetriesOption = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        envvar="BASTION_RETRIES",
+        min=0,
+        help="Extra connection attempts after a transient failure (jittered backoff).",
+    ),
+]
+AcceptNewOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new",
+        envvar="BASTION_ACCEPT_NEW",
+        help="Trust unknown host keys on first use and record them; changed keys still fail.",
+    ),
+]
+OutDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out-dir",
+        envvar="BASTION_OUT_DIR",
+        help="Write HOST.out/HOST.err, hosts.ok, hosts.failed and run.json here (0600).",
+        show_default=False,
+    ),
+]
+RetryFailedOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--retry-failed",
+        help="Run again on the hosts that did not succeed in this --out-dir record.",
+        show_default=False,
+    ),
+]
+RecursiveOption = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Copy directories and what is in them.")
+]
+BatchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        help="Roll through the hosts in batches: N, N% or sizes like 1,5,25% (last repeats).",
+        show_default=False,
+    ),
+]
+MaxFailOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-fail",
+        help="Start no further batch once more than N (or N% of the) hosts are not ok.",
+        show_default=False,
+    ),
+]
+PauseOption = Annotated[
+    float, typer.Option("--pause", min=0, help="Seconds to wait between batches.")
+]
+CanaryOption = Annotated[
+    bool,
+    typer.Option("--canary", help="Run one host first, alone; stop there if it does not succeed."),
+]
+
+
+def connect_options(
+    inventory: Inventory, connect_timeout: float | None, retries: int, accept_new: bool
+) -> ConnectOptions:
+    """The connection options the command-line flags describe."""
+    return ConnectOptions(
+        connect_timeout=connect_timeout,
+        retries=retries,
+        host_keys=HostKeyPolicy(accept_new=accept_new),
+        jump_hosts=inventory.hosts,
+    )
+
+
+def batch_plan(
+    batch: str | None, max_fail: str | None, pause: float, canary: bool
+) -> BatchPlan | None:
+    """The rolling plan of ``--batch``, ``--max-fail``, ``--pause`` and ``--canary``, if any."""
+    if batch is None and not canary:
+        for name, given in (("--max-fail", max_fail is not None), ("--pause", pause > 0)):
+            if given:
+                raise UsageError(f"{name} needs --batch or --canary", source=name)
+        return None
+    return BatchPlan(
+        sizes=parse_batch(batch) if batch is not None else BatchPlan().sizes,
+        max_fail=None
+        if max_fail is None
+        else parse_amount(max_fail, source="--max-fail", allow_zero=True),
+        pause_s=pause,
+        canary=canary,
+    )
+
+
+def retry_selection(selection: Selection, record: Path) -> Selection | None:
+    """``--retry-failed``: the hosts to retry, narrowed by -l/-x; None when every host succeeded."""
+    if selection.all or selection.groups or selection.hosts:
+        raise UsageError("--retry-failed chooses the hosts; drop --all, -g and -H", source=record)
+    names = hosts_to_retry(record)
+    if not names:
+        return None
+    return Selection(hosts=(fold(names),), selector=selection.selector, exclude=selection.exclude)

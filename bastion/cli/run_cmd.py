@@ -2,249 +2,192 @@
 
 from __future__ import annotations
 
+import hashlib
+import shlex
 import sys
-import time
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 
+from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
 from bastion.cli.options import (
+    AcceptNewOption,
     AllOption,
+    BatchOption,
+    CanaryOption,
+    ConnectTimeoutOption,
     ExcludeOption,
+    ForksOption,
     GroupOption,
     HostsOption,
     InventoryOption,
+    MaxFailOption,
+    OutDirOption,
+    OutputMode,
+    OutputOption,
+    PauseOption,
+    RefOption,
+    RetriesOption,
+    RetryFailedOption,
     SelectorOption,
+    TimeoutOption,
+    batch_plan,
+    connect_options,
     inventory_of,
     selection_from,
 )
 from bastion.command import with_sudo
 from bastion.errors import UsageError
-from bastion.executor import RunOptions, Task, run
-from bastion.history import record_run
-from bastion.hostkeys import HostKeyPolicy
-from bastion.hostset import fold
-from bastion.jumps import check_jump_chains
-from bastion.models import Event, Host, HostFinished, HostResult
-from bastion.outcome import EXIT_INTERRUPTED, exit_code
-from bastion.render.base import Renderer, wants_color
-from bastion.render.summary import render_summary
-from bastion.runrecord import OutDirRecorder, RunContext, hosts_to_retry
-from bastion.select import Selection, select_hosts
-from bastion.transport.base import ConnectOptions
+from bastion.executor import RunOptions, command_work
 
-
-class OutputMode(StrEnum):
-    INLINE = "inline"
-    GROUPED = "grouped"
-    JSON = "json"
-    QUIET = "quiet"
+STDIN_LIMIT = 64 * 1024 * 1024
+"""Standard input is read whole before any host starts, and sent to each: this much at most."""
+SCRIPT_LIMIT = STDIN_LIMIT
 
 
 def run_command(
     command: Annotated[
-        list[str],
-        typer.Argument(help="The command to run on every host (quote it, or put it after --)."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="The command to run on every host (quote it, or put it after --); "
+            "with --script, the script's arguments.",
+            show_default=False,
+        ),
+    ] = None,
     inventory: InventoryOption = None,
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
-    output: Annotated[
-        OutputMode,
-        typer.Option(
-            "--output", "-o", envvar="BASTION_OUTPUT", help="inline, grouped, json or quiet."
-        ),
-    ] = OutputMode.INLINE,
-    forks: Annotated[
-        int,
-        typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once."),
-    ] = 64,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            "-t",
-            envvar="BASTION_TIMEOUT",
-            min=0.001,
-            help="Seconds a command may run; then its remote process group is stopped.",
-            show_default=False,
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--connect-timeout",
-            envvar="BASTION_CONNECT_TIMEOUT",
-            min=0.001,
-            help="Seconds to connect and authenticate (default: the inventory's, else 10).",
-            show_default=False,
-        ),
-    ] = None,
-    retries: Annotated[
-        int,
-        typer.Option(
-            "--retries",
-            envvar="BASTION_RETRIES",
-            min=0,
-            help="Extra connection attempts after a transient failure (jittered backoff).",
-        ),
-    ] = 2,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            envvar="BASTION_ACCEPT_NEW",
-            help="Trust unknown host keys on first use and record them; changed keys still fail.",
-        ),
-    ] = False,
+    output: OutputOption = OutputMode.INLINE,
+    ref: RefOption = None,
+    forks: ForksOption = 64,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
+    retries: RetriesOption = 2,
+    accept_new: AcceptNewOption = False,
     sudo: Annotated[
         bool, typer.Option("--sudo", help="Run the command as root through sudo -n.")
     ] = False,
-    out_dir: Annotated[
+    script: Annotated[
         Path | None,
         typer.Option(
-            "--out-dir",
-            envvar="BASTION_OUT_DIR",
-            help="Write HOST.out/HOST.err, hosts.ok, hosts.failed and run.json here (0600).",
+            "--script",
+            help="Run this local script on every host (sent on stdin to sh -s, not copied); "
+            "arguments after --.",
             show_default=False,
         ),
     ] = None,
-    retry_failed: Annotated[
-        Path | None,
+    no_stdin: Annotated[
+        bool,
         typer.Option(
-            "--retry-failed",
-            help="Run again on the hosts that did not succeed in this --out-dir record.",
-            show_default=False,
+            "--no-stdin", help="Do not read standard input, even when it is a pipe or a file."
         ),
-    ] = None,
+    ] = False,
+    batch: BatchOption = None,
+    max_fail: MaxFailOption = None,
+    pause: PauseOption = 0.0,
+    canary: CanaryOption = False,
+    out_dir: OutDirOption = None,
+    retry_failed: RetryFailedOption = None,
 ) -> None:
     """Run COMMAND on the selected hosts in parallel.
+
+    Standard input, when it is not a terminal, is read once and sent to every host
+    (--no-stdin to leave it alone).
 
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     """
-    text = " ".join(command).strip()
-    if not text:
-        raise UsageError("the command is empty", source="COMMAND")
+    words = command or []
+    if script is not None:
+        body: bytes | None = _read_script(script)
+        text = " ".join(["sh -s --", shlex.join(words)]).rstrip()
+        label = " ".join(["--script", shlex.quote(str(script)), "--", shlex.join(words)]).rstrip()
+    else:
+        body = None
+        text = label = " ".join(words).strip()
+        if not text:
+            raise UsageError("the command is empty", source="COMMAND")
     loaded = inventory_of(inventory)
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
-    if retry_failed is not None:
-        retry = _retry_selection(selection, retry_failed)
-        if retry is None:
-            sys.stderr.write(f"bastion: nothing to retry: every host succeeded in {retry_failed}\n")
-            return
-        selection = retry
-    targets = select_hosts(loaded, selection)
-    check_jump_chains(targets, loaded.hosts)
+    plan = batch_plan(batch, max_fail, pause, canary)
+    chosen = resolve_targets(
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    )
+    if chosen is None:
+        return
+    targets, selection = chosen
+    reference = check_ref(output, ref, targets)
+    stdin: bytes | None = body
+    if body is not None:
+        extra: dict[str, object] = {"script_sha256": hashlib.sha256(body).hexdigest()}
+    else:
+        stdin = None if no_stdin else broadcast_stdin(sys.stdin)  # only once the rest is valid
+        extra = {"stdin_bytes": len(stdin)} if stdin else {}
     remote = with_sudo(text) if sudo else text
     options = RunOptions(
         forks=forks,
         timeout=timeout,
-        connect=ConnectOptions(
-            connect_timeout=connect_timeout,
-            retries=retries,
-            host_keys=HostKeyPolicy(accept_new=accept_new),
-            jump_hosts=loaded.hosts,
-        ),
+        stdin=stdin,
+        connect=connect_options(loaded, connect_timeout, retries, accept_new),
     )
-    context = RunContext(
-        command=text,
-        selection=selection.describe(),
-        inventory_path=str(loaded.path),
-        inventory_digest=loaded.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options={"forks": forks, "timeout": timeout, "sudo": sudo, "retries": retries},
+    context = run_context(
+        label,
+        selection,
+        loaded,
+        {"forks": forks, "timeout": timeout, "sudo": sudo, "retries": retries, **extra},
     )
-    code = _execute(
-        targets, command=remote, options=options, output=output, out_dir=out_dir, context=context
+    code = drive(
+        Fanout(
+            targets=targets,
+            work=command_work(dict.fromkeys((host.name for host in targets), remote), options),
+            options=options,
+            output=output,
+            context=context,
+            ref=reference,
+            out_dir=out_dir,
+            batches=plan,
+        )
     )
     raise typer.Exit(code)
 
 
-def _retry_selection(selection: Selection, record: Path) -> Selection | None:
-    """The hosts to retry, narrowed by -l/-x; None when every host succeeded."""
-    if selection.all or selection.groups or selection.hosts:
-        raise UsageError("--retry-failed chooses the hosts; drop --all, -g and -H", source=record)
-    names = hosts_to_retry(record)
-    if not names:
+def broadcast_stdin(stream: TextIO | None) -> bytes | None:
+    """Standard input to send to every host: None from a terminal or when there is none.
+
+    Read once, whole, before any host starts; more than `STDIN_LIMIT` is a usage error (copy
+    such a file with ``bastion copy`` instead).
+    """
+    if stream is None or stream.closed:
         return None
-    return Selection(hosts=(fold(names),), selector=selection.selector, exclude=selection.exclude)
-
-
-def _execute(
-    targets: list[Host],
-    *,
-    command: str,
-    options: RunOptions,
-    output: OutputMode,
-    out_dir: Path | None,
-    context: RunContext,
-) -> int:
-    """Run, feeding every consumer of the event stream, then summarise and record."""
-    from bastion.render.progress import LiveProgress
-
-    progress = LiveProgress(len(targets)) if sys.stderr.isatty() else None
-    if progress is not None:
-        progress.start()
-    renderer = _renderer(output, targets)
-    recorder = OutDirRecorder(out_dir, context) if out_dir is not None else None
-    finished: list[HostResult] = []
-
-    def emit(event: Event) -> None:
-        if progress is not None:
-            progress.handle(event)
-        renderer.handle(event)
-        if recorder is not None:
-            recorder.handle(event)
-        if isinstance(event, HostFinished):
-            finished.append(event.result)
-
-    started = time.monotonic()
-    interrupted = False
     try:
-        run([Task(host, command) for host in targets], options, emit)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if progress is not None:
-            progress.stop()
-    elapsed = time.monotonic() - started
-    order = {host.name: index for index, host in enumerate(targets)}
-    results = sorted(finished, key=lambda r: order[r.host])
-    renderer.finish(results)
-    code = EXIT_INTERRUPTED if interrupted else exit_code(results)
-    sys.stderr.write(render_summary(results, elapsed, color=wants_color(sys.stderr)))
-    if interrupted:
-        done = {r.host for r in results}
-        pending = [h.name for h in targets if h.name not in done]
-        sys.stderr.write(f"bastion: interrupted; not finished: {fold(pending) or 'none'}\n")
-    if recorder is not None:
-        recorder.finish(results, exit_code=code, elapsed_s=elapsed)
-    record_run(context, results, exit_code=code, elapsed_s=elapsed)
-    return code
+        if stream.isatty():
+            return None
+        source: BinaryIO = stream.buffer
+    except (AttributeError, ValueError, OSError):
+        return None
+    data = source.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise UsageError(
+            f"standard input is larger than {STDIN_LIMIT // (1024 * 1024)} MiB; "
+            "copy the data with `bastion copy`, or give --no-stdin",
+            source="stdin",
+        )
+    return data or None
 
 
-def _renderer(output: OutputMode, targets: list[Host]) -> Renderer:
-    out, err = sys.stdout, sys.stderr
-    if output is OutputMode.JSON:
-        from bastion.render.jsonl import JsonLinesRenderer
-
-        return JsonLinesRenderer(out)
-    if output is OutputMode.GROUPED:
-        from bastion.render.grouped import GroupedRenderer
-
-        return GroupedRenderer(out, err, color=wants_color(out))
-    if output is OutputMode.QUIET:
-        from bastion.render.quiet import QuietRenderer
-
-        return QuietRenderer()
-    from bastion.render.inline import InlineRenderer
-
-    width = max(len(host.name) for host in targets)
-    return InlineRenderer(out, err, width, color=wants_color(out))
+def _read_script(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(SCRIPT_LIMIT + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read the script: {exc.strerror}", source=path) from exc
+    if len(body) > SCRIPT_LIMIT:
+        raise UsageError(
+            f"the script is larger than {SCRIPT_LIMIT // (1024 * 1024)} MiB", source=path
+        )
+    if not body.strip():
+        raise UsageError("the script is empty", source=path)
+    return body

@@ -6,14 +6,14 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
-from bastion.models import Event, HostFinished, HostResult
+from bastion.models import Event, FileReport, HostFinished, HostResult
 
 SCHEMA_VERSION = 1
 
 
 def result_to_json(result: HostResult) -> dict[str, object]:
-    """The documented JSON Lines record of one host (schema 1)."""
-    return {
+    """The documented JSON Lines record of one host (schema 1); ``files`` for copy and fetch."""
+    record: dict[str, object] = {
         "schema": SCHEMA_VERSION,
         "host": result.host,
         "address": result.address,
@@ -24,6 +24,17 @@ def result_to_json(result: HostResult) -> dict[str, object]:
         "error": result.error,
         "duration_s": round(result.duration_s, 3),
     }
+    if result.files is not None:
+        record["files"] = files_to_json(result.files)
+    return record
+
+
+def files_to_json(report: FileReport) -> dict[str, object]:
+    """A copy's ``changed``/``unchanged``/``failed`` paths, or a fetch's ``fetched``/``failed``."""
+    failed = [{"path": f.path, "error": f.error} for f in report.failed]
+    if report.kind == "fetch":
+        return {"fetched": list(report.changed), "failed": failed}
+    return {"changed": list(report.changed), "unchanged": list(report.unchanged), "failed": failed}
 
 
 class JsonLinesRenderer:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
+from bastion.batches import BatchReport
 from bastion.hostset import fold
 from bastion.models import HostResult, Status
 from bastion.outcome import first_error_line
@@ -37,4 +39,27 @@ def render_summary(results: Sequence[HostResult], elapsed_s: float, *, color: bo
             label = paint(str(status).ljust(width), STATUS_COLOR[status], color)
             line = f"  {label}  {fold(hosts)}"
             lines.append(f"{line}  {reason}" if reason else line)
+    return "\n".join(lines) + "\n"
+
+
+def render_batches(report: BatchReport, *, color: bool = False) -> str:
+    """After the summary: each batch with its hosts and how they ended, and why it stopped."""
+    total = len(report.batches)
+    started = sum(1 for batch in report.batches if batch.started)
+    head = f"bastion: {started} of {total} batch{'' if total == 1 else 'es'} run"
+    if report.stopped:
+        head += "; " + paint(f"stopped: {report.stopped}", RED, color)
+    rows = []
+    for number, batch in enumerate(report.batches, start=1):
+        if batch.started:
+            counts = Counter(batch.statuses)
+            outcome = ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])
+        else:
+            outcome = "not started"
+        rows.append((f"{number}/{total}", fold(batch.hosts), outcome))
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(2)]
+    lines = [head] + [
+        f"  {label.rjust(widths[0])}  {hosts.ljust(widths[1])}  {outcome}"
+        for label, hosts, outcome in rows
+    ]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,7 @@
-"""The default transport: asyncssh, one connection per host, one session per command."""
+"""The default transport: asyncssh, one connection per host, one session per command.
+
+It also implements `FileTransfer` (SFTP, in `asyncssh_sftp`) for ``copy`` and ``fetch``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import contextlib
 import random
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -24,6 +27,7 @@ from bastion.hostkeys import (
 from bastion.jumps import resolve_jump
 from bastion.models import Host, HostResult, Status, Stream
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
+from bastion.transport.files import ConnectionLost, FilesWork
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import PID_MARKER, kill_group_command, with_pid_preamble
 
@@ -211,18 +215,34 @@ class AsyncsshTransport:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return HostResult(
-                host=host.name,
-                address=host.address,
-                status=Status.UNREACHABLE,
-                error=attempt.error,
-                duration_s=time.monotonic() - started,
-            )
+            return _ended(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             return await self._execute(connection, host, spec, on_output, started)
         finally:
             connection.close()
+
+    async def with_files(self, host: Host, work: FilesWork) -> HostResult:
+        """`FileTransfer`: SFTP and helper commands over one connection, as limited as `run`."""
+        from bastion.transport.asyncssh_sftp import SftpFiles
+
+        started = time.monotonic()
+        attempt = await self._connect_with_retries(host)
+        if attempt.connection is None:
+            return _ended(host, Status.UNREACHABLE, attempt.error, started)
+        connection = attempt.connection
+        try:
+            try:
+                sftp = await connection.start_sftp_client()
+            except (asyncssh.Error, OSError) as exc:
+                return _ended(host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started)
+            async with sftp:
+                result = await work(SftpFiles(connection, sftp))
+        except ConnectionLost as exc:
+            return _ended(host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started)
+        finally:
+            connection.close()
+        return replace(result, duration_s=time.monotonic() - started)
 
     async def close(self) -> None:
         for task in self._jumps.values():
@@ -412,6 +432,17 @@ class AsyncsshTransport:
                 f"jump host {jump.name} unreachable: {attempt.error}", transient=False
             )
         return attempt.connection
+
+
+def _ended(host: Host, status: Status, error: str | None, started: float) -> HostResult:
+    """A result with no command outcome: the host was not reached, or lost, or failed early."""
+    return HostResult(
+        host=host.name,
+        address=host.address,
+        status=status,
+        error=error,
+        duration_s=time.monotonic() - started,
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,271 @@
+"""``bastion copy SRC... DEST`` and ``bastion fetch REMOTE... LOCALDIR``: files, many hosts."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+from bastion.cli.options import (
+    AcceptNewOption,
+    AllOption,
+    BatchOption,
+    CanaryOption,
+    ConnectTimeoutOption,
+    ExcludeOption,
+    ForksOption,
+    GroupOption,
+    HostsOption,
+    InventoryOption,
+    MaxFailOption,
+    OutDirOption,
+    OutputMode,
+    OutputOption,
+    PauseOption,
+    RecursiveOption,
+    RefOption,
+    RetriesOption,
+    RetryFailedOption,
+    SelectorOption,
+    TimeoutOption,
+    batch_plan,
+    connect_options,
+    inventory_of,
+    selection_from,
+)
+from bastion.errors import UsageError
+from bastion.executor import RunOptions
+from bastion.private_files import private_dir
+from bastion.transfer.copy import CopyOptions, Owner, copy_to_host, parse_mode
+from bastion.transfer.fetch import FetchOptions, fetch_from_host
+from bastion.transfer.sources import plan_copy
+from bastion.transfer.template import render_all
+from bastion.transfer.work import files_work
+
+
+def copy_command(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SRC... DEST",
+            help="Local files (directories with -r), then the remote destination; "
+            "DEST may use {host}, {address}, {port}, {user} and inventory vars.",
+            show_default=False,
+        ),
+    ],
+    inventory: InventoryOption = None,
+    all_hosts: AllOption = False,
+    group: GroupOption = None,
+    hosts: HostsOption = None,
+    selector: SelectorOption = None,
+    exclude: ExcludeOption = None,
+    recursive: RecursiveOption = False,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="Octal mode of the files sent (default: the local file's).",
+            show_default=False,
+        ),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner",
+            help="USER[:GROUP] to own the files (needs root, or --sudo).",
+            show_default=False,
+        ),
+    ] = None,
+    sudo: Annotated[
+        bool,
+        typer.Option(
+            "--sudo",
+            help="Check and write the destination as root through sudo -n "
+            "(uploaded to a private temporary directory first, then moved into place).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send every file, even identical ones.")
+    ] = False,
+    output: OutputOption = OutputMode.INLINE,
+    ref: RefOption = None,
+    forks: ForksOption = 64,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
+    retries: RetriesOption = 2,
+    accept_new: AcceptNewOption = False,
+    batch: BatchOption = None,
+    max_fail: MaxFailOption = None,
+    pause: PauseOption = 0.0,
+    canary: CanaryOption = False,
+    out_dir: OutDirOption = None,
+    retry_failed: RetryFailedOption = None,
+) -> None:
+    """Copy local files to the selected hosts over SFTP; only what differs is sent.
+
+    Each file is compared by SHA-256 on the host first, written beside its place and renamed
+    into it (atomic). Per host: changed, unchanged and failed paths.
+
+    Exit status as for run: 0 all ok; 1 a path failed on some host; 2 bad usage or input
+    (a missing local source); 3 a host was unreachable; 130 interrupted.
+    """
+    if len(paths) < 2:
+        raise UsageError("give at least one local source and a destination", source="SRC... DEST")
+    *sources, dest = paths
+    options = CopyOptions(
+        force=force,
+        mode=parse_mode(mode) if mode is not None else None,
+        owner=Owner.parse(owner) if owner is not None else None,
+        sudo=sudo,
+    )
+    loaded = inventory_of(inventory)
+    plan = batch_plan(batch, max_fail, pause, canary)
+    chosen = resolve_targets(
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    )
+    if chosen is None:
+        return
+    targets, selection = chosen
+    reference = check_ref(output, ref, targets)
+    destinations = render_all(dest, targets, loaded.vars, source="DEST")
+    copy_plan = plan_copy(sources, dest, recursive=recursive)
+    for skipped in copy_plan.skipped:
+        sys.stderr.write(f"bastion: not copied: {skipped}\n")
+    if not copy_plan.files:
+        raise UsageError("nothing to copy: the sources hold no regular file", source="SRC")
+
+    run_options = RunOptions(
+        forks=forks,
+        timeout=timeout,
+        connect=connect_options(loaded, connect_timeout, retries, accept_new),
+    )
+    code = drive(
+        Fanout(
+            targets=targets,
+            work=files_work(
+                lambda files, host, sink: copy_to_host(
+                    files, host, copy_plan, destinations[host.name], options, sink
+                ),
+                timeout,
+            ),
+            options=run_options,
+            output=output,
+            context=run_context(
+                f"copy {shlex.join(paths)}",
+                selection,
+                loaded,
+                {
+                    "forks": forks,
+                    "timeout": timeout,
+                    "sudo": sudo,
+                    "force": force,
+                    "mode": mode,
+                    "owner": owner,
+                    "files": len(copy_plan.files),
+                    "bytes": copy_plan.total_bytes,
+                },
+            ),
+            ref=reference,
+            out_dir=out_dir,
+            batches=plan,
+        )
+    )
+    raise typer.Exit(code)
+
+
+def fetch_command(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="REMOTE... LOCALDIR",
+            help="Remote files (directories with -r), then the local directory; each host's "
+            "files land in LOCALDIR/HOST/<remote path>.",
+            show_default=False,
+        ),
+    ],
+    inventory: InventoryOption = None,
+    all_hosts: AllOption = False,
+    group: GroupOption = None,
+    hosts: HostsOption = None,
+    selector: SelectorOption = None,
+    exclude: ExcludeOption = None,
+    recursive: RecursiveOption = False,
+    preserve: Annotated[
+        bool,
+        typer.Option(
+            "--preserve", "-p", help="Keep the remote mode and modification time (else 0600)."
+        ),
+    ] = False,
+    output: OutputOption = OutputMode.INLINE,
+    ref: RefOption = None,
+    forks: ForksOption = 64,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
+    retries: RetriesOption = 2,
+    accept_new: AcceptNewOption = False,
+    out_dir: OutDirOption = None,
+    retry_failed: RetryFailedOption = None,
+) -> None:
+    """Fetch files from the selected hosts over SFTP into LOCALDIR/HOST/.
+
+    Remote paths may use {host}, {address}, {port}, {user} and inventory vars. A missing or
+    unreadable remote file is that host's failure; the other hosts are unaffected.
+
+    Exit status as for run: 0 all ok; 1 a path failed on some host; 2 bad usage or input;
+    3 a host was unreachable; 130 interrupted.
+    """
+    if len(paths) < 2:
+        raise UsageError(
+            "give at least one remote path and a local directory", source="REMOTE... LOCALDIR"
+        )
+    *remotes, local = paths
+    local_root = Path(local)
+    if local_root.exists() and not local_root.is_dir():
+        raise UsageError(f"{local} is not a directory", source="LOCALDIR")
+    loaded = inventory_of(inventory)
+    chosen = resolve_targets(
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    )
+    if chosen is None:
+        return
+    targets, selection = chosen
+    reference = check_ref(output, ref, targets)
+    rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
+    private_dir(local_root)
+    options = FetchOptions(recursive=recursive, preserve=preserve)
+    run_options = RunOptions(
+        forks=forks,
+        timeout=timeout,
+        connect=connect_options(loaded, connect_timeout, retries, accept_new),
+    )
+    code = drive(
+        Fanout(
+            targets=targets,
+            work=files_work(
+                lambda files, host, sink: fetch_from_host(
+                    files,
+                    host,
+                    [by_host[host.name] for by_host in rendered],
+                    local_root,
+                    options,
+                    sink,
+                ),
+                timeout,
+            ),
+            options=run_options,
+            output=output,
+            context=run_context(
+                f"fetch {shlex.join(paths)}",
+                selection,
+                loaded,
+                {"forks": forks, "timeout": timeout, "preserve": preserve},
+            ),
+            ref=reference,
+            out_dir=out_dir,
+        )
+    )
+    raise typer.Exit(code)

@@ -1,0 +1,199 @@
+"""What every fan-out command does around the executor, whatever it does on each host.
+
+``run``, ``copy`` and ``fetch`` differ only in their per-host work. All of them: pick the
+targets (``--retry-failed`` included), feed the live progress, the output mode and the
+``--out-dir`` record from the same event stream, roll through ``--batch``\\ es if asked, then
+write the summary, append to the history and return the exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bastion.batches import BatchPlan, BatchReport, run_in_batches
+from bastion.cli.options import OutputMode, retry_selection
+from bastion.errors import UsageError
+from bastion.executor import HostWork, RunOptions, execute_work
+from bastion.history import record_run
+from bastion.hostset import fold
+from bastion.inventory import Inventory
+from bastion.jumps import check_jump_chains
+from bastion.models import Event, Host, HostFinished, HostResult
+from bastion.outcome import EXIT_INTERRUPTED, exit_code
+from bastion.render.base import Renderer, wants_color
+from bastion.render.summary import render_batches, render_summary
+from bastion.runrecord import OutDirRecorder, RunContext
+from bastion.select import Selection, select_hosts
+
+
+def resolve_targets(
+    inventory: Inventory, selection: Selection, retry_failed: Path | None
+) -> tuple[list[Host], Selection] | None:
+    """The selected hosts (and the selection that chose them); None when nothing is to retry."""
+    if retry_failed is not None:
+        retry = retry_selection(selection, retry_failed)
+        if retry is None:
+            sys.stderr.write(f"bastion: nothing to retry: every host succeeded in {retry_failed}\n")
+            return None
+        selection = retry
+    targets = select_hosts(inventory, selection)
+    check_jump_chains(targets, inventory.hosts)
+    return targets, selection
+
+
+def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str | None:
+    """The reference host of ``-o diff`` (the first target by default); refused otherwise."""
+    if output is not OutputMode.DIFF:
+        if ref is not None:
+            raise UsageError("--ref is only used with -o diff", source="--ref")
+        return None
+    names = [host.name for host in targets]
+    if ref is None:
+        return names[0]
+    if ref not in names:
+        raise UsageError(
+            f"reference host {ref!r} is not among the selected hosts ({fold(names)})",
+            source="--ref",
+        )
+    return ref
+
+
+def run_context(
+    command: str, selection: Selection, inventory: Inventory, options: dict[str, object]
+) -> RunContext:
+    """What was asked for, as the run record and the history keep it."""
+    return RunContext(
+        command=command,
+        selection=selection.describe(),
+        inventory_path=str(inventory.path),
+        inventory_digest=inventory.digest,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        options=options,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """One fan-out: where, what on each host, and how to show and record it."""
+
+    targets: list[Host]
+    work: HostWork
+    options: RunOptions
+    output: OutputMode
+    context: RunContext
+    ref: str | None = None
+    out_dir: Path | None = None
+    batches: BatchPlan | None = None
+
+
+def drive(fanout: Fanout) -> int:
+    """Run, feeding every consumer of the event stream, then summarise and record."""
+    consumers = _Consumers(fanout)
+    started = time.monotonic()
+    interrupted = False
+    report: BatchReport | None = None
+    try:
+        report = asyncio.run(_run_all(fanout, consumers))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        consumers.stop_progress()
+    elapsed = time.monotonic() - started
+    order = {host.name: index for index, host in enumerate(fanout.targets)}
+    results = sorted(consumers.finished, key=lambda r: order[r.host])
+    consumers.renderer.finish(results)
+    code = EXIT_INTERRUPTED if interrupted else exit_code(results)
+    color = wants_color(sys.stderr)
+    sys.stderr.write(render_summary(results, elapsed, color=color))
+    if report is not None:
+        sys.stderr.write(render_batches(report, color=color))
+    if interrupted:
+        done = {r.host for r in results}
+        pending = [h.name for h in fanout.targets if h.name not in done]
+        sys.stderr.write(f"bastion: interrupted; not finished: {fold(pending) or 'none'}\n")
+    if consumers.recorder is not None:
+        consumers.recorder.finish(results, exit_code=code, elapsed_s=elapsed)
+    record_run(fanout.context, results, exit_code=code, elapsed_s=elapsed)
+    return code
+
+
+class _Consumers:
+    """Everything that reads the event stream: live progress, the renderer, the record."""
+
+    def __init__(self, fanout: Fanout) -> None:
+        from bastion.render.progress import LiveProgress
+
+        self.progress = LiveProgress(len(fanout.targets)) if sys.stderr.isatty() else None
+        if self.progress is not None:
+            self.progress.start()  # before the renderer, so it writes through rich's proxy
+        self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref)
+        self.recorder = (
+            OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
+        )
+        self.finished: list[HostResult] = []
+
+    def emit(self, event: Event) -> None:
+        if self.progress is not None:
+            self.progress.handle(event)
+        self.renderer.handle(event)
+        if self.recorder is not None:
+            self.recorder.handle(event)
+        if isinstance(event, HostFinished):
+            self.finished.append(event.result)
+
+    def stop_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+async def _run_all(fanout: Fanout, consumers: _Consumers) -> BatchReport | None:
+    emit = consumers.emit
+    if fanout.batches is None:
+        await execute_work(fanout.targets, fanout.options, emit, fanout.work)
+        return None
+    results, report = await run_in_batches(
+        fanout.targets,
+        fanout.batches,
+        lambda batch: execute_work(batch, fanout.options, emit, fanout.work),
+        _announce_batch,
+    )
+    ran = {r.host for r in consumers.finished}
+    for result in results:
+        if result.host not in ran:  # never started: skipped
+            emit(HostFinished(result))
+    return report
+
+
+def _announce_batch(number: int, total: int, hosts: Sequence[Host]) -> None:
+    sys.stderr.write(f"bastion: batch {number}/{total}: {fold(h.name for h in hosts)}\n")
+    sys.stderr.flush()
+
+
+def _renderer(output: OutputMode, targets: list[Host], ref: str | None) -> Renderer:
+    out, err = sys.stdout, sys.stderr
+    if output is OutputMode.JSON:
+        from bastion.render.jsonl import JsonLinesRenderer
+
+        return JsonLinesRenderer(out)
+    if output is OutputMode.GROUPED:
+        from bastion.render.grouped import GroupedRenderer
+
+        return GroupedRenderer(out, err, color=wants_color(out))
+    if output is OutputMode.DIFF:
+        from bastion.render.diff import DiffRenderer
+
+        return DiffRenderer(out, err, ref or targets[0].name, color=wants_color(out))
+    if output is OutputMode.QUIET:
+        from bastion.render.quiet import QuietRenderer
+
+        return QuietRenderer()
+    from bastion.render.inline import InlineRenderer
+
+    width = max(len(host.name) for host in targets)
+    return InlineRenderer(out, err, width, color=wants_color(out))

@@ -1,0 +1,115 @@
+"""File transfer: a capability a transport may have besides running commands.
+
+`bastion copy` and `bastion fetch` need files moved over a host's connection, plus a command or
+two (the checksum pass, the ``sudo`` move into place). A transport that can do that implements
+`FileTransfer`: it connects as it does for `Transport.run` (same retries, host keys, pacing)
+and hands the copy or fetch logic a `RemoteFiles` for that one host. Transports that cannot
+(a mosh session, say) simply do not implement it, and those hosts fail with a clear reason.
+
+The copy and fetch logic (``bastion.files``) only sees these types, never a library's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol, runtime_checkable
+
+from bastion.models import Host, HostResult
+
+EntryKind = Literal["file", "dir", "symlink", "other"]
+
+
+class RemoteFileError(Exception):
+    """One remote path could not be read, written or changed; the host's other paths go on."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ConnectionLost(Exception):
+    """The connection dropped during a transfer: the host is unreachable, not just failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    """A remote file's type, size, permission bits and modification time."""
+
+    name: str
+    kind: EntryKind
+    size: int = 0
+    mode: int = 0
+    """Permission bits only (``0o7777``)."""
+    mtime: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """A helper command's outcome; ``exit_status`` is None when it was killed by a signal."""
+
+    exit_status: int | None
+    stdout: bytes
+    stderr: bytes
+
+
+class RemoteFiles(Protocol):
+    """One host's files, over one open connection. Errors are `RemoteFileError`."""
+
+    async def exec(self, command: str, stdin: bytes | None = None) -> ExecResult:
+        """Run a helper command in the login shell, its stdin fed and closed."""
+        ...
+
+    async def home(self) -> str:
+        """The absolute path relative remote paths start from (the login directory)."""
+        ...
+
+    async def stat(self, path: str) -> RemoteEntry | None:
+        """``path`` with symlinks followed, or None when it does not exist."""
+        ...
+
+    async def scandir(self, path: str) -> list[RemoteEntry]:
+        """The entries of directory ``path`` (symlinks not followed), without . and .."""
+        ...
+
+    async def mkdir(self, path: str, *, parents: bool = False) -> None:
+        """Create directory ``path`` (and missing parents with ``parents``); exists is fine."""
+        ...
+
+    async def put(self, source: Path, path: str, mode: int) -> None:
+        """Write the local file ``source`` to ``path`` (created or truncated), then set ``mode``."""
+        ...
+
+    async def get(self, path: str, sink: BinaryIO) -> None:
+        """Read the whole remote file ``path`` into ``sink``."""
+        ...
+
+    async def chmod(self, path: str, mode: int) -> None:
+        """Set ``path``'s permission bits."""
+        ...
+
+    async def rename(self, source: str, target: str) -> None:
+        """Move ``source`` onto ``target`` atomically, replacing it (POSIX ``rename``)."""
+        ...
+
+    async def remove(self, path: str) -> None:
+        """Remove the file ``path``; a missing one is not an error."""
+        ...
+
+
+FilesWork = Callable[[RemoteFiles], Awaitable[HostResult]]
+
+
+@runtime_checkable
+class FileTransfer(Protocol):
+    """A transport that can also move files: implemented by the asyncssh transport (SFTP)."""
+
+    async def with_files(self, host: Host, work: FilesWork) -> HostResult:
+        """Connect to ``host`` and run ``work`` on its files.
+
+        A host that cannot be reached, or whose connection drops (`ConnectionLost`), comes back
+        ``unreachable`` without ``work``'s result; the connection is closed either way.
+        """
+        ...
