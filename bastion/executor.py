@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bastion.errors import UsageError
 from bastion.models import (
@@ -25,6 +28,9 @@ from bastion.models import (
     Stream,
 )
 from bastion.transport.base import CommandSpec, ConnectOptions, Transport
+
+if TYPE_CHECKING:
+    from bastion.durable.jobs import DurablePolicy
 
 EventSink = Callable[[Event], None]
 
@@ -41,6 +47,10 @@ class RunOptions:
     timeout: float | None = None
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    durable: bool = False
+    """Run each command as a durable job: started once, resumed after drops (`durable`)."""
+    durable_policy: DurablePolicy | None = None
+    """Reconnect and keepalive settings of durable jobs; None for the defaults."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,19 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
     check_transports(tasks)
     transports: dict[str, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
+    connect = options.connect
+    policy = None
+    if options.durable:
+        from bastion.durable.jobs import DurablePolicy
+
+        policy = options.durable_policy or DurablePolicy()
+        # Short keepalives: a durable job notices a silent link in seconds, then reconnects.
+        connect = replace(
+            connect,
+            keepalive_interval=policy.keepalive_interval_s,
+            keepalive_count_max=policy.keepalive_count_max,
+        )
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
     async def run_one(task: Task) -> HostResult:
         async with slots:
@@ -107,12 +130,19 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
             transport = transports.get(task.host.transport)
             if transport is None:
                 transport = transports[task.host.transport] = _new_transport(
-                    task.host.transport, options.connect
+                    task.host.transport, connect
                 )
             lines = _LineAssembler(task.host.name, emit)
             spec = CommandSpec(task.command, options.timeout, options.stdin)
             try:
-                result = await transport.run(task.host, spec, lines.feed)
+                if policy is not None:
+                    from bastion.durable.jobs import DurableJob
+
+                    job_id = f"{run_id}-{task.host.name}"
+                    job = DurableJob(transport, task.host, spec, job_id, lines.feed, policy)
+                    result = await job.run()
+                else:
+                    result = await transport.run(task.host, spec, lines.feed)
             except Exception as exc:  # a bug must not cost the other hosts their output
                 if os.environ.get("BASTION_DEBUG"):
                     traceback.print_exc(file=sys.stderr)

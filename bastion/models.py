@@ -53,6 +53,8 @@ class HostResult:
     stderr: str = ""
     error: str | None = None
     duration_s: float = 0.0
+    notes: tuple[str, ...] = ()
+    """Remarks for the summary, such as reconnects or a switch of transport (not in JSON)."""
 
     @property
     def succeeded(self) -> bool:

@@ -106,6 +106,15 @@ def run_command(
     sudo: Annotated[
         bool, typer.Option("--sudo", help="Run the command as root through sudo -n.")
     ] = False,
+    durable: Annotated[
+        bool,
+        typer.Option(
+            "--durable",
+            envvar="BASTION_DURABLE",
+            help="Start the command detached on the host, exactly once; reconnect and resume "
+            "its output after drops (docs/flaky-links.md).",
+        ),
+    ] = False,
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -146,6 +155,7 @@ def run_command(
     options = RunOptions(
         forks=forks,
         timeout=timeout,
+        durable=durable,
         connect=ConnectOptions(
             connect_timeout=connect_timeout,
             retries=retries,
@@ -159,7 +169,13 @@ def run_command(
         inventory_path=str(loaded.path),
         inventory_digest=loaded.digest,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options={"forks": forks, "timeout": timeout, "sudo": sudo, "retries": retries},
+        options={
+            "forks": forks,
+            "timeout": timeout,
+            "sudo": sudo,
+            "retries": retries,
+            "durable": durable,
+        },
     )
     code = _execute(
         targets, command=remote, options=options, output=output, out_dir=out_dir, context=context

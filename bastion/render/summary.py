@@ -32,9 +32,18 @@ def render_summary(results: Sequence[HostResult], elapsed_s: float, *, color: bo
         reasons: dict[str, list[str]] = {}
         for result in results:
             if result.status is status:
-                reasons.setdefault(first_error_line(result), []).append(result.host)
+                reasons.setdefault(_reason(result), []).append(result.host)
         for reason, hosts in reasons.items():
             label = paint(str(status).ljust(width), STATUS_COLOR[status], color)
             line = f"  {label}  {fold(hosts)}"
             lines.append(f"{line}  {reason}" if reason else line)
     return "\n".join(lines) + "\n"
+
+
+def _reason(result: HostResult) -> str:
+    """Why the host ended as it did, with its notes (reconnects, a switch of transport)."""
+    reason = first_error_line(result)
+    if not result.notes:
+        return reason
+    notes = f"({'; '.join(result.notes)})"
+    return f"{reason} {notes}" if reason else notes
