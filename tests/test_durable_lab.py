@@ -9,6 +9,7 @@ and the exit code is the command's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.durable import script
 from bastion.durable.script import wrapper_text
 from bastion.lab import processes
 from tests.conftest import BASTION, Cli, is_root
@@ -217,3 +219,63 @@ def test_durable_jobs_survive_loss_blackhole_and_killed_sessions(lab: Cli) -> No
     assert counts["node1"] >= 1, results["node1"][1]
     # The number the issue asks for: reconnects of a 20-second command under 30% loss.
     print(f"reconnects: {counts}")
+
+
+def on_node(cli: Cli, node: str, *commands: str) -> list[tuple[int, str]]:
+    """Run commands one after another over one connection; (exit status, stdout) each."""
+    from bastion.inventory import load_inventory
+    from bastion.transport.asyncssh_transport import AsyncsshTransport
+    from bastion.transport.base import ConnectOptions
+
+    host = load_inventory(Path(cli.env["BASTION_LAB_DIR"]) / "inventory.yaml").hosts[node]
+
+    async def main() -> list[tuple[int, str]]:
+        transport = AsyncsshTransport(ConnectOptions())
+        link = await transport.open_link(host, retry=True)
+        answers = []
+        try:
+            for command in commands:
+                out: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+                def keep(stream: str, data: bytes, out: dict[str, bytes] = out) -> None:
+                    out[stream] += data
+
+                status = await link.exec(command, keep)
+                answers.append((status, out["stdout"].decode()))
+        finally:
+            link.close()
+            await transport.close()
+        return answers
+
+    return asyncio.run(main())
+
+
+@pytest.mark.skipif(not is_root(), reason="per-node /root needs the root-mode lab")
+def test_a_job_starts_once_and_jobs_lists_and_cleans_leftovers(lab: Cli) -> None:
+    first, again, finished = on_node(
+        lab,
+        "node2",
+        script.start("left-running", f"echo once >> ~/{MARKER}-once; sleep 60"),
+        script.start("left-running", f"echo once >> ~/{MARKER}-once; sleep 60"),
+        script.start("left-done", "exit 4"),
+    )
+    assert (first[0], again[0], finished[0]) == (0, script.ALREADY_STARTED, 0)
+    try:
+        wait_for(lambda: "left-done" in jobs_left(lab, "node2"), 10, "the jobs")
+        time.sleep(0.5)
+        listed = lab("jobs", "-i", "lab", "-H", "node[1-2]")
+        assert listed.returncode == 0, listed.stderr
+        lines = sorted(line.split("  ") for line in listed.stdout.splitlines())
+        assert [(w[0], w[1], w[2], w[4]) for w in lines] == [
+            ("node2", "left-done", "done rc=4", "exit 4"),
+            ("node2", "left-running", "running", f"echo once >> ~/{MARKER}-once; sleep 60"),
+        ]
+        assert "2 hosts in" in listed.stderr
+        cleaned = lab("jobs", "-i", "lab", "-H", "node2", "--clean")
+        assert cleaned.stdout == "node2  removed  left-done\n"
+        assert jobs_left(lab, "node2") == ["left-running"]
+        assert (node_root(lab, "node2") / f"{MARKER}-once").read_text() == "once\n"
+    finally:
+        on_node(lab, "node2", script.kill("left-running", 0), script.clean("left-running"))
+        (node_root(lab, "node2") / f"{MARKER}-once").unlink(missing_ok=True)
+    assert jobs_left(lab, "node2") == []

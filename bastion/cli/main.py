@@ -41,11 +41,13 @@ def root(
 def _register() -> None:
     from bastion.cli.history_cmd import history_command
     from bastion.cli.inventory_cmd import inventory_app
+    from bastion.cli.jobs_cmd import jobs_command
     from bastion.cli.lab_cmd import lab_app
     from bastion.cli.run_cmd import run_command
 
     app.command("run", no_args_is_help=True)(run_command)
     app.command("history")(history_command)
+    app.command("jobs")(jobs_command)
     app.add_typer(inventory_app, name="inventory")
     app.add_typer(lab_app, name="lab")
 
