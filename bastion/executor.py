@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[Event], None]
 
-KNOWN_TRANSPORTS = ("asyncssh",)
+KNOWN_TRANSPORTS = ("asyncssh", "paramiko")
 PARTIAL_LINE_LIMIT = 64 * 1024
 """A line longer than this is passed on in pieces rather than held back."""
 
@@ -47,6 +47,8 @@ class RunOptions:
     timeout: float | None = None
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    transport: str | None = None
+    """Every host's transport (``--transport``); None: each host's own (the inventory's)."""
     durable: bool = False
     """Run each command as a durable job: started once, resumed after drops (`durable`)."""
     durable_policy: DurablePolicy | None = None
@@ -61,10 +63,15 @@ class Task:
     command: str
 
 
-def check_transports(tasks: Sequence[Task]) -> None:
+def check_transports(tasks: Sequence[Task], override: str | None = None) -> None:
     """Refuse, before connecting anywhere, a host whose transport this build does not have."""
+    if override is not None and override not in KNOWN_TRANSPORTS:
+        raise UsageError(
+            f"unknown transport {override!r} (available: {', '.join(KNOWN_TRANSPORTS)})",
+            source="--transport",
+        )
     for task in tasks:
-        if task.host.transport not in KNOWN_TRANSPORTS:
+        if override is None and task.host.transport not in KNOWN_TRANSPORTS:
             raise UsageError(
                 f"host {task.host.name}: transport {task.host.transport!r} is not available "
                 f"in this version (available: {', '.join(KNOWN_TRANSPORTS)})"
@@ -76,6 +83,10 @@ def _new_transport(name: str, options: ConnectOptions) -> Transport:
         from bastion.transport.asyncssh_transport import AsyncsshTransport
 
         return AsyncsshTransport(options)
+    if name == "paramiko":
+        from bastion.transport.paramiko_transport import ParamikoTransport
+
+        return ParamikoTransport(options)
     raise UsageError(f"unknown transport {name!r}")
 
 
@@ -107,7 +118,7 @@ class _LineAssembler:
 
 async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -> list[HostResult]:
     """Run every task, at most ``options.forks`` hosts at a time; results in task order."""
-    check_transports(tasks)
+    check_transports(tasks, options.transport)
     transports: dict[str, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
     connect = options.connect
@@ -127,11 +138,10 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
     async def run_one(task: Task) -> HostResult:
         async with slots:
             emit(HostStarted(task.host.name))
-            transport = transports.get(task.host.transport)
+            name = options.transport or task.host.transport
+            transport = transports.get(name)
             if transport is None:
-                transport = transports[task.host.transport] = _new_transport(
-                    task.host.transport, connect
-                )
+                transport = transports[name] = _new_transport(name, connect)
             lines = _LineAssembler(task.host.name, emit)
             spec = CommandSpec(task.command, options.timeout, options.stdin)
             try:

@@ -106,6 +106,15 @@ def run_command(
     sudo: Annotated[
         bool, typer.Option("--sudo", help="Run the command as root through sudo -n.")
     ] = False,
+    transport: Annotated[
+        str | None,
+        typer.Option(
+            "--transport",
+            envvar="BASTION_TRANSPORT",
+            help="asyncssh or paramiko, for every host (default: each host's, else asyncssh).",
+            show_default=False,
+        ),
+    ] = None,
     durable: Annotated[
         bool,
         typer.Option(
@@ -156,6 +165,7 @@ def run_command(
         forks=forks,
         timeout=timeout,
         durable=durable,
+        transport=transport,
         connect=ConnectOptions(
             connect_timeout=connect_timeout,
             retries=retries,
@@ -175,6 +185,7 @@ def run_command(
             "sudo": sudo,
             "retries": retries,
             "durable": durable,
+            "transport": transport,
         },
     )
     code = _execute(
