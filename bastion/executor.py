@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[Event], None]
 
-KNOWN_TRANSPORTS = ("asyncssh", "paramiko")
+KNOWN_TRANSPORTS = ("asyncssh", "paramiko", "mosh")
+RUN_TRANSPORTS = (*KNOWN_TRANSPORTS, "auto")
+"""What ``--transport`` accepts: a transport, or auto (SSH, moving a host to mosh after drops)."""
+MOSH_MODES = {"mosh": "first", "auto": "auto"}
+"""Transports that run durable jobs through mosh, and how (see `DurableJob.mosh`)."""
 PARTIAL_LINE_LIMIT = 64 * 1024
 """A line longer than this is passed on in pieces rather than held back."""
 
@@ -65,9 +69,9 @@ class Task:
 
 def check_transports(tasks: Sequence[Task], override: str | None = None) -> None:
     """Refuse, before connecting anywhere, a host whose transport this build does not have."""
-    if override is not None and override not in KNOWN_TRANSPORTS:
+    if override is not None and override not in RUN_TRANSPORTS:
         raise UsageError(
-            f"unknown transport {override!r} (available: {', '.join(KNOWN_TRANSPORTS)})",
+            f"unknown transport {override!r} (available: {', '.join(RUN_TRANSPORTS)})",
             source="--transport",
         )
     for task in tasks:
@@ -123,7 +127,10 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
     slots = asyncio.Semaphore(max(1, options.forks))
     connect = options.connect
     policy = None
-    if options.durable:
+    uses_mosh = options.transport in MOSH_MODES or any(
+        options.transport is None and t.host.transport in MOSH_MODES for t in tasks
+    )
+    if options.durable or uses_mosh:
         from bastion.durable.jobs import DurablePolicy
 
         policy = options.durable_policy or DurablePolicy()
@@ -139,17 +146,23 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
         async with slots:
             emit(HostStarted(task.host.name))
             name = options.transport or task.host.transport
+            mosh = MOSH_MODES.get(name)
+            if mosh is not None:
+                # mosh carries no byte stream: jobs are durable, collected over asyncssh.
+                name = "asyncssh"
             transport = transports.get(name)
             if transport is None:
                 transport = transports[name] = _new_transport(name, connect)
             lines = _LineAssembler(task.host.name, emit)
             spec = CommandSpec(task.command, options.timeout, options.stdin)
             try:
-                if policy is not None:
+                if policy is not None and (options.durable or mosh is not None):
                     from bastion.durable.jobs import DurableJob
 
                     job_id = f"{run_id}-{task.host.name}"
-                    job = DurableJob(transport, task.host, spec, job_id, lines.feed, policy)
+                    job = DurableJob(
+                        transport, task.host, spec, job_id, lines.feed, policy, mosh=mosh
+                    )
                     result = await job.run()
                 else:
                     result = await transport.run(task.host, spec, lines.feed)

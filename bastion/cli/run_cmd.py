@@ -111,7 +111,8 @@ def run_command(
         typer.Option(
             "--transport",
             envvar="BASTION_TRANSPORT",
-            help="asyncssh or paramiko, for every host (default: each host's, else asyncssh).",
+            help="asyncssh, paramiko, mosh, or auto (SSH, moving a host to mosh after its "
+            "connections drop), for every host; default: each host's, else asyncssh.",
             show_default=False,
         ),
     ] = None,

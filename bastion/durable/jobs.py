@@ -28,6 +28,7 @@ from bastion.transport.base import (
     LinkOpener,
     OutputSink,
 )
+from bastion.transport.mosh_transport import mosh_missing, run_mosh
 
 CLEANUP_WAIT_S = 10.0
 """How long an interrupted run spends stopping and removing its job before giving up."""
@@ -44,9 +45,16 @@ class DurablePolicy:
     keepalive_interval_s: float = 2.0
     """Durable runs use short keepalives, so a silent link is noticed in seconds."""
     keepalive_count_max: int = 3
+    switch_after_drops: int = 2
+    """With ``--transport auto``: SSH connections dropped mid-command before moving to mosh."""
+    mosh_attempts: int = 3
+    """mosh sessions tried per job before staying on SSH for good."""
+    mosh_grace_s: float = 60.0
+    """How long past the job's own timeout a mosh session may last."""
 
 
 class _Phase(Enum):
+    MOSH = "mosh"
     START = "start"
     ATTACH = "attach"
     RESULT = "result"
@@ -65,6 +73,8 @@ class _Progress:
     timed_out: bool = False
     must_kill: bool = False
     rc: int | None = None
+    after_mosh: _Phase = _Phase.START
+    """Where to go on over SSH when a mosh session ends or cannot start."""
 
 
 @dataclass(slots=True)
@@ -134,8 +144,15 @@ class DurableJob:
     job_id: str
     on_output: OutputSink
     policy: DurablePolicy = field(default_factory=DurablePolicy)
+    mosh: str | None = None
+    """None: SSH only; "first": run the job through mosh; "auto": move to mosh after drops."""
     reconnects: int = 0
     """Connections that dropped and were made again."""
+    drops: int = 0
+    """SSH connections lost mid-job."""
+    notes: list[str] = field(default_factory=list)
+    _mosh_tries: int = 0
+    _mosh_done: bool = False
     _link: Link | None = None
     _last_error: str = ""
 
@@ -159,7 +176,12 @@ class DurableJob:
     async def _drive(self, started: float, spool: _Spool) -> HostResult:
         deadline = started + self.spec.timeout if self.spec.timeout is not None else None
         progress = _Progress(deadline=deadline)
+        if self.mosh == "first":
+            progress.phase = _Phase.MOSH
         while progress.phase is not _Phase.DONE:
+            if progress.phase is _Phase.MOSH:
+                await self._through_mosh(progress)
+                continue
             try:
                 failure = await self._step(await self._reconnect(), progress, spool)
             except LinkLost as exc:
@@ -167,6 +189,9 @@ class DurableJob:
                 if progress.phase is _Phase.START:
                     # Unknown whether the start arrived: look for the job before starting again.
                     progress.phase = _Phase.ATTACH
+                if self._should_switch(progress):
+                    progress.after_mosh = progress.phase
+                    progress.phase = _Phase.MOSH
                 continue
             except _GaveUp:
                 error = (
@@ -212,15 +237,62 @@ class DurableJob:
         elif progress.phase is _Phase.RESULT:
             answer = _Collect()
             status = await link.exec(script.result(self.job_id), answer)
-            text = answer.stdout.decode(errors="replace").strip()
-            if status != 0 or not text.isdigit():
+            words = answer.stdout.decode(errors="replace").split()
+            if status != 0 or not words or not words[0].isdigit():
                 return self._vanished(status)
-            progress.rc = int(text)
+            progress.rc = int(words[0])
+            if "timeout" in words[1:]:  # stopped at its deadline by the node (mosh runs)
+                progress.timed_out = True
             progress.phase = _Phase.CLEAN
         elif progress.phase is _Phase.CLEAN:
             await link.exec(script.clean(self.job_id), _Ignore())
             progress.phase = _Phase.DONE
         return None
+
+    def _should_switch(self, progress: _Progress) -> bool:
+        """Whether ``--transport auto`` moves this job to mosh now."""
+        return (
+            self.mosh == "auto"
+            and not self._mosh_done
+            and self._mosh_tries < self.policy.mosh_attempts
+            and self.drops >= self.policy.switch_after_drops
+            and progress.phase in (_Phase.START, _Phase.ATTACH)
+        )
+
+    async def _through_mosh(self, progress: _Progress) -> None:
+        """Start (or find) the job and wait for it in a mosh session; then go on over SSH.
+
+        The output and exit code are read over SSH afterwards, from the spool, once SSH
+        answers: mosh gives a screen, not a byte stream, and no exit code.
+        """
+        progress.phase = progress.after_mosh
+        if progress.phase is _Phase.START:
+            progress.phase = _Phase.ATTACH  # the mosh session starts it if it is not started
+        missing = mosh_missing()
+        if missing is None and self.host.jump:
+            missing = (
+                f"{self.host.name} is behind jump host {self.host.jump}, which mosh cannot pass"
+            )
+        if missing is not None:
+            self._mosh_tries = self.policy.mosh_attempts
+            self.notes.append(f"mosh unavailable ({missing}); stayed on SSH")
+            return
+        self._mosh_tries += 1
+        remaining = None
+        if progress.deadline is not None:
+            remaining = max(1.0, progress.deadline - time.monotonic())
+        remote = script.run_and_wait(self.job_id, self.spec.command, remaining)
+        limit = None if remaining is None else remaining + self.policy.mosh_grace_s
+        outcome = await run_mosh(self.host, remote, timeout=limit)
+        if outcome.ok:
+            self._mosh_done = True
+            progress.confirmed = True
+            if self.mosh == "auto":
+                self.notes.append(f"switched to mosh after {self.drops} dropped SSH connections")
+            else:
+                self.notes.append("ran over mosh")
+            return
+        self.notes.append(f"mosh failed ({outcome.reason()}); continued over SSH")
 
     async def _attach(self, link: Link, spool: _Spool, deadline: float | None) -> int | None:
         """Stream from the offsets received so far; None when ``deadline`` passes first."""
@@ -255,6 +327,7 @@ class DurableJob:
             return self._link
 
     def _drop(self, reason: str) -> None:
+        self.drops += 1
         self._last_error = f"last drop: {reason}"
         if self._link is not None:
             self._link.close()
@@ -279,7 +352,7 @@ class DurableJob:
         self, started: float, spool: _Spool, status: Status, rc: int | None, error: str | None
     ) -> HostResult:
         spool.flush()
-        notes = (f"reconnected {self.reconnects}x",) if self.reconnects else ()
+        notes = [*self.notes, f"reconnected {self.reconnects}x"] if self.reconnects else self.notes
         return HostResult(
             host=self.host.name,
             address=self.host.address,
@@ -289,5 +362,5 @@ class DurableJob:
             stderr=spool.text("stderr"),
             error=error,
             duration_s=time.monotonic() - started,
-            notes=notes,
+            notes=tuple(notes),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from functools import cache
@@ -66,3 +67,13 @@ def _checked(job: str) -> str:
     if not JOB_ID.fullmatch(job):
         raise ValueError(f"invalid job id {job!r}")
     return job
+
+
+def run_and_wait(job: str, command: str, timeout_s: float | None) -> list[str]:
+    """Start the job (or find it started) and wait for it on the node, as argv words.
+
+    For a mosh session, which runs its command itself (no login shell in between). The node
+    stops the job at ``timeout_s`` on its own, as the client may have no link then.
+    """
+    limit = "0" if timeout_s is None else str(max(1, math.ceil(timeout_s)))
+    return ["sh", "-c", wrapper_text(), "bastion-job", "run", _checked(job), limit, command]

@@ -1,5 +1,7 @@
 # bastion durable-job wrapper: run on the node as `sh -c WRAPPER bastion-job ACTION JOB [ARGS]`.
 # POSIX sh plus setsid, tail -c and head -c; no Python needed on the node.
+# Actions: start JOB CMD; run JOB TIMEOUT CMD (start, then wait: for mosh); attach JOB OUT ERR;
+# result JOB; kill JOB GRACE; clean JOB; list; clean-finished.
 # See docs/flaky-links.md. Exit codes: 0 done, 64 bad job id, 69 setsid missing,
 # 70 cannot create the job directory, 75 job already started, 76 no such job, 77 not finished.
 set -u
@@ -47,22 +49,63 @@ nap() {
     sleep 0.2 2>/dev/null || sleep 1
 }
 
-case $action in
-start)
-    command -v setsid >/dev/null 2>&1 || { echo "bastion-job: setsid not found" >&2; exit 69; }
-    mkdir -p "$base" && chmod 700 "$root" "$base" || exit 70
+# Start the job once: 0 started now, 75 already started, else a failure.
+start_job() {
+    command -v setsid >/dev/null 2>&1 || { echo "bastion-job: setsid not found" >&2; return 69; }
+    mkdir -p "$base" && chmod 700 "$root" "$base" || return 70
     # mkdir is atomic: of two starts of one job, exactly one gets here.
     if ! mkdir "$dir" 2>/dev/null; then
-        [ -d "$dir" ] && exit 75
+        [ -d "$dir" ] && return 75
         echo "bastion-job: cannot create $dir" >&2
-        exit 70
+        return 70
     fi
-    printf '%s\n' "$3" >"$dir/cmd"
+    printf '%s\n' "$1" >"$dir/cmd"
     : >"$dir/in"
     : >"$dir/out"
     : >"$dir/err"
     date +%s >"$dir/started"
     setsid sh -c "$keeper" bastion-keeper "$dir" </dev/null >/dev/null 2>&1 &
+    return 0
+}
+
+# Signal the command's process group: TERM, a grace period, then KILL.
+kill_job() {
+    tries=0
+    while [ ! -f "$dir/pid" ] && [ "$tries" -lt 25 ]; do
+        nap
+        tries=$((tries + 1))
+    done
+    [ -f "$dir/pid" ] || return 77
+    pid=$(cat "$dir/pid")
+    kill -s TERM -- "-$pid" 2>/dev/null
+    sleep "$1"
+    kill -s KILL -- "-$pid" 2>/dev/null
+    return 0
+}
+
+case $action in
+start)
+    start_job "$3"
+    exit $?
+    ;;
+run)
+    # For a mosh session: start (or find) the job, then wait for it on the node, stopping it
+    # at TIMEOUT seconds (0: none) on the node itself, since the client may have no link.
+    start_job "$4"
+    started=$?
+    [ "$started" -eq 0 ] || [ "$started" -eq 75 ] || exit "$started"
+    echo "bastion-job $job running"
+    limit=$3
+    begun=$(date +%s)
+    while [ ! -f "$dir/rc" ]; do
+        if [ "$limit" -gt 0 ] && [ ! -f "$dir/timedout" ] \
+            && [ $(($(date +%s) - begun)) -ge "$limit" ]; then
+            : >"$dir/timedout"
+            kill_job 1
+        fi
+        nap
+    done
+    echo "bastion-job $job done: rc $(cat "$dir/rc")"
     exit 0
     ;;
 attach)
@@ -86,22 +129,13 @@ attach)
 result)
     [ -d "$dir" ] || exit 76
     [ -f "$dir/rc" ] || exit 77
-    cat "$dir/rc"
+    # The exit code, and "timeout" when `run` stopped the job at its deadline.
+    if [ -f "$dir/timedout" ]; then echo "$(cat "$dir/rc") timeout"; else cat "$dir/rc"; fi
     ;;
 kill)
-    # Signal the command's process group: TERM, a grace period, then KILL.
     [ -d "$dir" ] || exit 76
-    tries=0
-    while [ ! -f "$dir/pid" ] && [ "$tries" -lt 25 ]; do
-        nap
-        tries=$((tries + 1))
-    done
-    [ -f "$dir/pid" ] || exit 77
-    pid=$(cat "$dir/pid")
-    kill -s TERM -- "-$pid" 2>/dev/null
-    sleep "${3:-1}"
-    kill -s KILL -- "-$pid" 2>/dev/null
-    exit 0
+    kill_job "${3:-1}"
+    exit $?
     ;;
 clean)
     rm -rf "$dir"
