@@ -43,10 +43,10 @@ EXIT = 7
 TRANSPORTS = ("asyncssh", "paramiko")
 
 
-def slow_command(marker: str) -> str:
-    """A line a second for 20 seconds; each start appends to a marker file in /root."""
+def slow_command(marker: str, lines: int = LINES) -> str:
+    """A line a second (20 s); each start appends to a marker file in the node's /root."""
     return (
-        f'echo started >> ~/{marker}; i=1; while [ $i -le {LINES} ]; do echo "line $i"; '
+        f'echo started >> ~/{marker}; i=1; while [ $i -le {lines} ]; do echo "line $i"; '
         f'echo "err $i" >&2; sleep 1; i=$((i + 1)); done; exit {EXIT}'
     )
 
@@ -183,6 +183,7 @@ def reconnects(stderr: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+@pytest.mark.timeout(300)  # 20-second commands on a loaded machine
 @needs_faults
 def test_durable_jobs_survive_loss_blackhole_and_killed_sessions(lab: Cli) -> None:
     """Both SSH transports at once: six 20-second runs, two per node, one fault per node."""

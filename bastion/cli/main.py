@@ -44,10 +44,12 @@ def _register() -> None:
     from bastion.cli.jobs_cmd import jobs_command
     from bastion.cli.lab_cmd import lab_app
     from bastion.cli.run_cmd import run_command
+    from bastion.cli.shell_cmd import shell_command
 
     app.command("run", no_args_is_help=True)(run_command)
     app.command("history")(history_command)
     app.command("jobs")(jobs_command)
+    app.command("shell", no_args_is_help=True)(shell_command)
     app.add_typer(inventory_app, name="inventory")
     app.add_typer(lab_app, name="lab")
 

@@ -30,6 +30,8 @@ from bastion.transport.base import (
 )
 from bastion.transport.mosh_transport import mosh_missing, run_mosh
 
+MOSH_SERVER_MISSING = "Did not find mosh server startup message"
+"""What mosh says when the host has no mosh-server (its SSH start worked)."""
 CLEANUP_WAIT_S = 10.0
 """How long an interrupted run spends stopping and removing its job before giving up."""
 
@@ -47,8 +49,8 @@ class DurablePolicy:
     keepalive_count_max: int = 3
     switch_after_drops: int = 2
     """With ``--transport auto``: SSH connections dropped mid-command before moving to mosh."""
-    mosh_attempts: int = 3
-    """mosh sessions tried per job before staying on SSH for good."""
+    mosh_attempts: int = 5
+    """mosh sessions tried per job (a flaky link can break mosh's SSH start too)."""
     mosh_grace_s: float = 60.0
     """How long past the job's own timeout a mosh session may last."""
 
@@ -151,7 +153,7 @@ class DurableJob:
     drops: int = 0
     """SSH connections lost mid-job."""
     notes: list[str] = field(default_factory=list)
-    _mosh_tries: int = 0
+    _mosh_given_up: bool = False
     _mosh_done: bool = False
     _link: Link | None = None
     _last_error: str = ""
@@ -254,7 +256,7 @@ class DurableJob:
         return (
             self.mosh == "auto"
             and not self._mosh_done
-            and self._mosh_tries < self.policy.mosh_attempts
+            and not self._mosh_given_up
             and self.drops >= self.policy.switch_after_drops
             and progress.phase in (_Phase.START, _Phase.ATTACH)
         )
@@ -274,24 +276,32 @@ class DurableJob:
                 f"{self.host.name} is behind jump host {self.host.jump}, which mosh cannot pass"
             )
         if missing is not None:
-            self._mosh_tries = self.policy.mosh_attempts
+            self._mosh_given_up = True
             self.notes.append(f"mosh unavailable ({missing}); stayed on SSH")
             return
-        self._mosh_tries += 1
-        remaining = None
-        if progress.deadline is not None:
-            remaining = max(1.0, progress.deadline - time.monotonic())
-        remote = script.run_and_wait(self.job_id, self.spec.command, remaining)
-        limit = None if remaining is None else remaining + self.policy.mosh_grace_s
-        outcome = await run_mosh(self.host, remote, timeout=limit)
-        if outcome.ok:
-            self._mosh_done = True
-            progress.confirmed = True
-            if self.mosh == "auto":
-                self.notes.append(f"switched to mosh after {self.drops} dropped SSH connections")
-            else:
-                self.notes.append("ran over mosh")
-            return
+        timeout = self.spec.timeout
+        remote = script.run_and_wait(self.job_id, self.spec.command, timeout)
+        limit = None if timeout is None else timeout + self.policy.mosh_grace_s
+        delay = self.policy.backoff_first_s
+        for attempt in range(self.policy.mosh_attempts):
+            if attempt:
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.policy.backoff_max_s)
+            outcome = await run_mosh(self.host, remote, timeout=limit)
+            if outcome.ok:
+                self._mosh_done = True
+                progress.confirmed = True
+                progress.deadline = None  # the node kept the deadline: the job has ended
+                if self.mosh == "auto":
+                    self.notes.append(
+                        f"switched to mosh after {self.drops} dropped SSH connections"
+                    )
+                else:
+                    self.notes.append("ran over mosh")
+                return
+            if outcome.exit_status is None or MOSH_SERVER_MISSING in outcome.tail:
+                break  # stopped at the deadline, or no mosh-server there: trying again is vain
+        self._mosh_given_up = True
         self.notes.append(f"mosh failed ({outcome.reason()}); continued over SSH")
 
     async def _attach(self, link: Link, spool: _Spool, deadline: float | None) -> int | None:

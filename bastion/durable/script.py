@@ -73,7 +73,8 @@ def run_and_wait(job: str, command: str, timeout_s: float | None) -> list[str]:
     """Start the job (or find it started) and wait for it on the node, as argv words.
 
     For a mosh session, which runs its command itself (no login shell in between). The node
-    stops the job at ``timeout_s`` on its own, as the client may have no link then.
+    stops the job ``timeout_s`` after it started, on its own, as the client may have no link
+    then (whole seconds: the job gets between ``timeout_s`` and one second more).
     """
     limit = "0" if timeout_s is None else str(max(1, math.ceil(timeout_s)))
     return ["sh", "-c", wrapper_text(), "bastion-job", "run", _checked(job), limit, command]

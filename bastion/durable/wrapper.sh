@@ -90,16 +90,17 @@ start)
     ;;
 run)
     # For a mosh session: start (or find) the job, then wait for it on the node, stopping it
-    # at TIMEOUT seconds (0: none) on the node itself, since the client may have no link.
+    # TIMEOUT seconds (0: none) after it started, on the node itself: the client may have no
+    # link at that moment.
     start_job "$4"
     started=$?
     [ "$started" -eq 0 ] || [ "$started" -eq 75 ] || exit "$started"
     echo "bastion-job $job running"
     limit=$3
-    begun=$(date +%s)
+    begun=$(cat "$dir/started")
     while [ ! -f "$dir/rc" ]; do
         if [ "$limit" -gt 0 ] && [ ! -f "$dir/timedout" ] \
-            && [ $(($(date +%s) - begun)) -ge "$limit" ]; then
+            && [ $(($(date +%s) - begun)) -gt "$limit" ]; then
             : >"$dir/timedout"
             kill_job 1
         fi

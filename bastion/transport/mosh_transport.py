@@ -76,7 +76,7 @@ def ssh_option(host: Host, connect_timeout: float | None = None) -> str:
 
 
 def mosh_argv(host: Host, remote: list[str], connect_timeout: float | None = None) -> list[str]:
-    """The mosh command line that runs ``remote`` (argv words) on ``host``."""
+    """The mosh command line that runs ``remote`` (argv words; none: a login shell)."""
     if host.jump:
         # mosh needs direct UDP to the host: there is no ProxyJump (mosh issue #970).
         raise ValueError(f"host {host.name} is behind jump host {host.jump}; mosh cannot pass it")
@@ -84,7 +84,7 @@ def mosh_argv(host: Host, remote: list[str], connect_timeout: float | None = Non
     server = os.environ.get("BASTION_MOSH_SERVER")
     if server:  # mosh-server somewhere the host's PATH does not look (/usr/local/bin, ...)
         argv.append(f"--server={server}")
-    return [*argv, host.address, "--", *remote]
+    return [*argv, host.address, "--", *remote] if remote else [*argv, host.address]
 
 
 async def run_mosh(
