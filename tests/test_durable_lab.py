@@ -298,3 +298,31 @@ def test_a_job_starts_once_and_jobs_lists_and_cleans_leftovers(lab: Cli) -> None
         on_node(lab, "node2", script.kill("left-running", 0), script.clean("left-running"))
         (node_root(lab, "node2") / f"{MARKER}-once").unlink(missing_ok=True)
     assert jobs_left(lab, "node2") == []
+
+
+@pytest.mark.skipif(not is_root(), reason="per-node /root needs the root-mode lab")
+def test_interrupting_a_durable_run_stops_and_removes_the_job(lab: Cli) -> None:
+    marker = f"sleep 7{os.getpid() % 1000}.5"
+    process = subprocess.Popen(
+        [*BASTION, "run", "-i", "lab", "-H", "node3", "--durable", f"echo begun; {marker}"],
+        env=lab.env,
+        cwd=lab.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: bool(jobs_left(lab, "node3")), 60, "the job to start")
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert stdout == "node3: begun\n"
+    assert "interrupted; not finished: node3" in stderr
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False)
+    assert left.stdout == ""
+    assert jobs_left(lab, "node3") == []
