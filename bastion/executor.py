@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bastion.errors import UsageError
 from bastion.models import (
@@ -26,9 +29,16 @@ from bastion.models import (
 )
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink, Transport
 
+if TYPE_CHECKING:
+    from bastion.durable.jobs import DurablePolicy
+
 EventSink = Callable[[Event], None]
 
-KNOWN_TRANSPORTS = ("asyncssh",)
+KNOWN_TRANSPORTS = ("asyncssh", "paramiko", "mosh")
+RUN_TRANSPORTS = (*KNOWN_TRANSPORTS, "auto")
+"""What ``--transport`` accepts: a transport, or auto (SSH, moving a host to mosh after drops)."""
+MOSH_MODES = {"mosh": "first", "auto": "auto"}
+"""Transports that run durable jobs through mosh, and how (see `DurableJob.mosh`)."""
 PARTIAL_LINE_LIMIT = 64 * 1024
 """A line longer than this is passed on in pieces rather than held back."""
 
@@ -41,6 +51,16 @@ class RunOptions:
     timeout: float | None = None
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    transport: str | None = None
+    """Every host's transport (``--transport``); None: each host's own (the inventory's)."""
+    durable: bool = False
+    """Run each command as a durable job: started once, resumed after drops (`durable`)."""
+    durable_policy: DurablePolicy | None = None
+    """Reconnect and keepalive settings of durable jobs; None for the defaults."""
+
+    def transport_of(self, host: Host) -> str:
+        """The transport ``host`` is configured for: ``--transport``, else the inventory's."""
+        return self.transport or host.transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +71,15 @@ class Task:
     command: str
 
 
-def check_transports(hosts: Sequence[Host]) -> None:
+def check_transports(hosts: Sequence[Host], override: str | None = None) -> None:
     """Refuse, before connecting anywhere, a host whose transport this build does not have."""
+    if override is not None and override not in RUN_TRANSPORTS:
+        raise UsageError(
+            f"unknown transport {override!r} (available: {', '.join(RUN_TRANSPORTS)})",
+            source="--transport",
+        )
     for host in hosts:
-        if host.transport not in KNOWN_TRANSPORTS:
+        if override is None and host.transport not in KNOWN_TRANSPORTS:
             raise UsageError(
                 f"host {host.name}: transport {host.transport!r} is not available "
                 f"in this version (available: {', '.join(KNOWN_TRANSPORTS)})"
@@ -66,6 +91,10 @@ def _new_transport(name: str, options: ConnectOptions) -> Transport:
         from bastion.transport.asyncssh_transport import AsyncsshTransport
 
         return AsyncsshTransport(options)
+    if name == "paramiko":
+        from bastion.transport.paramiko_transport import ParamikoTransport
+
+        return ParamikoTransport(options)
     raise UsageError(f"unknown transport {name!r}")
 
 
@@ -100,11 +129,23 @@ HostWork = Callable[[Transport, Host, OutputSink], Awaitable[HostResult]]
 
 
 def command_work(commands: Mapping[str, str], options: RunOptions) -> HostWork:
-    """Run each host's command (by host name) with the run's timeout and stdin."""
+    """Run each host's command (by host name) with the run's timeout and stdin.
+
+    With ``--durable``, or on a host whose transport is mosh or auto, the command runs as a
+    durable job: started once on the node, resumed after dropped connections.
+    """
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
     async def run_command(transport: Transport, host: Host, sink: OutputSink) -> HostResult:
         spec = CommandSpec(commands[host.name], options.timeout, options.stdin)
-        return await transport.run(host, spec, sink)
+        mosh = MOSH_MODES.get(options.transport_of(host))
+        if not options.durable and mosh is None:
+            return await transport.run(host, spec, sink)
+        from bastion.durable.jobs import DurableJob, DurablePolicy
+
+        policy = options.durable_policy or DurablePolicy()
+        job = DurableJob(transport, host, spec, f"{run_id}-{host.name}", sink, policy, mosh=mosh)
+        return await job.run()
 
     return run_command
 
@@ -120,18 +161,31 @@ async def execute_work(
     hosts: Sequence[Host], options: RunOptions, emit: EventSink, work: HostWork
 ) -> list[HostResult]:
     """Do ``work`` on every host, at most ``options.forks`` at a time; results in host order."""
-    check_transports(hosts)
+    check_transports(hosts, options.transport)
     transports: dict[str, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
+    connect = options.connect
+    if options.durable or any(options.transport_of(h) in MOSH_MODES for h in hosts):
+        from bastion.durable.jobs import DurablePolicy
+
+        policy = options.durable_policy or DurablePolicy()
+        # Short keepalives: a durable job notices a silent link in seconds, then reconnects.
+        connect = replace(
+            connect,
+            keepalive_interval=policy.keepalive_interval_s,
+            keepalive_count_max=policy.keepalive_count_max,
+        )
 
     async def run_one(host: Host) -> HostResult:
         async with slots:
             emit(HostStarted(host.name))
-            transport = transports.get(host.transport)
+            name = options.transport_of(host)
+            if name in MOSH_MODES:
+                # mosh carries no byte stream: its jobs are durable, collected over asyncssh.
+                name = "asyncssh"
+            transport = transports.get(name)
             if transport is None:
-                transport = transports[host.transport] = _new_transport(
-                    host.transport, options.connect
-                )
+                transport = transports[name] = _new_transport(name, connect)
             lines = _LineAssembler(host.name, emit)
             try:
                 result = await work(transport, host, lines.feed)

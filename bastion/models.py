@@ -77,6 +77,8 @@ class HostResult:
     duration_s: float = 0.0
     files: FileReport | None = None
     """Set by ``copy`` and ``fetch`` only."""
+    notes: tuple[str, ...] = ()
+    """Remarks for the summary, such as reconnects or a switch of transport (not in JSON)."""
 
     @property
     def succeeded(self) -> bool:

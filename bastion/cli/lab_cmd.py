@@ -68,6 +68,56 @@ def down_command() -> None:
     typer.echo(f"lab down; keys kept in {report.lab_dir}")
 
 
+@lab_app.command("fault")
+def fault_command(
+    node: Annotated[str, typer.Argument(help="The lab node, e.g. node3.", show_default=False)],
+    loss: Annotated[
+        float | None,
+        typer.Option("--loss", help="Drop this percentage of packets, each way.", min=0.001),
+    ] = None,
+    blackhole: Annotated[
+        bool, typer.Option("--blackhole", help="Drop every packet: connections hang.")
+    ] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Answer TCP with resets: sessions die at once.")
+    ] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the node's fault.")] = False,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Only this TCP port (e.g. 22: SSH, not mosh's UDP).", min=1),
+    ] = None,
+) -> None:
+    """Inject a network fault on a node's address with iptables (root; replaces its fault)."""
+    from bastion.errors import UsageError
+    from bastion.lab import manager
+    from bastion.lab.faults import Fault, FaultKind
+
+    chosen = [
+        name
+        for name, on in (
+            ("--loss", loss is not None),
+            ("--blackhole", blackhole),
+            ("--reset", reset),
+            ("--clear", clear),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --loss PCT, --blackhole, --reset, --clear")
+    if clear:
+        if port is not None:
+            raise UsageError("--clear removes the whole fault; drop --port")
+        address = manager.inject_fault(node, None)
+        typer.echo(f"{node:<8} cleared     {address}")
+        return
+    if loss is not None:
+        fault = Fault(FaultKind.LOSS, loss_percent=loss, port=port)
+    else:
+        fault = Fault(FaultKind.BLACKHOLE if blackhole else FaultKind.RESET, port=port)
+    address = manager.inject_fault(node, fault)
+    typer.echo(f"{node:<8} {fault.kind:<11} {address}: {fault.describe()}")
+
+
 @lab_app.command("status")
 def status_command() -> None:
     """A table of the lab's nodes; exit 0 when all are up, 3 when some are down, 1 without a lab."""

@@ -44,8 +44,10 @@ def _register() -> None:
     from bastion.cli.copy_cmd import copy_command, fetch_command
     from bastion.cli.history_cmd import history_command
     from bastion.cli.inventory_cmd import inventory_app
+    from bastion.cli.jobs_cmd import jobs_command
     from bastion.cli.lab_cmd import lab_app
     from bastion.cli.run_cmd import run_command
+    from bastion.cli.shell_cmd import shell_command
 
     app.command("run", no_args_is_help=True)(run_command)
     app.command("copy", no_args_is_help=True)(copy_command)
@@ -53,6 +55,8 @@ def _register() -> None:
     app.command("history")(history_command)
     app.command("audit")(audit_command)
     app.add_typer(access_app, name="access")
+    app.command("jobs")(jobs_command)
+    app.command("shell", no_args_is_help=True)(shell_command)
     app.add_typer(inventory_app, name="inventory")
     app.add_typer(lab_app, name="lab")
 

@@ -71,6 +71,25 @@ def run_command(
     sudo: Annotated[
         bool, typer.Option("--sudo", help="Run the command as root through sudo -n.")
     ] = False,
+    transport: Annotated[
+        str | None,
+        typer.Option(
+            "--transport",
+            envvar="BASTION_TRANSPORT",
+            help="asyncssh, paramiko, mosh, or auto (SSH, moving a host to mosh after its "
+            "connections drop), for every host; default: each host's, else asyncssh.",
+            show_default=False,
+        ),
+    ] = None,
+    durable: Annotated[
+        bool,
+        typer.Option(
+            "--durable",
+            envvar="BASTION_DURABLE",
+            help="Start the command detached on the host, exactly once; reconnect and resume "
+            "its output after drops (docs/flaky-links.md).",
+        ),
+    ] = False,
     script: Annotated[
         Path | None,
         typer.Option(
@@ -126,18 +145,35 @@ def run_command(
     else:
         stdin = None if no_stdin else broadcast_stdin(sys.stdin)  # only once the rest is valid
         extra = {"stdin_bytes": len(stdin)} if stdin else {}
+    if stdin and (durable or transport in ("mosh", "auto")):
+        # A durable job runs detached on the node with stdin from /dev/null.
+        raise UsageError(
+            "durable jobs (--durable, --transport mosh|auto) do not take standard input or "
+            "--script yet; use --no-stdin, or copy the script to the hosts first",
+            source="--durable",
+        )
     remote = with_sudo(text) if sudo else text
     options = RunOptions(
         forks=forks,
         timeout=timeout,
         stdin=stdin,
+        durable=durable,
+        transport=transport,
         connect=connect_options(loaded, connect_timeout, retries, accept_new),
     )
     context = run_context(
         label,
         selection,
         loaded,
-        {"forks": forks, "timeout": timeout, "sudo": sudo, "retries": retries, **extra},
+        {
+            "forks": forks,
+            "timeout": timeout,
+            "sudo": sudo,
+            "retries": retries,
+            "durable": durable,
+            "transport": transport,
+            **extra,
+        },
     )
     code = drive(
         Fanout(

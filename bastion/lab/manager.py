@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import overload
 
 from bastion.errors import EnvironmentProblem, LabError, UsageError
-from bastion.lab import DEFAULT_NODES, DEFAULT_SUBNET, paths, sshd
+from bastion.lab import DEFAULT_NODES, DEFAULT_SUBNET, faults, paths, sshd
 from bastion.lab.inventory_file import InventoryHost, node_role, write_lab_inventory
 from bastion.lab.keys import (
     DEFAULT_SSH_PORT,
@@ -160,10 +160,36 @@ def down(lab_dir: Path | None = None) -> LabReport:
             )
             for r in records
         )
+        faults.clear_lab_faults(directory)
         shutil.rmtree(directory / NODES_DIR_NAME, ignore_errors=True)
         remove_state(directory)
         _inventory_path(directory).unlink(missing_ok=True)
     return LabReport(lab_dir=directory, nodes=report)
+
+
+def inject_fault(node: str, fault: faults.Fault | None, lab_dir: Path | None = None) -> str:
+    """Give ``node`` the network fault ``fault``, or clear its fault (None); root-mode lab only.
+
+    Returns the node's address. Raises `UsageError` for a node the lab does not have and
+    `EnvironmentProblem` without root or iptables.
+    """
+    directory = _resolve_lab_dir(lab_dir)
+    state = load_state(directory)
+    if state is None:
+        raise LabError("no lab (run `bastion lab up`)")
+    records = {r.name: r for r in state.nodes}
+    record = records.get(node)
+    if record is None:
+        known = ", ".join(records) or "none"
+        raise UsageError(f"the lab has no node {node!r} (nodes: {known})", source="NODE")
+    if record.mode is not LabMode.ROOT:
+        # In user mode every node listens on 127.0.0.1: a rule would hit all of them.
+        raise EnvironmentProblem("lab faults need the root-mode lab (one address per node)")
+    if fault is None:
+        faults.clear_fault(directory, node)
+    else:
+        faults.apply_fault(directory, node, record.address, fault)
+    return record.address
 
 
 def status(lab_dir: Path | None = None) -> LabReport:

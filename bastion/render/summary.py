@@ -34,7 +34,7 @@ def render_summary(results: Sequence[HostResult], elapsed_s: float, *, color: bo
         reasons: dict[str, list[str]] = {}
         for result in results:
             if result.status is status:
-                reasons.setdefault(first_error_line(result), []).append(result.host)
+                reasons.setdefault(_reason(result), []).append(result.host)
         for reason, hosts in reasons.items():
             label = paint(str(status).ljust(width), STATUS_COLOR[status], color)
             line = f"  {label}  {fold(hosts)}"
@@ -63,3 +63,12 @@ def render_batches(report: BatchReport, *, color: bool = False) -> str:
         for label, hosts, outcome in rows
     ]
     return "\n".join(lines) + "\n"
+
+
+def _reason(result: HostResult) -> str:
+    """Why the host ended as it did, with its notes (reconnects, a switch of transport)."""
+    reason = first_error_line(result)
+    if not result.notes:
+        return reason
+    notes = f"({'; '.join(result.notes)})"
+    return f"{reason} {notes}" if reason else notes

@@ -9,6 +9,7 @@ import asyncio
 import codecs
 import contextlib
 import random
+import signal
 import socket
 import time
 from dataclasses import dataclass, replace
@@ -26,7 +27,14 @@ from bastion.hostkeys import (
 )
 from bastion.jumps import resolve_jump
 from bastion.models import Host, HostResult, Status, Stream
-from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
+from bastion.transport.base import (
+    CommandSpec,
+    ConnectOptions,
+    DataSink,
+    LinkFailure,
+    LinkLost,
+    OutputSink,
+)
 from bastion.transport.files import ConnectionLost, FilesWork
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import PID_MARKER, kill_group_command, with_pid_preamble
@@ -191,6 +199,60 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
             self.done.set_result(exc)
 
 
+class _RawSession(asyncssh.SSHClientSession[bytes]):
+    """Passes a command's raw output on as it arrives and records how it ended."""
+
+    def __init__(self, on_data: DataSink) -> None:
+        self._on_data = on_data
+        self.exit_status: int | None = None
+        self.exit_signal: str | None = None
+        self.done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._on_data("stderr" if datatype == asyncssh.EXTENDED_DATA_STDERR else "stdout", data)
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit_status = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.exit_signal = signal
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(exc)
+
+
+class AsyncsshLink:
+    """One asyncssh connection running commands one after another (see `base.Link`)."""
+
+    def __init__(self, connection: asyncssh.SSHClientConnection) -> None:
+        self._connection = connection
+
+    async def exec(self, command: str, on_data: DataSink) -> int:
+        try:
+            channel, opened = await self._connection.create_session(
+                lambda: _RawSession(on_data), command, encoding=None
+            )
+        except (asyncssh.Error, OSError) as exc:
+            raise LinkLost(f"cannot open a session: {_reason(exc)}") from exc
+        session = cast(_RawSession, opened)
+        channel.write_eof()
+        try:
+            lost = await asyncio.shield(session.done)
+        except asyncio.CancelledError:
+            channel.close()
+            raise
+        if session.exit_status is not None:
+            return session.exit_status
+        if session.exit_signal is not None:
+            number = getattr(signal, f"SIG{session.exit_signal}", None)
+            return 128 + int(number) if number is not None else 255
+        raise LinkLost(_reason(lost) if lost else "the session closed without an exit status")
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 @dataclass(slots=True)
 class _Attempt:
     """What one host's connection attempts came to."""
@@ -243,6 +305,18 @@ class AsyncsshTransport:
         finally:
             connection.close()
         return replace(result, duration_s=time.monotonic() - started)
+
+    async def open_link(self, host: Host, *, retry: bool) -> AsyncsshLink:
+        """A connection for durable jobs; raises `LinkFailure` (see `base.LinkOpener`)."""
+        if retry:
+            attempt = await self._connect_with_retries(host)
+            if attempt.connection is None:
+                raise LinkFailure(attempt.error or "cannot connect", transient=False)
+            return AsyncsshLink(attempt.connection)
+        try:
+            return AsyncsshLink(await self._connect(host))
+        except ConnectFailure as exc:
+            raise LinkFailure(exc.message, transient=exc.transient) from exc
 
     async def close(self) -> None:
         for task in self._jumps.values():

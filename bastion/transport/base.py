@@ -53,3 +53,55 @@ class Transport(Protocol):
     async def close(self) -> None:
         """Close every connection this transport still holds."""
         ...
+
+    async def open_link(self, host: Host, *, retry: bool) -> Link:
+        """A plain connection to ``host`` (see `LinkOpener`); durable jobs drive it."""
+        ...
+
+
+DataSink = Callable[[Stream, bytes], None]
+"""Receives raw output bytes as they arrive; durable jobs count them to resume at an offset."""
+
+
+class LinkLost(Exception):
+    """The connection went away before the command's exit status arrived."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LinkFailure(Exception):
+    """A connection could not be opened; ``transient`` failures are worth another attempt."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class Link(Protocol):
+    """An open connection to one host that runs commands one after another."""
+
+    async def exec(self, command: str, on_data: DataSink) -> int:
+        """Run ``command`` (stdin empty), stream its raw output; its exit status.
+
+        Raises `LinkLost` when the connection drops first; a command killed by a signal
+        reports 128 + the signal's number, as a shell does.
+        """
+        ...
+
+    def close(self) -> None:
+        """Close the connection (without waiting)."""
+        ...
+
+
+class LinkOpener(Protocol):
+    """A transport that can hand out plain connections, which durable jobs drive themselves."""
+
+    async def open_link(self, host: Host, *, retry: bool) -> Link:
+        """Connect to ``host``; with ``retry``, transient failures get the run's retries.
+
+        Raises `LinkFailure`.
+        """
+        ...

@@ -25,3 +25,28 @@ def kill_group_command(pid: int, grace_s: float = 1.0) -> str:
         f"kill -s TERM -- -{pid} 2>/dev/null; sleep {grace_s:g}; "
         f"kill -s KILL -- -{pid} 2>/dev/null; true"
     )
+
+
+class PidPreamble:
+    """Takes the pid line off the front of a command's stdout (it may arrive in pieces)."""
+
+    def __init__(self) -> None:
+        self._buffer: bytes | None = b""
+        self.pid: int | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        """The stdout bytes that belong to the command, once the pid line is off."""
+        if self._buffer is None:
+            return data
+        buffered = self._buffer + data
+        if not PID_MARKER.startswith(buffered[: len(PID_MARKER)]):
+            self._buffer = None
+            return buffered
+        newline = buffered.find(b"\n")
+        if newline < 0:
+            self._buffer = buffered
+            return b""
+        digits = buffered[len(PID_MARKER) : newline]
+        self.pid = int(digits) if digits.isdigit() else None
+        self._buffer = None
+        return buffered[newline + 1 :]

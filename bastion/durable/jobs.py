@@ -1,0 +1,376 @@
+"""Drive one durable job from the bastion: start once, stream, reconnect, resume, collect.
+
+The node does the keeping (see `wrapper.sh`): the command runs detached, its stdout and
+stderr go to spool files, its exit code to an rc file. The bastion only ever asks the node
+for the spools from the byte offsets it has already received, so a dropped connection costs
+nothing: reconnect, ask again from the same offsets, and every byte arrives exactly once, in
+order. Starting is guarded on the node by an atomic ``mkdir`` of the job directory, so a start
+retried after a drop never runs the command twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bastion.durable import script
+from bastion.models import Host, HostResult, Status, Stream
+from bastion.transport.base import (
+    CommandSpec,
+    Link,
+    LinkFailure,
+    LinkLost,
+    LinkOpener,
+    OutputSink,
+)
+from bastion.transport.mosh_transport import mosh_missing, run_mosh
+
+MOSH_SERVER_MISSING = "Did not find mosh server startup message"
+"""What mosh says when the host has no mosh-server (its SSH start worked)."""
+CLEANUP_WAIT_S = 10.0
+"""How long an interrupted run spends stopping and removing its job before giving up."""
+
+
+@dataclass(frozen=True, slots=True)
+class DurablePolicy:
+    """How hard a durable job holds on to its host."""
+
+    reconnect_window_s: float = 300.0
+    """Give up when no connection could be made for this long after a drop."""
+    backoff_first_s: float = 0.5
+    backoff_max_s: float = 4.0
+    keepalive_interval_s: float = 2.0
+    """Durable runs use short keepalives, so a silent link is noticed in seconds."""
+    keepalive_count_max: int = 3
+    switch_after_drops: int = 2
+    """With ``--transport auto``: SSH connections dropped mid-command before moving to mosh."""
+    mosh_attempts: int = 5
+    """mosh sessions tried per job (a flaky link can break mosh's SSH start too)."""
+    mosh_grace_s: float = 60.0
+    """How long past the job's own timeout a mosh session may last."""
+
+
+class _Phase(Enum):
+    MOSH = "mosh"
+    START = "start"
+    ATTACH = "attach"
+    RESULT = "result"
+    CLEAN = "clean"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class _Progress:
+    """Where a job is: its phase, whether its start is confirmed, timeout and exit code."""
+
+    deadline: float | None
+    phase: _Phase = _Phase.START
+    confirmed: bool = False
+    """The node answered the start (started now, or already): never start it again."""
+    timed_out: bool = False
+    must_kill: bool = False
+    rc: int | None = None
+    after_mosh: _Phase = _Phase.START
+    """Where to go on over SSH when a mosh session ends or cannot start."""
+
+
+@dataclass(slots=True)
+class _Spool:
+    """What has arrived of the job's output: byte offsets, decoders and the text."""
+
+    on_output: OutputSink
+    offsets: dict[Stream, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    decoders: dict[Stream, codecs.IncrementalDecoder] = field(
+        default_factory=lambda: {
+            "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
+            "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
+        }
+    )
+    parts: dict[Stream, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+
+    def feed(self, stream: Stream, data: bytes) -> None:
+        # The decoders live across reconnects: a character split by a drop is still whole.
+        self.offsets[stream] += len(data)
+        self._text(stream, self.decoders[stream].decode(data))
+
+    def flush(self) -> None:
+        for stream in ("stdout", "stderr"):
+            self._text(stream, self.decoders[stream].decode(b"", final=True))
+
+    def _text(self, stream: Stream, text: str) -> None:
+        if text:
+            self.parts[stream].append(text)
+            self.on_output(stream, text)
+
+    def text(self, stream: Stream) -> str:
+        return "".join(self.parts[stream])
+
+
+class _Ignore:
+    """A data sink for commands whose output is not wanted."""
+
+    def __call__(self, stream: Stream, data: bytes) -> None:
+        pass
+
+
+class _Collect:
+    """A data sink that keeps a small command's stdout."""
+
+    def __init__(self) -> None:
+        self.stdout = b""
+        self.stderr = b""
+
+    def __call__(self, stream: Stream, data: bytes) -> None:
+        if stream == "stdout":
+            self.stdout += data
+        else:
+            self.stderr += data
+
+
+class _GaveUp(Exception):
+    """No connection could be made within the reconnect window."""
+
+
+@dataclass(slots=True)
+class DurableJob:
+    """One host's durable job; `run` returns its `HostResult`, never raises for the host."""
+
+    opener: LinkOpener
+    host: Host
+    spec: CommandSpec
+    job_id: str
+    on_output: OutputSink
+    policy: DurablePolicy = field(default_factory=DurablePolicy)
+    mosh: str | None = None
+    """None: SSH only; "first": run the job through mosh; "auto": move to mosh after drops."""
+    reconnects: int = 0
+    """Connections that dropped and were made again."""
+    drops: int = 0
+    """SSH connections lost mid-job."""
+    notes: list[str] = field(default_factory=list)
+    _mosh_given_up: bool = False
+    _mosh_done: bool = False
+    _link: Link | None = None
+    _last_error: str = ""
+
+    async def run(self) -> HostResult:
+        """Start the job once, stream it to the end through drops, collect and clean it."""
+        started = time.monotonic()
+        spool = _Spool(self.on_output)
+        try:
+            self._link = await self.opener.open_link(self.host, retry=True)
+        except LinkFailure as exc:
+            return self._result(started, spool, Status.UNREACHABLE, None, exc.message)
+        try:
+            return await self._drive(started, spool)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abandon())
+            raise
+        finally:
+            if self._link is not None:
+                self._link.close()
+
+    async def _drive(self, started: float, spool: _Spool) -> HostResult:
+        deadline = started + self.spec.timeout if self.spec.timeout is not None else None
+        progress = _Progress(deadline=deadline)
+        if self.mosh == "first":
+            progress.phase = _Phase.MOSH
+        while progress.phase is not _Phase.DONE:
+            if progress.phase is _Phase.MOSH:
+                await self._through_mosh(progress)
+                continue
+            try:
+                failure = await self._step(await self._reconnect(), progress, spool)
+            except LinkLost as exc:
+                self._drop(exc.reason)
+                if progress.phase is _Phase.START:
+                    # Unknown whether the start arrived: look for the job before starting again.
+                    progress.phase = _Phase.ATTACH
+                if self._should_switch(progress):
+                    progress.after_mosh = progress.phase
+                    progress.phase = _Phase.MOSH
+                continue
+            except _GaveUp:
+                error = (
+                    f"connection lost and not regained in {self.policy.reconnect_window_s:g}s "
+                    f"({self._last_error}); job {self.job_id} may still be on the host "
+                    "(bastion jobs lists it)"
+                )
+                return self._result(started, spool, Status.UNREACHABLE, progress.rc, error)
+            if failure is not None:
+                return self._result(started, spool, Status.FAILED, None, failure)
+        rc = progress.rc
+        if progress.timed_out:
+            error = f"timed out after {self.spec.timeout:g}s; remote process group stopped"
+            return self._result(started, spool, Status.TIMEOUT, None, error)
+        if rc == 0:
+            return self._result(started, spool, Status.OK, rc, None)
+        return self._result(started, spool, Status.FAILED, rc, f"exit status {rc}")
+
+    async def _step(self, link: Link, progress: _Progress, spool: _Spool) -> str | None:
+        """Take the job one phase further on ``link``; a reason when it cannot go on."""
+        if progress.phase is _Phase.START:
+            probe = _Collect()
+            status = await link.exec(script.start(self.job_id, self.spec.command), probe)
+            if status not in (0, script.ALREADY_STARTED):
+                reason = probe.stderr.decode(errors="replace").strip() or f"status {status}"
+                return f"cannot start the job: {reason}"
+            progress.confirmed = True
+            progress.phase = _Phase.ATTACH
+        elif progress.phase is _Phase.ATTACH:
+            if progress.must_kill:
+                await link.exec(script.kill(self.job_id), _Ignore())
+                progress.must_kill = False
+            deadline = None if progress.timed_out else progress.deadline
+            attached = await self._attach(link, spool, deadline)
+            if attached is None:  # the deadline passed: stop the job, then collect
+                progress.timed_out = progress.must_kill = True
+            elif attached == script.NO_SUCH_JOB and not progress.confirmed:
+                progress.phase = _Phase.START  # the start never reached the node: start it
+            elif attached != 0:
+                return self._vanished(attached)
+            else:
+                progress.phase = _Phase.RESULT
+        elif progress.phase is _Phase.RESULT:
+            answer = _Collect()
+            status = await link.exec(script.result(self.job_id), answer)
+            words = answer.stdout.decode(errors="replace").split()
+            if status != 0 or not words or not words[0].isdigit():
+                return self._vanished(status)
+            progress.rc = int(words[0])
+            if "timeout" in words[1:]:  # stopped at its deadline by the node (mosh runs)
+                progress.timed_out = True
+            progress.phase = _Phase.CLEAN
+        elif progress.phase is _Phase.CLEAN:
+            await link.exec(script.clean(self.job_id), _Ignore())
+            progress.phase = _Phase.DONE
+        return None
+
+    def _should_switch(self, progress: _Progress) -> bool:
+        """Whether ``--transport auto`` moves this job to mosh now."""
+        return (
+            self.mosh == "auto"
+            and not self._mosh_done
+            and not self._mosh_given_up
+            and self.drops >= self.policy.switch_after_drops
+            and progress.phase in (_Phase.START, _Phase.ATTACH)
+        )
+
+    async def _through_mosh(self, progress: _Progress) -> None:
+        """Start (or find) the job and wait for it in a mosh session; then go on over SSH.
+
+        The output and exit code are read over SSH afterwards, from the spool, once SSH
+        answers: mosh gives a screen, not a byte stream, and no exit code.
+        """
+        progress.phase = progress.after_mosh
+        if progress.phase is _Phase.START:
+            progress.phase = _Phase.ATTACH  # the mosh session starts it if it is not started
+        missing = mosh_missing()
+        if missing is None and self.host.jump:
+            missing = (
+                f"{self.host.name} is behind jump host {self.host.jump}, which mosh cannot pass"
+            )
+        if missing is not None:
+            self._mosh_given_up = True
+            self.notes.append(f"mosh unavailable ({missing}); stayed on SSH")
+            return
+        timeout = self.spec.timeout
+        remote = script.run_and_wait(self.job_id, self.spec.command, timeout)
+        limit = None if timeout is None else timeout + self.policy.mosh_grace_s
+        delay = self.policy.backoff_first_s
+        for attempt in range(self.policy.mosh_attempts):
+            if attempt:
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.policy.backoff_max_s)
+            outcome = await run_mosh(self.host, remote, timeout=limit)
+            if outcome.ok:
+                self._mosh_done = True
+                progress.confirmed = True
+                progress.deadline = None  # the node kept the deadline: the job has ended
+                if self.mosh == "auto":
+                    self.notes.append(
+                        f"switched to mosh after {self.drops} dropped SSH connections"
+                    )
+                else:
+                    self.notes.append("ran over mosh")
+                return
+            if outcome.exit_status is None or MOSH_SERVER_MISSING in outcome.tail:
+                break  # stopped at the deadline, or no mosh-server there: trying again is vain
+        self._mosh_given_up = True
+        self.notes.append(f"mosh failed ({outcome.reason()}); continued over SSH")
+
+    async def _attach(self, link: Link, spool: _Spool, deadline: float | None) -> int | None:
+        """Stream from the offsets received so far; None when ``deadline`` passes first."""
+        offsets = spool.offsets
+        command = script.attach(self.job_id, offsets["stdout"], offsets["stderr"])
+        if deadline is None:
+            return await link.exec(command, spool.feed)
+        try:
+            return await asyncio.wait_for(
+                link.exec(command, spool.feed), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            return None
+
+    async def _reconnect(self) -> Link:
+        """The open link, or a new one after a drop, with jittered backoff, within the window."""
+        if self._link is not None:
+            return self._link
+        lost_at = time.monotonic()
+        delay = self.policy.backoff_first_s
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            try:
+                self._link = await self.opener.open_link(self.host, retry=False)
+            except LinkFailure as exc:
+                self._last_error = exc.message
+                if time.monotonic() - lost_at > self.policy.reconnect_window_s:
+                    raise _GaveUp from exc
+                delay = min(delay * 2, self.policy.backoff_max_s)
+                continue
+            self.reconnects += 1
+            return self._link
+
+    def _drop(self, reason: str) -> None:
+        self.drops += 1
+        self._last_error = f"last drop: {reason}"
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+    async def _abandon(self) -> None:
+        """On interrupt: stop the job's process group and remove it, if the link allows."""
+        link = self._link
+        if link is None:
+            return
+        with contextlib.suppress(LinkLost, TimeoutError):
+            async with asyncio.timeout(CLEANUP_WAIT_S):
+                await link.exec(script.kill(self.job_id), _Ignore())
+                await link.exec(script.clean(self.job_id), _Ignore())
+
+    def _vanished(self, status: int) -> str:
+        if status == script.NO_SUCH_JOB:
+            return f"job {self.job_id} disappeared from the host before its result was read"
+        return f"cannot read job {self.job_id} (wrapper status {status})"
+
+    def _result(
+        self, started: float, spool: _Spool, status: Status, rc: int | None, error: str | None
+    ) -> HostResult:
+        spool.flush()
+        notes = [*self.notes, f"reconnected {self.reconnects}x"] if self.reconnects else self.notes
+        return HostResult(
+            host=self.host.name,
+            address=self.host.address,
+            status=status,
+            exit_status=rc,
+            stdout=spool.text("stdout"),
+            stderr=spool.text("stderr"),
+            error=error,
+            duration_s=time.monotonic() - started,
+            notes=tuple(notes),
+        )
