@@ -326,3 +326,11 @@ def test_interrupting_a_durable_run_stops_and_removes_the_job(lab: Cli) -> None:
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False)
     assert left.stdout == ""
     assert jobs_left(lab, "node3") == []
+
+
+@pytest.mark.parametrize("how", [["--durable"], ["--transport", "mosh"], ["--transport", "auto"]])
+def test_durable_refuses_standard_input_rather_than_dropping_it(lab: Cli, how: list[str]) -> None:
+    done = lab("run", "-i", "lab", "-H", "node1", *how, "cat", input="payload\n")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("bastion: error: --durable: durable jobs")
+    assert "Traceback" not in done.stderr
