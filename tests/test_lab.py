@@ -1,6 +1,6 @@
 """`bastion lab`: config rendering and state without processes, then real sshd nodes.
 
-The real-node tests use their own lab directory and subnet 127.0.9, so they never touch a
+The real-node tests use their own lab directory and subnet 127.$BASTION_TEST_NET.9, so they never touch a
 user's lab (127.0.1) or the integration lab (127.0.3); every one tears its lab down, even when
 it fails, and checks that nothing it started is left running.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -310,9 +311,9 @@ def lab_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_up_starts_nodes_with_their_own_hostnames_and_pinned_keys(lab_dir: Path) -> None:
     lab = up(3, subnet=SUBNET)
     assert [(n.name, n.address, n.port, n.up) for n in lab] == [
-        ("node1", "127.0.9.1", 22, True),
-        ("node2", "127.0.9.2", 22, True),
-        ("node3", "127.0.9.3", 22, True),
+        ("node1", f"{SUBNET}.1", 22, True),
+        ("node2", f"{SUBNET}.2", 22, True),
+        ("node3", f"{SUBNET}.3", 22, True),
     ]
     assert {n.action for n in lab} == {NodeAction.STARTED}
     assert lab.inventory == lab_dir / "inventory.yaml"
@@ -391,7 +392,7 @@ def test_fewer_nodes_stops_the_extra_ones(lab_dir: Path) -> None:
     assert not running(first[2].pid)
     assert not (lab_dir / "nodes" / "node3").exists()
     assert "node3" not in (lab_dir / "inventory.yaml").read_text()
-    assert "127.0.9.3" not in (lab_dir / "known_hosts").read_text()
+    assert f"{SUBNET}.3" not in (lab_dir / "known_hosts").read_text()
 
 
 @pytest.mark.lab
@@ -404,7 +405,7 @@ def test_down_stops_nodes_and_their_sessions_and_is_idempotent(lab_dir: Path) ->
             "ssh", "-F", "/dev/null", "-i", str(lab_dir / "id_ed25519"),
             "-o", f"UserKnownHostsFile={lab_dir / 'known_hosts'}",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-            "root@127.0.9.1", "echo $$; exec sleep 300",
+            f"root@{SUBNET}.1", "echo $$; exec sleep 300",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -441,7 +442,9 @@ def test_a_node_that_cannot_start_is_named_with_its_log(lab_dir: Path) -> None:
     up(2, subnet=SUBNET)
     down()
     (lab_dir / "host_keys" / "node2" / "ssh_host_ed25519_key").write_text("not a key\n")
-    with pytest.raises(LabError, match=r"node2 \(127\.0\.9\.2:22\): sshd exited") as raised:
+    with pytest.raises(
+        LabError, match=rf"node2 \({re.escape(SUBNET)}\.2:22\): sshd exited"
+    ) as raised:
         up(2, subnet=SUBNET)
     assert "no hostkeys available" in str(raised.value)
     # The node that did start is recorded, so `down` (the fixture) stops it.
@@ -454,9 +457,9 @@ def test_a_port_in_use_is_reported_before_any_node_starts(lab_dir: Path) -> None
     with socket.socket() as squatter:
         # Like sshd: earlier tests' connections may linger in TIME_WAIT on that port.
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.9.2", 22))
+        squatter.bind((f"{SUBNET}.2", 22))
         squatter.listen()
-        with pytest.raises(LabError, match=r"127\.0\.9\.2:22 is already in use"):
+        with pytest.raises(LabError, match=rf"{re.escape(SUBNET)}\.2:22 is already in use"):
             up(2, subnet=SUBNET)
     assert processes_mentioning(lab_dir) == []
 
@@ -499,12 +502,12 @@ def test_cli_prints_one_line_per_node_and_how_to_use_the_lab(lab_dir: Path) -> N
     assert started.exit_code == 0, started.output
     lines = started.output.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [["node1", "started"], ["node2", "started"]]
-    assert "127.0.9.2:22" in lines[1]
+    assert f"{SUBNET}.2:22" in lines[1]
     assert lines[-1] == "lab up: 2 nodes; try: bastion run -i lab --all hostname"
     again = runner.invoke(lab_app, ["up", "--nodes", "1", "--subnet", SUBNET])
     assert again.output.splitlines()[:2] == [
         "node2    removed     (not in --nodes 1; was stopped)",
-        f"node1    already up  127.0.9.1:22  pid {status()[0].pid}",
+        f"node1    already up  {SUBNET}.1:22  pid {status()[0].pid}",
     ]
     stopped = runner.invoke(lab_app, ["down"])
     assert stopped.output.splitlines()[0] == "node1    stopped"
