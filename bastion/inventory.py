@@ -171,9 +171,14 @@ def _compose(path: Path, data: bytes) -> _Node | None:
             f"not UTF-8 text (bad byte at offset {exc.start})", source=path
         ) from None
     try:
-        loader = yaml.SafeLoader(text)
-        root = loader.get_single_node()
-        return None if root is None else _Tree(path, loader).convert(root)
+        return _compose_text(path, text, _FAST_LOADER)
+    except yaml.YAMLError:
+        if _FAST_LOADER is yaml.SafeLoader:
+            raise
+    try:
+        # libyaml words its errors differently; the pure-Python parser's messages are the
+        # documented ones, and a file with an error is worth parsing twice.
+        return _compose_text(path, text, yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -183,6 +188,19 @@ def _compose(path: Path, data: bytes) -> _Node | None:
     except yaml.YAMLError as exc:
         # Reader errors (control characters) carry an offset, not a line.
         raise InventoryError(f"invalid YAML: {str(exc).splitlines()[0]}", source=path) from None
+
+
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's loader when PyYAML has it: about 0.05 ms of CPU per inventory host, not 0.25."""
+
+
+def _compose_text(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> _Node | None:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return None if root is None else _Tree(path, loader).convert(root)
+    finally:
+        loader.dispose()
 
 
 class _Tree:
