@@ -50,3 +50,36 @@ def test_quick_find_library_puts_the_original_back() -> None:
     with quick_find_library():
         assert ctypes.util.find_library is find_library_in_dirs
     assert ctypes.util.find_library is original
+
+
+LOADED_AFTER = """
+import sys
+sys.argv = ["bastion", *sys.argv[1:]]
+from bastion.cli.main import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = ("asyncssh", "asyncio", "yaml", "bastion.inventory", "bastion.executor", "pydantic")
+print(",".join(name for name in heavy if name in sys.modules), file=sys.stderr)
+"""
+
+
+def _modules_loaded_by(*args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    return set(last.split(",")) - {""}
+
+
+def test_help_and_version_load_no_ssh_yaml_or_event_loop() -> None:
+    assert _modules_loaded_by("--version") == set()
+    assert _modules_loaded_by("--help") == set()
+    # typer itself validates options through pydantic once a command is parsed.
+    assert _modules_loaded_by("run", "--help") <= {"pydantic"}

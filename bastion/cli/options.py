@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bastion.inventory import Inventory, load_inventory, resolve_inventory_path
-from bastion.select import Selection
+if TYPE_CHECKING:  # loaded when used, so `bastion --help` does not parse YAML's grammar
+    from bastion.inventory import Inventory
+    from bastion.select import Selection
 
 InventoryOption = Annotated[
     str | None,
@@ -62,6 +63,8 @@ def selection_from(
     exclude: list[str] | None,
 ) -> Selection:
     """The selection the options describe."""
+    from bastion.select import Selection
+
     return Selection(
         all=all_hosts,
         groups=tuple(groups or ()),
@@ -73,4 +76,6 @@ def selection_from(
 
 def inventory_of(name_or_path: str | None) -> Inventory:
     """Load the inventory an ``-i`` option names."""
+    from bastion.inventory import load_inventory, resolve_inventory_path
+
     return load_inventory(resolve_inventory_path(name_or_path))

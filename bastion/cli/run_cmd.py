@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,20 +20,16 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
-from bastion.command import with_sudo
 from bastion.errors import UsageError
-from bastion.executor import RunOptions, Task, run
-from bastion.history import record_run
-from bastion.hostkeys import HostKeyPolicy
-from bastion.hostset import fold
-from bastion.jumps import check_jump_chains
-from bastion.models import Event, Host, HostFinished, HostResult
-from bastion.outcome import EXIT_INTERRUPTED, exit_code
-from bastion.render.base import Renderer, wants_color
-from bastion.render.summary import render_summary
-from bastion.runrecord import OutDirRecorder, RunContext, hosts_to_retry
-from bastion.select import Selection, select_hosts
-from bastion.transport.base import ConnectOptions
+
+if TYPE_CHECKING:
+    # Imported where used instead: `bastion --help` need not load the executor, the
+    # inventory parser (yaml) or asyncio (see tests/test_startup.py).
+    from bastion.executor import RunOptions
+    from bastion.models import Host
+    from bastion.render.base import Renderer
+    from bastion.runrecord import RunContext
+    from bastion.select import Selection
 
 
 class OutputMode(StrEnum):
@@ -129,6 +124,16 @@ def run_command(
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     """
+    from datetime import UTC, datetime
+
+    from bastion.command import with_sudo
+    from bastion.executor import RunOptions
+    from bastion.hostkeys import HostKeyPolicy
+    from bastion.jumps import check_jump_chains
+    from bastion.runrecord import RunContext
+    from bastion.select import select_hosts
+    from bastion.transport.base import ConnectOptions
+
     text = " ".join(command).strip()
     if not text:
         raise UsageError("the command is empty", source="COMMAND")
@@ -169,6 +174,10 @@ def run_command(
 
 def _retry_selection(selection: Selection, record: Path) -> Selection | None:
     """The hosts to retry, narrowed by -l/-x; None when every host succeeded."""
+    from bastion.hostset import fold
+    from bastion.runrecord import hosts_to_retry
+    from bastion.select import Selection
+
     if selection.all or selection.groups or selection.hosts:
         raise UsageError("--retry-failed chooses the hosts; drop --all, -g and -H", source=record)
     names = hosts_to_retry(record)
@@ -187,7 +196,15 @@ def _execute(
     context: RunContext,
 ) -> int:
     """Run, feeding every consumer of the event stream, then summarise and record."""
+    from bastion.executor import Task, run
+    from bastion.history import record_run
+    from bastion.hostset import fold
+    from bastion.models import Event, HostFinished, HostResult
+    from bastion.outcome import EXIT_INTERRUPTED, exit_code
+    from bastion.render.base import wants_color
     from bastion.render.progress import LiveProgress
+    from bastion.render.summary import render_summary
+    from bastion.runrecord import OutDirRecorder
 
     progress = LiveProgress(len(targets)) if sys.stderr.isatty() else None
     if progress is not None:
@@ -231,6 +248,8 @@ def _execute(
 
 
 def _renderer(output: OutputMode, targets: list[Host]) -> Renderer:
+    from bastion.render.base import wants_color
+
     out, err = sys.stdout, sys.stderr
     if output is OutputMode.JSON:
         from bastion.render.jsonl import JsonLinesRenderer
