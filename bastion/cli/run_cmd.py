@@ -130,6 +130,7 @@ def run_command(
     from bastion.executor import RunOptions
     from bastion.hostkeys import HostKeyPolicy
     from bastion.jumps import check_jump_chains
+    from bastion.limits import fit_forks_to_file_limit
     from bastion.runrecord import RunContext
     from bastion.select import select_hosts
     from bastion.transport.base import ConnectOptions
@@ -148,8 +149,12 @@ def run_command(
     targets = select_hosts(loaded, selection)
     check_jump_chains(targets, loaded.hosts)
     remote = with_sudo(text) if sudo else text
+    fit = fit_forks_to_file_limit(forks, len(targets), per_host=3 if out_dir else 1)
+    shortfall = fit.shortfall_message()
+    if shortfall:
+        sys.stderr.write(f"bastion: warning: {shortfall}\n")
     options = RunOptions(
-        forks=forks,
+        forks=fit.forks,
         timeout=timeout,
         connect=ConnectOptions(
             connect_timeout=connect_timeout,
