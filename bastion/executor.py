@@ -41,6 +41,8 @@ class RunOptions:
     timeout: float | None = None
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    keep_output_chars: int | None = None
+    """Characters of each stream a `HostResult` keeps; None keeps all (see `CommandSpec`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,9 @@ async def execute(tasks: Sequence[Task], options: RunOptions, emit: EventSink) -
                     task.host.transport, options.connect
                 )
             lines = _LineAssembler(task.host.name, emit)
-            spec = CommandSpec(task.command, options.timeout, options.stdin)
+            spec = CommandSpec(
+                task.command, options.timeout, options.stdin, options.keep_output_chars
+            )
             try:
                 result = await transport.run(task.host, spec, lines.feed)
             except Exception as exc:  # a bug must not cost the other hosts their output

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from bastion.select import Selection
 
 
+STREAMED_RESULT_CHARS = 64 * 1024
+"""What a host's result keeps of each stream when the output mode streams it as it arrives:
+enough for the summary's reason line, and a host printing 100 MB costs no memory."""
+
+
 class OutputMode(StrEnum):
     INLINE = "inline"
     GROUPED = "grouped"
@@ -156,6 +161,10 @@ def run_command(
     options = RunOptions(
         forks=fit.forks,
         timeout=timeout,
+        # -o json and -o grouped print each host's whole output at its end; the others stream.
+        keep_output_chars=(
+            None if output in (OutputMode.JSON, OutputMode.GROUPED) else STREAMED_RESULT_CHARS
+        ),
         connect=ConnectOptions(
             connect_timeout=connect_timeout,
             retries=retries,

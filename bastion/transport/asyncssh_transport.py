@@ -133,8 +133,10 @@ class _HostKeyClient(asyncssh.SSHClient):
 class _CommandSession(asyncssh.SSHClientSession[bytes]):
     """Collects one command's output and exit status, streaming chunks as they arrive."""
 
-    def __init__(self, on_output: OutputSink) -> None:
+    def __init__(self, on_output: OutputSink, keep_chars: int | None = None) -> None:
         self._on_output = on_output
+        self._keep_chars = keep_chars
+        self._kept: dict[Stream, int] = {"stdout": 0, "stderr": 0}
         self._decoders: dict[Stream, codecs.IncrementalDecoder] = {
             "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
             "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
@@ -174,8 +176,19 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
     def _emit(self, stream: Stream, data: bytes) -> None:
         text = self._decoders[stream].decode(data)
         if text:
-            self._parts[stream].append(text)
+            self._keep(stream, text)
             self._on_output(stream, text)
+
+    def _keep(self, stream: Stream, text: str) -> None:
+        """Keep ``text`` for the result, up to the limit."""
+        if self._keep_chars is None:
+            self._parts[stream].append(text)
+            return
+        room = self._keep_chars - self._kept[stream]
+        if room > 0:
+            kept = text[:room]
+            self._parts[stream].append(kept)
+            self._kept[stream] += len(kept)
 
     def flush(self) -> None:
         """Emit a trailing partial character sequence, if any."""
@@ -183,7 +196,7 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
             decoder = self._decoders[stream]
             text = decoder.decode(b"", final=True)
             if text:
-                self._parts[stream].append(text)
+                self._keep(stream, text)
                 self._on_output(stream, text)
 
     def output(self, stream: Stream) -> str:
@@ -272,7 +285,9 @@ class AsyncsshTransport:
 
         try:
             channel, opened = await connection.create_session(
-                lambda: _CommandSession(on_output), with_pid_preamble(spec.command), encoding=None
+                lambda: _CommandSession(on_output, spec.keep_output_chars),
+                with_pid_preamble(spec.command),
+                encoding=None,
             )
             session = cast(_CommandSession, opened)
         except (asyncssh.Error, OSError) as exc:
