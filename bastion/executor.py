@@ -51,6 +51,8 @@ class RunOptions:
     timeout: float | None = None
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    keep_output_chars: int | None = None
+    """Characters of each stream a `HostResult` keeps; None keeps all (see `CommandSpec`)."""
     transport: str | None = None
     """Every host's transport (``--transport``); None: each host's own (the inventory's)."""
     durable: bool = False
@@ -137,7 +139,9 @@ def command_work(commands: Mapping[str, str], options: RunOptions) -> HostWork:
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
     async def run_command(transport: Transport, host: Host, sink: OutputSink) -> HostResult:
-        spec = CommandSpec(commands[host.name], options.timeout, options.stdin)
+        spec = CommandSpec(
+            commands[host.name], options.timeout, options.stdin, options.keep_output_chars
+        )
         mosh = MOSH_MODES.get(options.transport_of(host))
         if not options.durable and mosh is None:
             return await transport.run(host, spec, sink)

@@ -1,8 +1,8 @@
 """`bastion lab`: config rendering and state without processes, then real sshd nodes.
 
-The real-node tests use their own lab directory and subnet 127.0.9, so they never touch a
-user's lab (127.0.1) or the integration lab (127.0.3); every one tears its lab down, even when
-it fails, and checks that nothing it started is left running.
+The real-node tests use their own lab directory and subnet 127.$BASTION_TEST_NET.9, so they
+never touch a user's lab (127.0.1) or the integration lab; every one tears its lab down, even
+when it fails, and checks that nothing it started is left running.
 """
 
 from __future__ import annotations

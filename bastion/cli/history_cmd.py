@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from bastion.history import history_path, read_history
-from bastion.hostset import fold
-
 
 def history_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="The raw JSON lines.")] = False,
 ) -> None:
     """List recent runs: when, who, exit code, hosts by status, and the command."""
+    from bastion.history import history_path, read_history
+    from bastion.hostset import fold
+
     entries = read_history(limit)
     if as_json:
         for entry in entries:

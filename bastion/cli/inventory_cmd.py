@@ -18,7 +18,6 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
-from bastion.select import select_hosts
 
 inventory_app = typer.Typer(help="Inspect the inventory.", no_args_is_help=True)
 
@@ -41,6 +40,8 @@ def list_hosts(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per host.")] = False,
 ) -> None:
     """List hosts with address, user, labels and groups (every host unless a selection is given)."""
+    from bastion.select import select_hosts
+
     parent = ctx.parent.obj if ctx.parent is not None else None
     loaded = inventory_of(inventory or (parent if isinstance(parent, str) else None))
     selection = selection_from(all_hosts, group, hosts, selector, exclude)

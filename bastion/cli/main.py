@@ -38,34 +38,98 @@ def root(
     """Run commands on many hosts at once over SSH, from one inventory."""
 
 
-def _register() -> None:
-    from bastion.cli.access_cmd import access_app
-    from bastion.cli.audit_cmd import audit_command
-    from bastion.cli.copy_cmd import copy_command, fetch_command
-    from bastion.cli.history_cmd import history_command
-    from bastion.cli.inventory_cmd import inventory_app
-    from bastion.cli.jobs_cmd import jobs_command
-    from bastion.cli.lab_cmd import lab_app
+def _run() -> None:
     from bastion.cli.run_cmd import run_command
-    from bastion.cli.shell_cmd import shell_command
 
     app.command("run", no_args_is_help=True)(run_command)
+
+
+def _copy() -> None:
+    from bastion.cli.copy_cmd import copy_command
+
     app.command("copy", no_args_is_help=True)(copy_command)
+
+
+def _fetch() -> None:
+    from bastion.cli.copy_cmd import fetch_command
+
     app.command("fetch", no_args_is_help=True)(fetch_command)
+
+
+def _history() -> None:
+    from bastion.cli.history_cmd import history_command
+
     app.command("history")(history_command)
+
+
+def _audit() -> None:
+    from bastion.cli.audit_cmd import audit_command
+
     app.command("audit")(audit_command)
+
+
+def _access() -> None:
+    from bastion.cli.access_cmd import access_app
+
     app.add_typer(access_app, name="access")
+
+
+def _jobs() -> None:
+    from bastion.cli.jobs_cmd import jobs_command
+
     app.command("jobs")(jobs_command)
+
+
+def _shell() -> None:
+    from bastion.cli.shell_cmd import shell_command
+
     app.command("shell", no_args_is_help=True)(shell_command)
+
+
+def _inventory() -> None:
+    from bastion.cli.inventory_cmd import inventory_app
+
     app.add_typer(inventory_app, name="inventory")
+
+
+def _lab() -> None:
+    from bastion.cli.lab_cmd import lab_app
+
     app.add_typer(lab_app, name="lab")
 
 
-_register()
+COMMANDS = {
+    "run": _run,
+    "copy": _copy,
+    "fetch": _fetch,
+    "history": _history,
+    "audit": _audit,
+    "access": _access,
+    "jobs": _jobs,
+    "shell": _shell,
+    "inventory": _inventory,
+    "lab": _lab,
+}
+"""Each command's registration, in the order `bastion --help` lists them."""
+
+
+def register_commands(argv: list[str]) -> None:
+    """Register the command ``argv`` names, or every command when it names none.
+
+    A command module imports what that command needs (the executor, asyncssh, the audit...),
+    so ``bastion run`` does not pay for ``bastion audit``'s imports, and ``--version`` for none.
+    """
+    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+    if wanted in COMMANDS:
+        COMMANDS[wanted]()
+    elif wanted is not None or "--version" not in argv:
+        for register in COMMANDS.values():
+            register()
 
 
 def main() -> None:
     """Run the CLI; a `BastionError` becomes one line on stderr and its exit code."""
+    register_commands(sys.argv[1:])
     try:
         app(prog_name="bastion")
     except BastionError as exc:

@@ -40,7 +40,11 @@ from bastion.cli.options import (
 from bastion.command import with_sudo
 from bastion.errors import UsageError
 from bastion.executor import RunOptions, command_work
+from bastion.limits import fit_forks_to_file_limit
 
+STREAMED_RESULT_CHARS = 64 * 1024
+"""What a host's result keeps of each stream when the output mode streams it as it arrives:
+enough for the summary's reason line, and a host printing 100 MB costs no memory."""
 STDIN_LIMIT = 64 * 1024 * 1024
 """Standard input is read whole before any host starts, and sent to each: this much at most."""
 SCRIPT_LIMIT = STDIN_LIMIT
@@ -153,8 +157,18 @@ def run_command(
             source="--durable",
         )
     remote = with_sudo(text) if sudo else text
+    fit = fit_forks_to_file_limit(forks, len(targets), per_host=3 if out_dir else 1)
+    shortfall = fit.shortfall_message()
+    if shortfall:
+        sys.stderr.write(f"bastion: warning: {shortfall}\n")
     options = RunOptions(
-        forks=forks,
+        forks=fit.forks,
+        # -o json, grouped and diff print each host's whole output at its end; the rest stream.
+        keep_output_chars=(
+            None
+            if output in (OutputMode.JSON, OutputMode.GROUPED, OutputMode.DIFF)
+            else STREAMED_RESULT_CHARS
+        ),
         timeout=timeout,
         stdin=stdin,
         durable=durable,

@@ -39,6 +39,10 @@ class CommandSpec:
     command: str
     timeout: float | None = None
     stdin: bytes | None = None
+    keep_output_chars: int | None = None
+    """Characters of each stream the result keeps (its start); None keeps all. Every byte is
+    streamed to the output sink either way, so consumers that write as output arrives (inline,
+    --out-dir) see it all while a host printing 100 MB costs no memory."""
 
 
 class Transport(Protocol):
