@@ -324,6 +324,12 @@ class ParamikoTransport:
                 transport.auth_publickey(user, key)
             except paramiko.AuthenticationException as exc:
                 last = _reason(exc)
+                if "timeout" in last.lower():
+                    # paramiko's auth_timeout: the server never answered (a lossy link), it
+                    # did not refuse the key; worth another attempt like any dropped handshake.
+                    raise _ConnectFailure(
+                        f"authentication for {user} timed out: {last}", transient=True
+                    ) from exc
                 continue
             except paramiko.SSHException as exc:
                 raise _ConnectFailure(
