@@ -404,3 +404,19 @@ def test_live_progress_on_a_terminal_leaves_output_intact(lab: Cli) -> None:
     assert sorted(r["host"] for r in json_lines(done.stdout)) == ["node1", "node2", "node3"]
     assert b"/3 done" in terminal, terminal  # the live line was drawn
     assert b"3 hosts in" in terminal
+
+
+def test_nodes_start_with_the_stock_shell_files_not_the_hosts(lab: Cli) -> None:
+    if not is_root():
+        pytest.skip("the non-root lab logs in as the current user, in its own home")
+    done = lab(
+        "run",
+        "-i",
+        "lab",
+        "-H",
+        "node1",
+        "-o",
+        "json",
+        "cmp -s ~/.bashrc /etc/skel/.bashrc && cmp -s ~/.profile /etc/skel/.profile && echo stock",
+    )
+    assert json_lines(done.stdout)[0]["stdout"] == "stock\n", done.stderr

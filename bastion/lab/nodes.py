@@ -102,6 +102,26 @@ def prepare_node_dir(
     ssh_dir = private_dir(layout.upper("/root") / ".ssh")
     _make_opaque(ssh_dir)
     write_private(ssh_dir / "authorized_keys", authorized)
+    _give_stock_shell_files(layout.upper("/root"))
+
+
+STOCK_SHELL_FILES = (".bashrc", ".profile")
+
+
+def _give_stock_shell_files(root_upper: Path) -> None:
+    """Give the node's root the distribution's stock ``.bashrc`` and ``.profile``.
+
+    Otherwise the host's own show through the overlay, and bash sources ``.bashrc`` for every
+    command run over SSH: a developer's (pyenv init, say) can cost 100 ms of CPU per command
+    and makes the nodes unlike fresh hosts. Files the node already changed are kept.
+    """
+    for name in STOCK_SHELL_FILES:
+        target = root_upper / name
+        if target.exists():
+            continue
+        stock = Path("/etc/skel") / name
+        target.write_bytes(stock.read_bytes() if stock.is_file() else b"")
+        os.chmod(target, 0o644)
 
 
 def remove_node_dir(layout: NodeLayout) -> None:
