@@ -321,7 +321,12 @@ def _privilege(seen: HostObservation, rows: Sequence[AccessRow]) -> list[Finding
         if account is None or account.uid == 0 or name not in reachable:
             continue
         if sudo.nopasswd:
-            out.append(finding("PRIV-01", seen.host, "sudo: NOPASSWD ALL", account=name))
+            grant = seen.sudoers.get(name)
+            if grant is not None and grant.access.nopasswd:  # the sudoers file that grants it
+                why, source = f"sudo: NOPASSWD ALL (via {grant.via})", grant.source
+            else:
+                why, source = "sudo: NOPASSWD ALL", None
+            out.append(finding("PRIV-01", seen.host, why, account=name, file=source))
     return out
 
 

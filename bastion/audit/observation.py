@@ -8,6 +8,7 @@ from enum import StrEnum
 from bastion.audit.authorized_keys import AuthorizedKey, BadLine
 from bastion.audit.sshd_config import SshdSettings
 from bastion.audit.sudo_rules import SudoAccess
+from bastion.audit.sudoers_json import SudoersGrant
 
 
 class Coverage(StrEnum):
@@ -143,6 +144,8 @@ class HostObservation:
     host_keys: list[HostKey] = field(default_factory=list)
     private_keys: list[PrivateKey] = field(default_factory=list)
     sudo: dict[str, SudoAccess] = field(default_factory=dict)
+    sudoers: dict[str, SudoersGrant] = field(default_factory=dict)
+    """Per account, from the sudoers policy (cvtsudoers): the grant and the file holding it."""
     kubeconfigs: list[KubeConfig] = field(default_factory=list)
     logins: list[Login] = field(default_factory=list)
     login_source: str = "none"

@@ -208,6 +208,24 @@ else
     warn "not root: sudo rules unknown"
 fi
 
+# The policy itself, as sudo parses it: once whole (/etc/sudoers, includes followed) and once per
+# file of /etc/sudoers.d (that file alone), so a rule can be traced to its file. Read-only (no
+# -o: JSON on stdout); aliases expanded, their definitions left out. Sudoers holds no secret.
+if [ "$is_root" = yes ] && command -v cvtsudoers >/dev/null 2>&1; then
+    for file in /etc/sudoers /etc/sudoers.d/*; do
+        [ -f "$file" ] || continue
+        case "${file##*/}" in *~ | *.*) continue ;; esac  # files sudo's @includedir skips
+        if cvtsudoers -e -s aliases -f json -- "$file" >"$work/sudoers.json" 2>"$work/cvt.err"; then
+            echo "@@section sudoers $file"
+            data <"$work/sudoers.json"
+        else
+            warn "cvtsudoers $file failed: $(head -c 200 "$work/cvt.err" | tr '\n' ' ')"
+        fi
+    done
+elif [ "$is_root" = yes ] && command -v sudo >/dev/null 2>&1; then
+    warn "cvtsudoers absent: sudoers rules not traced to their file"
+fi
+
 echo "@@section kube"
 for f in /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf; do
     [ -e "$f" ] && echo "@@kubeconfig $f|$(stat -c '%U|%G|%a' -- "$f")"

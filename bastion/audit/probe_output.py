@@ -21,6 +21,12 @@ from bastion.audit.observation import (
 )
 from bastion.audit.sshd_config import parse_sshd_t
 from bastion.audit.sudo_rules import parse_sudo_list
+from bastion.audit.sudoers_json import (
+    SudoersFile,
+    attribute_sources,
+    grant_for,
+    parse_sudoers_json,
+)
 
 # "256 SHA256:abc comment words (ED25519)" from ssh-keygen -lf.
 _KEYGEN = re.compile(r"^(?P<bits>\d+)\s+(?P<fp>SHA256:\S+)\s.*\((?P<type>[A-Z0-9-]+)\)\s*$")
@@ -48,6 +54,8 @@ def parse_probe_output(host: str, address: str, text: str) -> HostObservation:
     seen = HostObservation(host=host, address=address, coverage=Coverage.FULL)
     passwords: dict[str, tuple[PasswordState, int | None]] = {}
     members: dict[str, list[str]] = {}
+    group_names: dict[int, str] = {}
+    sudoers: list[SudoersFile] = []
     for section in sections:
         for marker, value in section.markers:
             if marker == "fact":
@@ -56,6 +64,10 @@ def parse_probe_output(host: str, address: str, text: str) -> HostObservation:
             elif marker == "warn":
                 seen.warnings.append(value)
         _read_section(seen, section, passwords, members)
+        if section.name == "group":
+            group_names.update(_group_names(section.lines))
+        elif section.name == "sudoers":
+            sudoers.append(parse_sudoers_json("\n".join(section.lines), section.arg))
     for name, account in list(seen.accounts.items()):
         state, day = passwords.get(name, (PasswordState.UNKNOWN, None))
         gid_group = tuple(members.get(name, ()))
@@ -63,6 +75,8 @@ def parse_probe_output(host: str, address: str, text: str) -> HostObservation:
             account.name, account.uid, account.gid, account.home, account.shell, state, day,
             gid_group,
         )  # fmt: skip
+    if sudoers:
+        _sudoers(seen, sudoers, group_names)
     if seen.facts.get("root") != "yes":
         seen.coverage = Coverage.PARTIAL
     if not any(s.name == "end" for s in sections):
@@ -112,6 +126,39 @@ def _read_section(  # noqa: PLR0912 (one branch per probe section)
                 seen.kubeconfigs.append(KubeConfig(path, owner, group, _octal(mode)))
     elif section.name == "logins":
         _logins(seen, section)
+
+
+def _group_names(lines: list[str]) -> dict[int, str]:
+    names = {}
+    for line in lines:
+        parts = line.split(":")
+        if len(parts) >= 3 and parts[2].isdigit():
+            names[int(parts[2])] = parts[0]
+    return names
+
+
+def _sudoers(seen: HostObservation, files: list[SudoersFile], group_names: dict[int, str]) -> None:
+    """Each account's grant by the sudoers policy, cross-checked with what sudo -l listed."""
+    seen.warnings.extend(f.error for f in files if f.error)
+    policy = attribute_sources(files)
+    hostname = seen.facts.get("hostname", "")
+    for name, account in seen.accounts.items():
+        groups = {*account.groups, group_names.get(account.gid, "")} - {""}
+        grant = grant_for(policy, name, account.uid, groups, (account.gid,), hostname)
+        if grant is None:
+            continue
+        seen.sudoers[name] = grant
+        listed = seen.sudo.get(name)
+        if listed is None or account.uid == 0:
+            continue
+        mine = (grant.access.privilege, grant.access.nopasswd)
+        theirs = (listed.privilege, listed.nopasswd)
+        if mine != theirs:
+            seen.warnings.append(
+                f"sudo -l and cvtsudoers disagree for {name}: "
+                f"{theirs[0].value}{' NOPASSWD' * theirs[1]} vs "
+                f"{mine[0].value}{' NOPASSWD' * mine[1]} ({grant.source})"
+            )
 
 
 def _split(text: str) -> list[_Section]:

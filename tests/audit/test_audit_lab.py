@@ -57,6 +57,16 @@ def test_every_seeded_problem_is_found_by_id_and_host(full: tuple[int, dict[str,
     assert code == 1  # HIGH findings, default --fail-on high
 
 
+def test_nopasswd_finding_names_the_sudoers_file(full: tuple[int, dict[str, Any]]) -> None:
+    _, report = full
+    priv = [f for f in report["findings"] if f["id"] == "PRIV-01" and f["host"] == "node3"]
+    # From cvtsudoers: the fixture's rule lives in /etc/sudoers.d/ops.
+    assert [(f["account"], f["where"]) for f in priv] == [("ops", "/etc/sudoers.d/ops")]
+    assert "via ops" in priv[0]["message"]
+    node3 = next(h for h in report["hosts"] if h["host"] == "node3")
+    assert not [w for w in node3["warnings"] if "cvtsudoers" in w]
+
+
 def test_match_blocks_are_evaluated_per_account(full: tuple[int, dict[str, Any]]) -> None:
     _, report = full
     tunnels = {f["account"] for f in report["findings"] if f["id"] == "ACC-05"}
