@@ -299,7 +299,10 @@ class ParamikoTransport:
         files: list[Path],
         known: paramiko.HostKeys,
     ) -> None:
-        key = transport.get_remote_server_key()
+        try:
+            key = transport.get_remote_server_key()
+        except paramiko.SSHException as exc:  # the link died right after the key exchange
+            raise _ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
         fingerprint = key.fingerprint  # "SHA256:...", as OpenSSH and asyncssh print it
         pinned = known.lookup(known_hosts_entry_name(host.address, host.port))
         if pinned and any(k == key for k in pinned.values()):
