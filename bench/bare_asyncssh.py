@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes.util
 import sys
 
-import asyncssh
+# At import, asyncssh looks for liboqs and nettle with ctypes.util.find_library, which on Linux
+# runs ldconfig, gcc and ld: about 30 ms of CPU in seven processes. bastion skips that probe
+# (bastion/transport/library_probe.py), so the floor does too. Only optional algorithms depend
+# on those libraries (post-quantum key exchange, UMAC), and neither is negotiated here.
+_find_library = ctypes.util.find_library
+ctypes.util.find_library = lambda name: None
+import asyncssh  # noqa: E402
+
+ctypes.util.find_library = _find_library
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
