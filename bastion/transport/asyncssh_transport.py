@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import random
 import signal
 import socket
 import time
@@ -37,6 +36,7 @@ from bastion.transport.files import ConnectionLost, FilesWork
 from bastion.transport.library_probe import quick_find_library
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import PID_MARKER, kill_group_command, with_pid_preamble
+from bastion.transport.retry import ConnectFailure, connect_with_retries
 
 with quick_find_library():  # asyncssh's liboqs probe would otherwise run gcc and ld
     import asyncssh
@@ -44,7 +44,6 @@ with quick_find_library():  # asyncssh's liboqs probe would otherwise run gcc an
 KILL_WAIT_S = 5.0
 """How long to wait for a timed-out command's session to close after its group is signalled."""
 
-BACKOFF_BASE_S = 0.25
 ENCRYPTION_ALGS = (
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
@@ -56,15 +55,6 @@ ENCRYPTION_ALGS = (
 """OpenSSH's default ciphers, AES-GCM first: in asyncssh one AEAD call per packet (AES-NI),
 where chacha20-poly1305 builds two cipher contexts and a MAC per packet; measured ~12% less
 client CPU per host for `true`, and more for bulk output."""
-
-
-class ConnectFailure(Exception):
-    """A connection attempt failed; ``transient`` failures are worth another attempt."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
 
 
 class _KnownHostsCache:
@@ -431,19 +421,13 @@ class AsyncsshTransport:
         return True
 
     async def _connect_with_retries(self, host: Host) -> _Attempt:
-        attempts = 1 + max(0, self._options.retries)
-        failure = ConnectFailure("no attempt made", transient=False)
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(BACKOFF_BASE_S * 2**attempt * random.uniform(0.5, 1.5))
-            try:
-                return _Attempt(await self._connect(host))
-            except ConnectFailure as exc:
-                failure = exc
-                if not exc.transient:
-                    break
-        suffix = f" (after {attempts} attempts)" if failure.transient and attempts > 1 else ""
-        return _Attempt(None, failure.message + suffix)
+        try:
+            connection = await connect_with_retries(
+                lambda: self._connect(host), self._options.retries
+            )
+        except ConnectFailure as exc:
+            return _Attempt(None, exc.message)
+        return _Attempt(connection)
 
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection:
         tunnel = await self._tunnel_for(host)

@@ -19,7 +19,6 @@ import codecs
 import contextlib
 import getpass
 import os
-import random
 import select
 import socket
 import threading
@@ -50,19 +49,12 @@ from bastion.transport.base import (
 )
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import PidPreamble, kill_group_command, with_pid_preamble
+from bastion.transport.retry import ConnectFailure, connect_with_retries
 
 WORKER_THREADS = 64
 POLL_S = 0.1
 KILL_WAIT_S = 5.0
-BACKOFF_BASE_S = 0.25
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
-
-
-class _ConnectFailure(Exception):
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
 
 
 class _Liveness:
@@ -134,14 +126,14 @@ class ParamikoTransport:
         self._gate = HandshakeGate(options.max_handshakes_per_server, options.max_handshakes)
         self._pool = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="bastion-paramiko")
         self._keys: dict[str, paramiko.PKey] = {}
-        self._jumps: dict[str, asyncio.Task[_Connection | _ConnectFailure]] = {}
+        self._jumps: dict[str, asyncio.Task[_Connection | ConnectFailure]] = {}
         self._lock = threading.Lock()
 
     async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
         started = time.monotonic()
         try:
             connection = await self._connect_with_retries(host)
-        except _ConnectFailure as exc:
+        except ConnectFailure as exc:
             return _result(host, started, Status.UNREACHABLE, _Outcome(), exc.message)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
@@ -168,7 +160,7 @@ class ParamikoTransport:
                 connection = await self._connect_with_retries(host)
             else:
                 connection = await self._connect(host)
-        except _ConnectFailure as exc:
+        except ConnectFailure as exc:
             raise LinkFailure(exc.message, transient=exc.transient and not retry) from exc
         return ParamikoLink(connection, self._pool)
 
@@ -186,19 +178,7 @@ class ParamikoTransport:
     # --- connecting -----------------------------------------------------------------------
 
     async def _connect_with_retries(self, host: Host) -> _Connection:
-        attempts = 1 + max(0, self._options.retries)
-        failure = _ConnectFailure("no attempt made", transient=False)
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(BACKOFF_BASE_S * 2**attempt * random.uniform(0.5, 1.5))
-            try:
-                return await self._connect(host)
-            except _ConnectFailure as exc:
-                failure = exc
-                if not exc.transient:
-                    break
-        suffix = f" (after {attempts} attempts)" if failure.transient and attempts > 1 else ""
-        raise _ConnectFailure(failure.message + suffix, transient=failure.transient)
+        return await connect_with_retries(lambda: self._connect(host), self._options.retries)
 
     async def _connect(self, host: Host) -> _Connection:
         via = await self._jump_for(host)
@@ -215,16 +195,16 @@ class ParamikoTransport:
         task = self._jumps.get(key)
         if task is None:
 
-            async def open_jump() -> _Connection | _ConnectFailure:
+            async def open_jump() -> _Connection | ConnectFailure:
                 try:
                     return await self._connect_with_retries(jump)
-                except _ConnectFailure as exc:
+                except ConnectFailure as exc:
                     return exc
 
             task = self._jumps[key] = asyncio.ensure_future(open_jump())
         opened = await asyncio.shield(task)
-        if isinstance(opened, _ConnectFailure):
-            raise _ConnectFailure(
+        if isinstance(opened, ConnectFailure):
+            raise ConnectFailure(
                 f"jump host {jump.name} unreachable: {opened.message}", transient=False
             )
         return opened
@@ -248,9 +228,7 @@ class ParamikoTransport:
             try:
                 transport.start_client(timeout=timeout)
             except paramiko.SSHException as exc:
-                raise _ConnectFailure(
-                    f"connection dropped: {_reason(exc)}", transient=True
-                ) from exc
+                raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
             self._check_host_key(host, transport, files, known)
             self._authenticate(host, transport)
         except BaseException:
@@ -269,7 +247,7 @@ class ParamikoTransport:
                     "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=timeout
                 )
             except (paramiko.SSHException, OSError) as exc:
-                raise _ConnectFailure(
+                raise ConnectFailure(
                     f"jump host {host.jump} cannot open a tunnel to {host.address}:{host.port}: "
                     f"{_reason(exc)}",
                     transient=True,
@@ -278,17 +256,17 @@ class ParamikoTransport:
         try:
             return socket.create_connection((host.address, host.port), timeout=timeout)
         except TimeoutError as exc:
-            raise _ConnectFailure(f"connect timed out after {timeout:g}s", transient=True) from exc
+            raise ConnectFailure(f"connect timed out after {timeout:g}s", transient=True) from exc
         except socket.gaierror as exc:
-            raise _ConnectFailure(
+            raise ConnectFailure(
                 f"cannot resolve {host.address}: {exc.strerror}", transient=False
             ) from exc
         except ConnectionRefusedError as exc:
-            raise _ConnectFailure(
+            raise ConnectFailure(
                 f"connection refused by {host.address}:{host.port}", transient=True
             ) from exc
         except OSError as exc:
-            raise _ConnectFailure(
+            raise ConnectFailure(
                 f"cannot connect to {host.address}:{host.port}: {_reason(exc)}", transient=True
             ) from exc
 
@@ -302,7 +280,7 @@ class ParamikoTransport:
         try:
             key = transport.get_remote_server_key()
         except paramiko.SSHException as exc:  # the link died right after the key exchange
-            raise _ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
+            raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
         fingerprint = key.fingerprint  # "SHA256:...", as OpenSSH and asyncssh print it
         pinned = known.lookup(known_hosts_entry_name(host.address, host.port))
         if pinned and any(k == key for k in pinned.values()):
@@ -316,7 +294,7 @@ class ParamikoTransport:
             return
         else:
             verdict = HostKeyVerdict.UNKNOWN
-        raise _ConnectFailure(describe_refusal(verdict, files, fingerprint), transient=False)
+        raise ConnectFailure(describe_refusal(verdict, files, fingerprint), transient=False)
 
     def _authenticate(self, host: Host, transport: paramiko.Transport) -> None:
         user = host.user or getpass.getuser()
@@ -330,17 +308,15 @@ class ParamikoTransport:
                 if "timeout" in last.lower():
                     # paramiko's auth_timeout: the server never answered (a lossy link), it
                     # did not refuse the key; worth another attempt like any dropped handshake.
-                    raise _ConnectFailure(
+                    raise ConnectFailure(
                         f"authentication for {user} timed out: {last}", transient=True
                     ) from exc
                 continue
             except paramiko.SSHException as exc:
-                raise _ConnectFailure(
-                    f"connection dropped: {_reason(exc)}", transient=True
-                ) from exc
+                raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
             if transport.is_authenticated():
                 return
-        raise _ConnectFailure(f"authentication failed for {user}: {last}", transient=False)
+        raise ConnectFailure(f"authentication failed for {user}: {last}", transient=False)
 
     def _key(self, identity_file: str) -> paramiko.PKey:
         with self._lock:
@@ -349,7 +325,7 @@ class ParamikoTransport:
                 try:
                     key = paramiko.PKey.from_path(identity_file)
                 except (OSError, paramiko.SSHException) as exc:
-                    raise _ConnectFailure(
+                    raise ConnectFailure(
                         f"cannot load identity_file {identity_file}: {_reason(exc)}",
                         transient=False,
                     ) from exc
@@ -519,7 +495,7 @@ def _load_known_hosts(files: list[Path]) -> paramiko.HostKeys:
         try:
             known.load(str(path))
         except (OSError, paramiko.SSHException) as exc:
-            raise _ConnectFailure(
+            raise ConnectFailure(
                 f"cannot read known_hosts {path}: {_reason(exc)}", transient=False
             ) from exc
     return known
