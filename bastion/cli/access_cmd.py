@@ -17,15 +17,14 @@ from bastion.cli.options import (
     HostsOption,
     InventoryOption,
     SelectorOption,
+    connect_options,
     inventory_of,
     selection_from,
 )
 from bastion.errors import UsageError
 from bastion.executor import RunOptions
-from bastion.hostkeys import HostKeyPolicy
 from bastion.jumps import check_jump_chains
 from bastion.select import select_hosts
-from bastion.transport.base import ConnectOptions
 
 if TYPE_CHECKING:
     from bastion.audit.apply import Change, HostPlan
@@ -103,9 +102,7 @@ def apply_command(
         selection = selection_from(True, None, None, None, exclude)
     targets = select_hosts(loaded, selection)
     check_jump_chains(targets, loaded.hosts)
-    connect = ConnectOptions(
-        host_keys=HostKeyPolicy(accept_new=accept_new), jump_hosts=loaded.hosts
-    )
+    connect = connect_options(loaded, accept_new=accept_new)
     observations = collect(targets, RunOptions(forks=forks, connect=connect))
     expected = expected_keys(declared, loaded)
     today = dt.datetime.now(dt.UTC).date()

@@ -17,15 +17,14 @@ from bastion.cli.options import (
     HostsOption,
     InventoryOption,
     SelectorOption,
+    connect_options,
     inventory_of,
     selection_from,
 )
 from bastion.errors import UsageError
 from bastion.executor import RunOptions
-from bastion.hostkeys import HostKeyPolicy
 from bastion.jumps import check_jump_chains
 from bastion.select import select_hosts
-from bastion.transport.base import ConnectOptions
 
 if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --help)
     from bastion.audit.declared import AccessList
@@ -157,11 +156,7 @@ def audit_command(
     check_jump_chains(targets, loaded.hosts)
     options = RunOptions(
         forks=forks,
-        connect=ConnectOptions(
-            connect_timeout=connect_timeout,
-            host_keys=HostKeyPolicy(accept_new=accept_new),
-            jump_hosts=loaded.hosts,
-        ),
+        connect=connect_options(loaded, connect_timeout, accept_new=accept_new),
     )
     declared = None if bootstrap else load_declared(access, loaded.path)
     if diff is not None and str(diff) == "last":

@@ -15,6 +15,7 @@ from bastion.cli.options import (
     HostsOption,
     InventoryOption,
     SelectorOption,
+    connect_options,
     inventory_of,
     selection_from,
 )
@@ -25,7 +26,6 @@ from bastion.models import Event, Status
 from bastion.outcome import exit_code
 from bastion.render.summary import render_summary
 from bastion.select import select_hosts
-from bastion.transport.base import ConnectOptions
 
 
 def jobs_command(
@@ -51,7 +51,7 @@ def jobs_command(
     def ignore(event: Event) -> None:
         pass
 
-    options = RunOptions(connect=ConnectOptions(jump_hosts=loaded.hosts))
+    options = RunOptions(connect=connect_options(loaded))
     started = time.monotonic()
     results = run([Task(host, command) for host in targets], options, ignore)
     width = max(len(host.name) for host in targets)

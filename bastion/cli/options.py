@@ -15,7 +15,7 @@ from bastion.hostset import fold
 from bastion.inventory import Inventory, load_inventory, resolve_inventory_path
 from bastion.runrecord import hosts_to_retry
 from bastion.select import Selection
-from bastion.transport.base import ConnectOptions
+from bastion.transport.base import DEFAULT_RETRIES, ConnectOptions
 
 InventoryOption = Annotated[
     str | None,
@@ -197,7 +197,10 @@ CanaryOption = Annotated[
 
 
 def connect_options(
-    inventory: Inventory, connect_timeout: float | None, retries: int, accept_new: bool
+    inventory: Inventory,
+    connect_timeout: float | None = None,
+    retries: int = DEFAULT_RETRIES,
+    accept_new: bool = False,
 ) -> ConnectOptions:
     """The connection options the command-line flags describe."""
     return ConnectOptions(

@@ -13,13 +13,16 @@ OutputSink = Callable[[Stream, str], None]
 """Receives decoded output chunks as they arrive (not necessarily whole lines)."""
 
 
+DEFAULT_RETRIES = 2
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:
     """How connections are opened: shared by every host of a run."""
 
     connect_timeout: float | None = None
     """Overrides each host's inventory ``connect_timeout`` when set."""
-    retries: int = 2
+    retries: int = DEFAULT_RETRIES
     """Extra attempts after a transient connection failure (refused, reset, timed out)."""
     keepalive_interval: float = 15.0
     keepalive_count_max: int = 3
