@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BASTION := $(BIN)/bastion
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-setup clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,10 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
-bench: setup
+bench-setup: setup
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+
+bench: bench-setup
 	$(BIN)/python bench/fanout.py
 
 clean:
