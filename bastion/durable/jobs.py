@@ -28,12 +28,15 @@ from bastion.transport.base import (
     LinkOpener,
     OutputSink,
 )
+from bastion.transport.mosh_screen import End, PageReader, page_geometry
 from bastion.transport.mosh_transport import mosh_missing, run_mosh
 
 MOSH_SERVER_MISSING = "Did not find mosh server startup message"
 """What mosh says when the host has no mosh-server (its SSH start worked)."""
 CLEANUP_WAIT_S = 10.0
 """How long an interrupted run spends stopping and removing its job before giving up."""
+PAGER_WINDOW = (60, 200)
+"""The mosh-client's window (rows, columns) when reading pages: about 8 KB a page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,7 @@ class DurableJob:
             progress.phase = _Phase.MOSH
         while progress.phase is not _Phase.DONE:
             if progress.phase is _Phase.MOSH:
-                await self._through_mosh(progress)
+                await self._through_mosh(progress, spool)
                 continue
             try:
                 failure = await self._step(await self._reconnect(), progress, spool)
@@ -261,11 +264,12 @@ class DurableJob:
             and progress.phase in (_Phase.START, _Phase.ATTACH)
         )
 
-    async def _through_mosh(self, progress: _Progress) -> None:
-        """Start (or find) the job and wait for it in a mosh session; then go on over SSH.
+    async def _through_mosh(self, progress: _Progress, spool: _Spool) -> None:
+        """Start (or find) the job in a mosh session and read its output off the screen.
 
-        The output and exit code are read over SSH afterwards, from the spool, once SSH
-        answers: mosh gives a screen, not a byte stream, and no exit code.
+        The node pages the spools from the offsets received so far, then the exit code
+        (`mosh_screen`); SSH is only needed for mosh to start. When the session ends before
+        the end was read, the job goes on over SSH from wherever the pages got to.
         """
         progress.phase = progress.after_mosh
         if progress.phase is _Phase.START:
@@ -280,29 +284,52 @@ class DurableJob:
             self.notes.append(f"mosh unavailable ({missing}); stayed on SSH")
             return
         timeout = self.spec.timeout
-        remote = script.run_and_wait(self.job_id, self.spec.command, timeout)
         limit = None if timeout is None else timeout + self.policy.mosh_grace_s
         delay = self.policy.backoff_first_s
         for attempt in range(self.policy.mosh_attempts):
             if attempt:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, self.policy.backoff_max_s)
-            outcome = await run_mosh(self.host, remote, timeout=limit)
-            if outcome.ok:
-                self._mosh_done = True
-                progress.confirmed = True
-                progress.deadline = None  # the node kept the deadline: the job has ended
-                if self.mosh == "auto":
-                    self.notes.append(
-                        f"switched to mosh after {self.drops} dropped SSH connections"
-                    )
-                else:
-                    self.notes.append("ran over mosh")
+            offsets = (spool.offsets["stdout"], spool.offsets["stderr"])
+            remote = script.serve(
+                self.job_id, self.spec.command, timeout, offsets, page_geometry(PAGER_WINDOW)
+            )
+            reader = PageReader(PAGER_WINDOW, spool.offsets, spool.feed)
+            outcome = await run_mosh(
+                self.host, remote, timeout=limit, window=PAGER_WINDOW, driver=reader
+            )
+            if reader.end is not None:
+                self._mosh_collected(progress, reader.end, cleaned=outcome.ok)
+                return
+            if reader.error is not None:
+                self._mosh_given_up = True
+                self.notes.append(f"mosh pages unreadable ({reader.error}); continued over SSH")
                 return
             if outcome.exit_status is None or MOSH_SERVER_MISSING in outcome.tail:
                 break  # stopped at the deadline, or no mosh-server there: trying again is vain
+            if outcome.ok:
+                # The pager left without showing the end (the job vanished, or could not
+                # start): SSH says why.
+                self._mosh_given_up = True
+                self.notes.append("mosh session ended early; continued over SSH")
+                return
         self._mosh_given_up = True
         self.notes.append(f"mosh failed ({outcome.reason()}); continued over SSH")
+
+    def _mosh_collected(self, progress: _Progress, end: End, *, cleaned: bool) -> None:
+        """The output and exit code came through mosh; the job is done."""
+        self._mosh_done = progress.confirmed = True
+        progress.rc = end.rc
+        progress.timed_out = end.timed_out
+        progress.phase = _Phase.DONE
+        if self.mosh == "auto":
+            self.notes.append(f"switched to mosh after {self.drops} dropped SSH connections")
+        else:
+            self.notes.append("ran over mosh")
+        if not cleaned:
+            self.notes.append(
+                f"job {self.job_id} may be left on the host (bastion jobs --clean removes it)"
+            )
 
     async def _attach(self, link: Link, spool: _Spool, deadline: float | None) -> int | None:
         """Stream from the offsets received so far; None when ``deadline`` passes first."""

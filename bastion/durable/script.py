@@ -69,12 +69,21 @@ def _checked(job: str) -> str:
     return job
 
 
-def run_and_wait(job: str, command: str, timeout_s: float | None) -> list[str]:
-    """Start the job (or find it started) and wait for it on the node, as argv words.
+def serve(
+    job: str,
+    command: str,
+    timeout_s: float | None,
+    offsets: tuple[int, int],
+    page: tuple[int, int],
+) -> list[str]:
+    """Start the job (or find it started) and page its output on the screen, as argv words.
 
-    For a mosh session, which runs its command itself (no login shell in between). The node
-    stops the job ``timeout_s`` after it started, on its own, as the client may have no link
-    then (whole seconds: the job gets between ``timeout_s`` and one second more).
+    For a mosh session, which runs its command itself (no login shell in between): the node
+    shows the spools from ``offsets`` (stdout, stderr) as pages of ``page`` (data lines,
+    characters a line), then the exit code, for `bastion.transport.mosh_screen` to read. The
+    node stops the job ``timeout_s`` after it started, on its own, as the client may have no
+    link then (whole seconds: the job gets between ``timeout_s`` and one second more).
     """
     limit = "0" if timeout_s is None else str(max(1, math.ceil(timeout_s)))
-    return ["sh", "-c", wrapper_text(), "bastion-job", "run", _checked(job), limit, command]
+    numbers = [limit, *(str(n) for n in offsets), *(str(n) for n in page)]
+    return ["sh", "-c", wrapper_text(), "bastion-job", "serve", _checked(job), *numbers, command]

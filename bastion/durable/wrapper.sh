@@ -1,9 +1,11 @@
 # bastion durable-job wrapper: run on the node as `sh -c WRAPPER bastion-job ACTION JOB [ARGS]`.
 # POSIX sh plus setsid, tail -c and head -c; no Python needed on the node.
-# Actions: start JOB CMD; run JOB TIMEOUT CMD (start, then wait: for mosh); attach JOB OUT ERR;
-# result JOB; kill JOB GRACE; clean JOB; list; clean-finished.
-# See docs/flaky-links.md. Exit codes: 0 done, 64 bad job id, 69 setsid missing,
-# 70 cannot create the job directory, 75 job already started, 76 no such job, 77 not finished.
+# Actions: start JOB CMD; attach JOB OUT ERR; result JOB; kill JOB GRACE; clean JOB; list;
+# clean-finished; serve JOB TIMEOUT OUT ERR LINES WIDTH CMD (for a mosh session: start, then
+# show the spools page by page on the screen, for the client to read off and acknowledge).
+# See docs/flaky-links.md. Exit codes: 0 done, 64 bad job id or arguments, 69 setsid missing,
+# 70 cannot create the job directory, 75 job already started, 76 no such job, 77 not finished,
+# 78 serve without a terminal.
 set -u
 umask 077
 root="$HOME/.bastion"
@@ -83,31 +85,162 @@ kill_job() {
     return 0
 }
 
+# The pager of a mosh session. mosh synchronises a screen, not a byte stream, so the output
+# goes as pages: each repaints the whole screen (clear first), row 1 is left blank for
+# mosh's own notification bar, then
+#   BASTION-PAGE N STREAM OFFSET LENGTH TOTAL ENCODING CRC
+#   LENGTH bytes of STREAM from OFFSET, base64 (or hex), in lines of at most WIDTH characters
+#   BASTION-FIN N
+# where CRC is `cksum` of the header's first six fields and a newline, then the bytes. A
+# page is shown as soon as there is output the client has not acknowledged, even while the
+# job runs; with none, `BASTION-WAIT N OUT ERR`; once the job has ended and all is shown,
+# `BASTION-END N RC TIMEDOUT OUT ERR CRC` (CRC: `cksum` of "N RC TIMEDOUT OUT ERR\n").
+# N counts screens. Keys: n (the page is read: next), r (draw the screen again), q (at the
+# end: remove the job directory and leave). With the job over and no key for 10 minutes
+# (the client is gone for good), the pager leaves and the job stays for `bastion jobs`.
+serve_pages() {
+    limit=$1
+    out_at=$2
+    err_at=$3
+    lines=$4
+    width=$5
+    if command -v base64 >/dev/null 2>&1; then
+        enc=b64
+        width=$((width / 4 * 4))
+        per_line=$((width * 3 / 4))
+    else
+        enc=hex
+        per_line=$((width / 2))
+        width=$((per_line * 2))
+    fi
+    per_page=$((lines * per_line))
+    [ "$per_page" -gt 0 ] || { echo "bastion-job: no room for a page" >&2; return 64; }
+    # Single keystrokes, no echo, and a read that gives up after 0.2 s (MIN 0, TIME 2).
+    stty -icanon -echo -isig -ixon min 0 time 2 2>/dev/null \
+        || { echo "bastion-job: serve needs a terminal" >&2; return 78; }
+    begun=$(cat "$dir/started")
+    screen=0
+    idle=0
+    pick_screen || return 76
+    draw_screen
+    while :; do
+        key=$(dd bs=1 count=1 2>/dev/null)
+        if [ -n "$key" ]; then idle=0; else idle=$((idle + 1)); fi
+        case $key in
+        n)
+            if [ "$kind" = page ]; then
+                if [ "$stream" = stdout ]; then
+                    out_at=$((off + len))
+                else
+                    err_at=$((off + len))
+                fi
+                screen=$((screen + 1))
+                pick_screen || return 76
+                draw_screen
+            fi
+            ;;
+        r) draw_screen ;;
+        q)
+            if [ "$kind" = end ]; then
+                rm -rf "$dir"
+                return 0
+            fi
+            ;;
+        esac
+        if [ "$limit" -gt 0 ] && [ ! -f "$dir/rc" ] && [ ! -f "$dir/timedout" ] \
+            && [ $(($(date +%s) - begun)) -gt "$limit" ]; then
+            : >"$dir/timedout"
+            kill_job 1
+        fi
+        if [ "$kind" = wait ]; then
+            pick_screen || return 76
+            if [ "$kind" != wait ]; then
+                screen=$((screen + 1))
+                draw_screen
+            fi
+        fi
+        # About 10 minutes (3000 reads of 0.2 s) without a key once the job is over.
+        [ "$idle" -gt 3000 ] && [ -f "$dir/rc" ] && return 0
+    done
+}
+
+# What to show next: sets kind (page, wait or end) and, for a page, stream, file, off, len
+# and total. Fails when the job directory is gone.
+pick_screen() {
+    [ -d "$dir" ] || return 1
+    finished=0
+    [ -f "$dir/rc" ] && finished=1
+    out_size=$(wc -c <"$dir/out") || return 1
+    err_size=$(wc -c <"$dir/err") || return 1
+    out_size=$((out_size + 0))
+    err_size=$((err_size + 0))
+    if [ "$out_size" -gt "$out_at" ]; then
+        kind=page stream=stdout file="$dir/out" off=$out_at total=$out_size
+    elif [ "$err_size" -gt "$err_at" ]; then
+        kind=page stream=stderr file="$dir/err" off=$err_at total=$err_size
+    elif [ "$finished" -eq 1 ]; then
+        kind="end"
+        return 0
+    else
+        kind="wait"
+        return 0
+    fi
+    len=$((total - off))
+    [ "$len" -gt "$per_page" ] && len=$per_page
+    return 0
+}
+
+page_bytes() {
+    tail -c +"$((off + 1))" "$file" | head -c "$len"
+}
+
+encode() {
+    if [ "$enc" = b64 ]; then base64; else od -An -v -tx1; fi | tr -d ' \n' | fold -w "$width"
+}
+
+draw_screen() {
+    printf '\033[H\033[2J\n'
+    case $kind in
+    page)
+        fields="$screen $stream $off $len $total $enc"
+        crc=$({ printf '%s\n' "$fields"; page_bytes; } | cksum)
+        printf 'BASTION-PAGE %s %s\n' "$fields" "${crc%% *}"
+        page_bytes | encode
+        printf '\n'
+        ;;
+    wait)
+        printf 'BASTION-WAIT %s %s %s\n' "$screen" "$out_at" "$err_at"
+        ;;
+    end)
+        rc=$(cat "$dir/rc")
+        timedout=0
+        [ -f "$dir/timedout" ] && timedout=1
+        fields="$screen $rc $timedout $out_at $err_at"
+        crc=$(printf '%s\n' "$fields" | cksum)
+        printf 'BASTION-END %s %s\n' "$fields" "${crc%% *}"
+        ;;
+    esac
+    printf 'BASTION-FIN %s\n' "$screen"
+}
+
 case $action in
 start)
     start_job "$3"
     exit $?
     ;;
-run)
-    # For a mosh session: start (or find) the job, then wait for it on the node, stopping it
-    # TIMEOUT seconds (0: none) after it started, on the node itself: the client may have no
-    # link at that moment.
-    start_job "$4"
+serve)
+    # For a mosh session: start (or find) the job, then show its output as pages on the
+    # screen (see the pager above), stopping it TIMEOUT seconds (0: none) after it started,
+    # on the node itself: the client may have no link at that moment.
+    [ $# -eq 8 ] || { echo "bastion-job: serve needs 8 arguments" >&2; exit 64; }
+    for number in "$3" "$4" "$5" "$6" "$7"; do
+        case $number in ''|*[!0-9]*) echo "bastion-job: bad number '$number'" >&2; exit 64 ;; esac
+    done
+    start_job "$8"
     started=$?
     [ "$started" -eq 0 ] || [ "$started" -eq 75 ] || exit "$started"
-    echo "bastion-job $job running"
-    limit=$3
-    begun=$(cat "$dir/started")
-    while [ ! -f "$dir/rc" ]; do
-        if [ "$limit" -gt 0 ] && [ ! -f "$dir/timedout" ] \
-            && [ $(($(date +%s) - begun)) -gt "$limit" ]; then
-            : >"$dir/timedout"
-            kill_job 1
-        fi
-        nap
-    done
-    echo "bastion-job $job done: rc $(cat "$dir/rc")"
-    exit 0
+    serve_pages "$3" "$4" "$5" "$6" "$7"
+    exit $?
     ;;
 attach)
     # Stream stdout and stderr from the given offsets until the job is done and all is sent.
