@@ -299,7 +299,7 @@ class DurableJob:
                 self.host, remote, timeout=limit, window=PAGER_WINDOW, driver=reader
             )
             if reader.end is not None:
-                self._mosh_collected(progress, reader.end, cleaned=outcome.ok)
+                self._mosh_collected(progress, reader.end, cleaned=outcome.ok, attempt=attempt)
                 return
             if reader.error is not None:
                 self._mosh_given_up = True
@@ -316,16 +316,20 @@ class DurableJob:
         self._mosh_given_up = True
         self.notes.append(f"mosh failed ({outcome.reason()}); continued over SSH")
 
-    def _mosh_collected(self, progress: _Progress, end: End, *, cleaned: bool) -> None:
+    def _mosh_collected(
+        self, progress: _Progress, end: End, *, cleaned: bool, attempt: int
+    ) -> None:
         """The output and exit code came through mosh; the job is done."""
         self._mosh_done = progress.confirmed = True
         progress.rc = end.rc
         progress.timed_out = end.timed_out
         progress.phase = _Phase.DONE
         if self.mosh == "auto":
-            self.notes.append(f"switched to mosh after {self.drops} dropped SSH connections")
+            note = f"switched to mosh after {self.drops} dropped SSH connections"
         else:
-            self.notes.append("ran over mosh")
+            note = "ran over mosh"
+        # A lossy link can break mosh's own SSH start: say when it took more than one.
+        self.notes.append(f"{note}, mosh started on try {attempt + 1}" if attempt else note)
         if not cleaned:
             self.notes.append(
                 f"job {self.job_id} may be left on the host (bastion jobs --clean removes it)"
