@@ -278,3 +278,47 @@ def test_auto_moves_a_resetting_host_to_mosh_and_completes_with_ssh_blackholed(
     # The pager removed the job directory itself, SSH being dark.
     assert jobs_left(lab, "node3") == []
     print(f"lines at blackhole: {lines_at_blackhole}; {stderr.strip().splitlines()[-1]}")
+
+
+def mosh_servers_of(job: str) -> list[int]:
+    """mosh-servers on the nodes (one process table in the lab) running this job's pager."""
+    found = []
+    for pid in processes.process_table():
+        words = processes.command_line(pid) or []
+        if words and words[0].endswith("mosh-server") and {"serve", job} <= set(words):
+            found.append(pid)
+    return found
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.skipif(not is_root(), reason="per-node /root needs the root-mode lab")
+def test_a_killed_mosh_session_is_replaced_and_goes_on_from_its_offsets(lab: Cli) -> None:
+    (node_root(lab, "node2") / "again-starts").unlink(missing_ok=True)
+    lines = 12
+    run = subprocess.Popen(
+        [*BASTION, "run", "-i", "lab", "-H", "node2", "--transport", "mosh", "-o", "json",
+         slow_command("again-starts", lines)],
+        env=lab.env, cwd=lab.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: lines_so_far(lab, "node2") >= 3 and bool(mosh_clients(run.pid)), 60, "")
+        job = jobs_left(lab, "node2")[0]
+        first = mosh_clients(run.pid)
+        for pid in first:
+            os.kill(pid, 9)  # the client dies; its mosh-server and pager stay on the node
+        wait_for(lambda: bool(set(mosh_clients(run.pid)) - set(first)), 60, "a second session")
+        assert len(mosh_servers_of(job)) == 2
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    record = json.loads(stdout)
+    assert record["stdout"] == "".join(f"line {i}\n" for i in range(1, lines + 1)), stderr
+    assert record["stderr"] == "".join(f"err {i}\n" for i in range(1, lines + 1)), stderr
+    assert record["exit_status"] == EXIT
+    assert starts(lab, "node2", "again-starts") == 1
+    assert "(ran over mosh, mosh started on try 2)" in stderr
+    assert jobs_left(lab, "node2") == []
+    # The orphaned pager sees its job collected and leaves, and its mosh-server with it.
+    wait_for(lambda: not mosh_servers_of(job), 30, "the orphaned session to end")

@@ -125,6 +125,8 @@ serve_pages() {
     draw_screen
     while :; do
         key=$(dd bs=1 count=1 2>/dev/null)
+        # Collected and removed (by another session's pager, or over SSH): nothing to show.
+        [ -d "$dir" ] || return 76
         if [ -n "$key" ]; then idle=0; else idle=$((idle + 1)); fi
         case $key in
         n)
