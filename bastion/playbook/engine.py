@@ -410,6 +410,7 @@ class PlaybookRun:
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object]]:
         attempts = 0
+        met = False
         held: list[tuple[str, str]] = []
         out: OutputSink = (
             (lambda stream, text: held.append((stream, text))) if step.secret else sink

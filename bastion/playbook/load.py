@@ -369,7 +369,7 @@ class _Loader:
         if isinstance(node, Seq):
             return [self.value(item, path) for item in node.items]
         if isinstance(node.value, str):
-            text = Text(node.value, node.line)
+            text = Text(node.value, _text_line(node))
             check_template(text, path)
             return text
         if node.value is None or isinstance(node.value, bool | int | float):
@@ -578,8 +578,7 @@ class _Loader:
         return text
 
     def required_text(self, entry: Entry, path: Path, key: str) -> Text:
-        node = entry.value
-        text = Text(self.scalar_text(entry, path, key), node.line)
+        text = Text(self.scalar_text(entry, path, key), _text_line(entry.value))
         check_template(text, path)
         return text
 
@@ -735,3 +734,10 @@ class _Loader:
         if len(body) > SCRIPT_LIMIT:
             raise PlaybookError(f"{file} is larger than 64 MiB", source=path, line=line)
         return body
+
+
+def _text_line(node: Node) -> int:
+    """The line a string's text starts on: a block scalar's (``|``, ``>``) starts below its key."""
+    if isinstance(node, Scalar) and node.style in ("|", ">"):
+        return node.line + 1
+    return node.line
