@@ -247,10 +247,8 @@ class PlaybookRun:
             ]
             if step.once:
                 hosts = hosts[:1]
-            note = "--check: guards and read-only steps only" if self.options.check else None
-            self.emit(
-                StepStarted(play.name, number, total, step.name, tuple(h.name for h in hosts), note)
-            )
+            names = tuple(h.name for h in hosts)
+            self.emit(StepStarted(play.name, number, total, step.name, names))
             if not hosts:
                 self.emit(StepFinished(step.name, ()))
                 continue
@@ -260,6 +258,8 @@ class PlaybookRun:
                 self.tallies[result.host].add(result)
                 if result.stops_host:
                     self.stopped.add(result.host)
+                elif result.host in self.stopped:  # not started: a batch went over max_fail
+                    self.tallies[result.host].stop(step.name, result.detail)
             self.emit(StepFinished(step.name, tuple(results)))
 
     async def _run_step(
@@ -317,7 +317,7 @@ class PlaybookRun:
                     step,
                     host,
                     StepStatus.FAILED if not stops else StepStatus.SKIPPED,
-                    done.error or "not run",
+                    (done.error or "not run").replace("--max-fail", "max_fail"),
                 )
                 if stops:
                     self.stopped.add(host.name)
@@ -350,25 +350,42 @@ class PlaybookRun:
         transport: Transport,
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object] | None]:
-        path = play.path
-        if step.when is not None and not evaluate(step.when, context, path):
-            skipped = self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        skipped = await self._skipped(play, step, host, context, transport)
+        if skipped is not None:
             return skipped, None
-        guards = self._guards(step, context, path)
-        if guards:
-            verdict, failure = await self._check_guards(guards, step, transport, host)
-            if failure is not None:
-                return failure, None
-            if verdict != "run":
-                reason = skip_reason(guards, verdict)
-                return self._result(step, host, StepStatus.SKIPPED, reason), None
-        prepared = prepare(step, context, path, check=self.options.check)
-        if self.options.check and isinstance(prepared, Upload) and not step.readonly:
-            return await self._check_upload(step, host, prepared, transport, sink), None
-        if self.options.check and not step.readonly:
-            plan = self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared))
-            return plan, None
-        return await self._attempts(play, step, host, context, prepared, transport, sink)
+        prepared = prepare(step, context, play.path, check=self.options.check)
+        if not self.options.check:
+            return await self._attempts(play, step, host, context, prepared, transport, sink)
+        if not step.readonly:
+            if isinstance(prepared, Upload):
+                return await self._check_upload(step, host, prepared, transport, sink), None
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), None
+        outcome, raw = await self._attempts(play, step, host, context, prepared, transport, sink)
+        if step.action_name == "wait_for" and outcome.stops_host:
+            # --check looks once and does not wait: not ready yet is what a real run waits for.
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
+        return outcome, raw
+
+    async def _skipped(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        transport: Transport,
+    ) -> HostStepResult | None:
+        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None."""
+        if step.when is not None and not evaluate(step.when, context, play.path):
+            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        guards = self._guards(step, context, play.path)
+        if not guards:
+            return None
+        verdict, failure = await self._check_guards(guards, step, transport, host)
+        if failure is not None:
+            return failure
+        if verdict != "run":
+            return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
+        return None
 
     async def _check_upload(
         self, step: Step, host: Host, upload: Upload, transport: Transport, sink: OutputSink
