@@ -161,7 +161,8 @@ class PlaybookRun:
 
     def _dry_render(self) -> None:
         """Render every step for every host with registered results `Pending`."""
-        pending = {name: Pending() for name in self.playbook.registers}
+        touched: list[str] = []
+        pending = {name: Pending(touched) for name in self.playbook.registers}
         hosts_view = {name: dict(pending) for name in self.inventory.hosts}
         for planned in self.planned:
             play = planned.play
@@ -172,14 +173,17 @@ class PlaybookRun:
                 values = resolve_vars(layered_vars(play, host, self.playbook.extra_vars), fixed)
                 context = {**values, **pending, **self._extra(values), **fixed}
                 for step, _on in planned.steps:
-                    self._render_step(step, play.path, context)
+                    self._render_step(step, play.path, context, touched)
 
-    def _render_step(self, step: Step, path: Path, context: Mapping[str, object]) -> None:
-        if step.when is not None and not evaluate(step.when, context, path):
-            return
+    def _render_step(
+        self, step: Step, path: Path, context: Mapping[str, object], touched: list[str]
+    ) -> None:
+        touched.clear()
+        if step.when is not None and not evaluate(step.when, context, path) and not touched:
+            return  # false whatever gets registered: the step's texts may rely on that
         self._guards(step, context, path)
         prepare(step, context, path, check=self.options.check)
-        with_result = {**context, "result": Pending()}
+        with_result = {**context, "result": Pending(touched)}
         for expression in (step.until, step.changed_when):
             if expression is not None:
                 evaluate(expression, with_result, path)
