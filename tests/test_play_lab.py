@@ -500,3 +500,29 @@ def test_check_mode_looks_once_at_wait_for_and_does_not_wait(lab: Cli, work_dir:
     assert f"  would run  node1: wait for file {work_dir}/ready\n" in done.stdout
     assert "STEP 3/5 port  [node1]\n  ok  node1\n" in done.stdout
     assert not node_path(lab, "node1", work_dir).exists()
+
+
+def test_copy_a_local_file_with_mode_owner_and_sudo(
+    lab: Cli, tmp_path: Path, work_dir: str
+) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "app.env").write_text("A=1\n")
+    book = tmp_path / "copy.yaml"
+    book.write_text(
+        "name: copy\nhosts: -H node2\nsteps:\n"
+        f"  - {{name: dir, run: 'mkdir -p {work_dir}'}}\n"
+        "  - name: env file\n    sudo: true\n"
+        f"    copy: {{src: files/app.env, dest: {work_dir}/app.env,\n"
+        "           mode: '0600', owner: 'root:root'}\n"
+    )
+    first = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert steps_of(first.stdout, "node2")["env file"]["status"] == "changed", first.stdout
+    target = node_path(lab, "node2", f"{work_dir}/app.env")
+    assert target.read_text() == "A=1\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    again = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert steps_of(again.stdout, "node2")["env file"]["status"] == "ok"
+    (tmp_path / "files" / "app.env").write_text("A=2\n")
+    changed = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert steps_of(changed.stdout, "node2")["env file"]["status"] == "changed"
+    assert target.read_text() == "A=2\n"

@@ -117,8 +117,7 @@ def play_command(
 ) -> None:
     """Run PLAYBOOK's steps in order on its hosts, each step on all of them in parallel.
 
-    Exit status: 0 every host ok; 1 a step failed; 2 bad usage or input (the playbook's
-    file:line); 3 a host was unreachable; 130 interrupted.
+    Exit status: 0 all ok; 1 a step failed; 2 bad input (file:line); 3 unreachable; 130 Ctrl-C.
     """
     extra = parse_extra_vars(extra_vars or [])
     book = load_playbook(playbook, extra)

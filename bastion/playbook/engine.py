@@ -117,10 +117,11 @@ class PlaybookRun:
     def prepare(self) -> None:
         """Select hosts, filter steps, and render everything once: bad input fails here."""
         start_found = self.options.start_at is None
+        limit = self.options.limit
+        allowed = None if limit is None else {h.name for h in select_hosts(self.inventory, limit)}
         for play in self.playbook.plays:
             hosts = self._select(play.hosts.selection, play.path, play.hosts.line, "hosts")
-            if self.options.limit is not None:
-                allowed = {h.name for h in select_hosts(self.inventory, self.options.limit)}
+            if allowed is not None:
                 hosts = [h for h in hosts if h.name in allowed]
             steps: list[tuple[Step, set[str] | None]] = []
             for step in play.steps:
