@@ -240,3 +240,28 @@ def test_limit_tags_and_start_at_shape_the_plan(tmp_path: Path) -> None:
     assert [(step.name, on) for step, on in planned.steps] == [("a", None), ("c", {"node1"})]
     skipping = prepared_run(tmp_path, steps, skip_tags=frozenset({"y"}), start_at="b")
     assert [step.name for step, _on in skipping.planned[0].steps] == ["b"]
+
+
+def test_secret_vars_come_from_a_file_the_environment_or_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "db").write_text("  from-a-file\n")
+    monkeypatch.setenv("PLAY_UNIT_TOKEN", "from-the-env")
+    (tmp_path / "book.yaml").write_text(
+        "name: t\nhosts: --all\nvars:\n"
+        "  db: {secret: true, file: db}\n"
+        "  token: {secret: true, env: PLAY_UNIT_TOKEN}\n"
+        "  inline: {secret: true, value: inline-value}\n"
+        "  plain: not-secret\n"
+        "steps:\n  - {name: a, run: echo}\n"
+    )
+    book = load_playbook(tmp_path / "book.yaml")
+    assert book.secrets == {"from-a-file", "from-the-env", "inline-value"}
+    assert book.secret_vars == {"db", "token", "inline"}
+    assert book.plays[0].vars["db"] == "from-a-file"
+    monkeypatch.delenv("PLAY_UNIT_TOKEN")
+    with pytest.raises(PlaybookError) as caught:
+        load_playbook(tmp_path / "book.yaml")
+    assert str(caught.value) == (
+        f"{tmp_path / 'book.yaml'}:5: secret token: environment variable PLAY_UNIT_TOKEN is not set"
+    )
