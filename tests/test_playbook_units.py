@@ -190,14 +190,16 @@ def test_recap_counts_each_step_once_and_exit_codes() -> None:
     assert tally("e", StepStatus.WOULD_RUN).counts["changed"] == 1
 
 
-def prepared_run(tmp_path: Path, steps: str, **options: object) -> PlaybookRun:
+def prepared_run(
+    tmp_path: Path, steps: str, hosts: str = "--all", **options: object
+) -> PlaybookRun:
     """`PlaybookRun.prepare` on a two-host inventory: nothing is contacted before `execute`."""
     (tmp_path / "inventory.yaml").write_text(
         "hosts:\n  node1: {address: 127.0.0.1}\n  node2: {address: 127.0.0.2}\n"
         "groups:\n  masters: [node1]\n"
     )
     (tmp_path / "book.yaml").write_text(
-        "name: t\nhosts: --all\nvars: {cni: weave}\nsteps:\n" + steps
+        f"name: t\nhosts: {hosts}\nvars: {{cni: weave}}\nsteps:\n" + steps
     )
     book = load_playbook(tmp_path / "book.yaml")
     inventory = load_inventory(tmp_path / "inventory.yaml")
@@ -238,6 +240,8 @@ def test_limit_tags_and_start_at_shape_the_plan(tmp_path: Path) -> None:
     (planned,) = run.planned
     assert [h.name for h in planned.hosts] == ["node2"]
     assert [(step.name, on) for step, on in planned.steps] == [("a", None), ("c", {"node1"})]
+    with pytest.raises(PlaybookError, match="--limit: no host of the playbook is among node1"):
+        prepared_run(tmp_path, steps, hosts="-H node2", limit=Selection(hosts=("node1",)))
     skipping = prepared_run(tmp_path, steps, skip_tags=frozenset({"y"}), start_at="b")
     assert [step.name for step, _on in skipping.planned[0].steps] == ["b"]
 

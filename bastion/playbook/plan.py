@@ -74,6 +74,10 @@ def plan_plays(playbook: Playbook, inventory: Inventory, options: PlayOptions) -
         raise PlaybookError(
             f"no step named {options.start_at!r} in {playbook.path}", source="--start-at"
         )
+    if allowed is not None and not any(plan.hosts for plan in planned):
+        raise PlaybookError(
+            f"no host of the playbook is among {', '.join(sorted(allowed))}", source="--limit"
+        )
     return planned
 
 
