@@ -269,3 +269,20 @@ def test_secret_vars_come_from_a_file_the_environment_or_inline(
     assert str(caught.value) == (
         f"{tmp_path / 'book.yaml'}:5: secret token: environment variable PLAY_UNIT_TOKEN is not set"
     )
+
+
+def test_errors_before_the_run_never_quote_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yaml").write_text("hosts:\n  node1: {address: 127.0.0.1}\n")
+    (tmp_path / "book.yaml").write_text(
+        "name: t\nhosts: --all\nvars:\n  token: {secret: true, value: the-token-value}\n"
+        "  lookup: {}\nsteps:\n  - {name: a, run: 'echo {{ lookup[token] }}'}\n"
+    )
+    book = load_playbook(tmp_path / "book.yaml")
+    run = PlaybookRun(
+        book, load_inventory(tmp_path / "inventory.yaml"), PlayOptions(), lambda event: None
+    )
+    with pytest.raises(PlaybookError) as caught:
+        run.prepare()
+    assert str(caught.value) == (
+        f"{tmp_path / 'book.yaml'}:7: undefined variable: 'dict object' has no attribute '{MASK}'"
+    )

@@ -109,7 +109,12 @@ class PlaybookRun:
             for host in plan.hosts:
                 self.tallies.setdefault(host.name, HostTally(host.name, host.address))
         self.tallies = dict(sorted(self.tallies.items(), key=lambda kv: order.index(kv[0])))
-        dry_render(self.playbook, self.inventory, self.planned, check=self.options.check)
+        try:
+            dry_render(self.playbook, self.inventory, self.planned, check=self.options.check)
+        except PlaybookError as exc:
+            # A template error may quote a value (a dict key, say): never a secret's.
+            masked = self.masker.mask(exc.message)
+            raise PlaybookError(masked, source=exc.source, line=exc.line) from None
 
     # -- running -----------------------------------------------------------------------------
 
