@@ -1,0 +1,493 @@
+"""Runs a playbook: steps in order, each step's hosts in parallel through the executor.
+
+Before anything runs, every step is rendered for every host with registered results still
+unknown (`Pending`), so an undefined variable is an exit-2 error naming its file and line, not
+a surprise half way through. Then, per step: ``when``, the guards (one read-only command),
+the action (retried per ``retries``/``until``), ``changed_when``, ``register``. A host that
+fails a step (unless ``ignore_errors``) or cannot be reached takes no further steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
+from bastion.executor import execute_work
+from bastion.hostset import fold
+from bastion.inventory import Inventory
+from bastion.models import Event, Host, HostOutput, HostResult, Status
+from bastion.outcome import first_error_line
+from bastion.playbook.actions import (
+    Command,
+    Download,
+    Prepared,
+    Upload,
+    compare_upload,
+    perform,
+    prepare,
+)
+from bastion.playbook.context import layered_vars, resolve_vars
+from bastion.playbook.errors import PlaybookError
+from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
+from bastion.playbook.model import Play, Playbook, Step
+from bastion.playbook.plan import (
+    PlannedPlay,
+    PlayOptions,
+    dry_render,
+    extra_values,
+    fixed_context,
+    plan_plays,
+    play_runs,
+    render_guards,
+)
+from bastion.playbook.results import (
+    HostStepResult,
+    HostTally,
+    Notice,
+    PlayEmit,
+    PlayRecap,
+    PlayStarted,
+    StepFinished,
+    StepOutput,
+    StepStarted,
+    StepStatus,
+)
+from bastion.playbook.template import Masker, evaluate
+from bastion.transport.base import CommandSpec, OutputSink, Transport
+
+GUARD_TIMEOUT_S = 300.0
+"""A guard command (``unless``, ``only_if``) that takes longer than this fails the step."""
+
+
+async def run_playbook(
+    playbook: Playbook, inventory: Inventory, options: PlayOptions, emit: PlayEmit
+) -> PlayRecap:
+    """Check the whole playbook, then run it; bad input raises `PlaybookError` before any step."""
+    run = PlaybookRun(playbook, inventory, options, emit)
+    run.prepare()
+    await run.execute()
+    return run.recap()
+
+
+def run_playbook_sync(
+    playbook: Playbook, inventory: Inventory, options: PlayOptions, emit: PlayEmit
+) -> PlayRecap:
+    """`run_playbook` on a fresh event loop."""
+    return asyncio.run(run_playbook(playbook, inventory, options, emit))
+
+
+class PlaybookRun:
+    """One run of a playbook; `recap` is valid at any time (also after an interruption)."""
+
+    def __init__(
+        self, playbook: Playbook, inventory: Inventory, options: PlayOptions, emit: PlayEmit
+    ) -> None:
+        self.playbook = playbook
+        self.inventory = inventory
+        self.options = options
+        self.emit = emit
+        self.masker = Masker(playbook.secrets)
+        self.registered: dict[str, dict[str, object]] = {name: {} for name in inventory.hosts}
+        self.stopped: set[str] = set()
+        self.planned: list[PlannedPlay] = []
+        self.tallies: dict[str, HostTally] = {}
+        self.results: list[HostStepResult] = []
+        self.started = time.monotonic()
+
+    # -- before anything runs ----------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Select hosts, filter steps, and render everything once: bad input fails here."""
+        self.planned = plan_plays(self.playbook, self.inventory, self.options)
+        order = list(self.inventory.hosts)
+        for plan in self.planned:
+            for host in plan.hosts:
+                self.tallies.setdefault(host.name, HostTally(host.name, host.address))
+        self.tallies = dict(sorted(self.tallies.items(), key=lambda kv: order.index(kv[0])))
+        try:
+            dry_render(self.playbook, self.inventory, self.planned, check=self.options.check)
+        except PlaybookError as exc:
+            # A template error may quote a value (a dict key, say): never a secret's.
+            masked = self.masker.mask(exc.message)
+            raise PlaybookError(masked, source=exc.source, line=exc.line) from None
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def execute(self) -> None:
+        """Run every planned play in order."""
+        for planned in self.planned:
+            await self._run_play(planned)
+
+    async def _run_play(self, planned: PlannedPlay) -> None:
+        play = planned.play
+        names = tuple(h.name for h in planned.hosts)
+        if play.when is not None and not play_runs(self.playbook, play):
+            self.emit(PlayStarted(play.name, str(play.path), names, f"when: {play.when.value}"))
+            return
+        if not planned.hosts:
+            self.emit(PlayStarted(play.name, str(play.path), names, "no hosts (--limit)"))
+            return
+        self.emit(PlayStarted(play.name, str(play.path), names))
+        contexts: dict[str, dict[str, object]] = {}
+        for host in planned.hosts:
+            fixed = fixed_context(planned, host, self.registered)
+            contexts[host.name] = resolve_vars(
+                layered_vars(play, host, self.playbook.extra_vars), fixed
+            )
+        total = len(planned.steps)
+        for number, (step, on) in enumerate(planned.steps, start=1):
+            hosts = [
+                h
+                for h in planned.hosts
+                if h.name not in self.stopped and (on is None or h.name in on)
+            ]
+            if step.once:
+                hosts = hosts[:1]
+            names = tuple(h.name for h in hosts)
+            self.emit(StepStarted(play.name, number, total, step.name, names))
+            if not hosts:
+                self.emit(StepFinished(step.name, ()))
+                continue
+            results = await self._run_step(planned, step, hosts, contexts)
+            for result in results:
+                self.results.append(result)
+                self.tallies[result.host].add(result)
+                if result.stops_host:
+                    self.stopped.add(result.host)
+                elif result.host in self.stopped:  # not started: a batch went over max_fail
+                    self.tallies[result.host].stop(step.name, result.detail)
+            self.emit(StepFinished(step.name, tuple(results)))
+
+    async def _run_step(
+        self,
+        planned: PlannedPlay,
+        step: Step,
+        hosts: list[Host],
+        contexts: Mapping[str, Mapping[str, object]],
+    ) -> list[HostStepResult]:
+        outcomes: dict[str, HostStepResult] = {}
+
+        async def work(transport: Transport, host: Host, sink: OutputSink) -> HostResult:
+            context = self._context(planned, host, contexts[host.name])
+            started = time.monotonic()
+            raw: dict[str, object] | None = None
+            try:
+                outcome, raw = await self._host_step(
+                    planned.play, step, host, context, transport, sink
+                )
+            except PlaybookError as exc:
+                outcome = self._result(step, host, StepStatus.FAILED, str(exc))
+            outcome = replace(
+                outcome, play=planned.play.name, duration_s=time.monotonic() - started
+            )
+            outcomes[host.name] = outcome
+            self._register(step, host, outcome, raw)
+            status = {
+                StepStatus.UNREACHABLE: Status.UNREACHABLE,
+                StepStatus.FAILED: Status.OK if outcome.ignored else Status.FAILED,
+            }.get(outcome.status, Status.OK)
+            return HostResult(host.name, host.address, status)
+
+        options = replace(self.options.run, durable=step.durable, timeout=None, stdin=None)
+
+        def run_batch(batch: Sequence[Host]) -> asyncio.Future[list[HostResult]]:
+            return asyncio.ensure_future(execute_work(batch, options, self._forward, work))
+
+        if step.batch is None:
+            executed = await execute_work(hosts, options, self._forward, work)
+        else:
+            plan = BatchPlan(
+                sizes=parse_batch(step.batch),
+                max_fail=None
+                if step.max_fail is None
+                else parse_amount(step.max_fail, source="max_fail", allow_zero=True),
+            )
+            executed, _report = await run_in_batches(hosts, plan, run_batch, self._announce_batch)
+        results: list[HostStepResult] = []
+        for host, done in zip(hosts, _in_order(hosts, executed), strict=True):
+            outcome = outcomes.get(host.name)
+            if outcome is None:
+                # Not started (a batch over max_fail), or a bug the executor caught.
+                stops = done.status is Status.SKIPPED
+                outcome = self._result(
+                    step,
+                    host,
+                    StepStatus.FAILED if not stops else StepStatus.SKIPPED,
+                    (done.error or "not run").replace("--max-fail", "max_fail"),
+                )
+                if stops:
+                    self.stopped.add(host.name)
+            results.append(outcome)
+        return results
+
+    def _announce_batch(self, number: int, total: int, hosts: Sequence[Host]) -> None:
+        self.emit(Notice(f"batch {number}/{total}: {fold(h.name for h in hosts)}"))
+
+    def _forward(self, event: Event) -> None:
+        if isinstance(event, HostOutput):
+            self.emit(StepOutput(event.host, event.stream, self.masker.mask(event.data)))
+
+    def _context(
+        self, planned: PlannedPlay, host: Host, values: Mapping[str, object]
+    ) -> dict[str, object]:
+        return {
+            **values,
+            **self.registered[host.name],
+            **extra_values(self.playbook, values),
+            **fixed_context(planned, host, self.registered),
+        }
+
+    async def _host_step(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        transport: Transport,
+        sink: OutputSink,
+    ) -> tuple[HostStepResult, dict[str, object] | None]:
+        skipped = await self._skipped(play, step, host, context, transport)
+        if skipped is not None:
+            return skipped, None
+        prepared = prepare(step, context, play.path, check=self.options.check)
+        if not self.options.check:
+            return await self._attempts(play, step, host, context, prepared, transport, sink)
+        if not step.readonly:
+            if isinstance(prepared, Upload):
+                return await self._check_upload(step, host, prepared, transport, sink), None
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), None
+        outcome, raw = await self._attempts(play, step, host, context, prepared, transport, sink)
+        if step.action_name == "wait_for" and outcome.stops_host:
+            # --check looks once and does not wait: not ready yet is what a real run waits for.
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
+        return outcome, raw
+
+    async def _skipped(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        transport: Transport,
+    ) -> HostStepResult | None:
+        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None."""
+        if step.when is not None and not evaluate(step.when, context, play.path):
+            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        guards = render_guards(step, context, play.path)
+        if not guards:
+            return None
+        verdict, failure = await self._check_guards(guards, step, transport, host)
+        if failure is not None:
+            return failure
+        if verdict != "run":
+            return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
+        return None
+
+    async def _check_upload(
+        self, step: Step, host: Host, upload: Upload, transport: Transport, sink: OutputSink
+    ) -> HostStepResult:
+        """--check of copy/template: compare with the host (read-only) to tell ok from change."""
+        done = await compare_upload(upload, step, transport, host, sink)
+        if done.status is Status.UNREACHABLE:
+            return self._result(step, host, StepStatus.UNREACHABLE, done.error, done)
+        if done.status is not Status.OK or done.files is None:
+            reason = first_error_line(done) or "cannot compare"
+            return self._result(step, host, StepStatus.FAILED, reason, done)
+        if done.files.changed:
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(upload), done)
+        return self._result(step, host, StepStatus.OK, None, done)
+
+    async def _check_guards(
+        self, guards: Guards, step: Step, transport: Transport, host: Host
+    ) -> tuple[str, HostStepResult | None]:
+        script = guard_script(guards)
+        command = f"sudo -n sh -c {_quote(script)}" if step.sudo else f"sh -c {_quote(script)}"
+        spec = CommandSpec(command, step.timeout or GUARD_TIMEOUT_S)
+        done = await transport.run(host, spec, lambda stream, text: None)
+        verdict = guard_verdict(done.stdout)
+        if done.status is Status.UNREACHABLE:
+            return "", self._result(step, host, StepStatus.UNREACHABLE, done.error)
+        if verdict is None or done.status is not Status.OK:
+            reason = first_error_line(done) or f"exit {done.exit_status}"
+            return "", self._result(step, host, StepStatus.FAILED, f"guard check failed: {reason}")
+        return verdict, None
+
+    async def _attempts(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        prepared: Prepared,
+        transport: Transport,
+        sink: OutputSink,
+    ) -> tuple[HostStepResult, dict[str, object]]:
+        attempts = 0
+        met = False
+        held: list[tuple[str, str]] = []
+        out: OutputSink = (
+            (lambda stream, text: held.append((stream, text))) if step.secret else sink
+        )
+        while True:
+            attempts += 1
+            done = await perform(prepared, step, transport, host, out, self.options.run)
+            if step.secret:
+                self.masker.add([done.stdout, done.stderr])
+                for stream, text in held:
+                    sink(stream, text)  # type: ignore[arg-type]
+                held.clear()
+            value = _register_value(done)
+            if done.status is Status.UNREACHABLE:
+                break
+            if step.until is not None:
+                met = bool(evaluate(step.until, {**context, "result": value}, play.path))
+            else:
+                met = done.status is Status.OK
+            if met or attempts > step.retries:
+                break
+            await asyncio.sleep(step.delay)
+        return self._finish(play, step, host, context, done, attempts, met), value
+
+    def _finish(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        done: HostResult,
+        attempts: int,
+        met: bool,
+    ) -> HostStepResult:
+        if done.status is Status.UNREACHABLE:
+            return self._result(step, host, StepStatus.UNREACHABLE, done.error, done, attempts)
+        if done.status is not Status.OK:
+            reason = first_error_line(done) or f"exit {done.exit_status}"
+            if attempts > 1:
+                reason = f"{reason} (after {attempts} attempts)"
+            return self._failed(step, host, reason, done, attempts)
+        if not met and step.until is not None:
+            reason = f"until {step.until.value!r} not met after {attempts} attempts"
+            return self._failed(step, host, reason, done, attempts)
+        if step.changed_when is not None:
+            result = {**context, "result": _register_value(done)}
+            changed = bool(evaluate(step.changed_when, result, play.path))
+        elif step.readonly:
+            changed = False
+        elif done.files is not None:
+            changed = bool(done.files.changed)
+        else:
+            changed = True
+        status = StepStatus.CHANGED if changed else StepStatus.OK
+        return self._result(step, host, status, None, done, attempts)
+
+    def _failed(
+        self, step: Step, host: Host, reason: str, done: HostResult, attempts: int
+    ) -> HostStepResult:
+        result = self._result(step, host, StepStatus.FAILED, reason, done, attempts)
+        return replace(result, ignored=step.ignore_errors)
+
+    def _result(
+        self,
+        step: Step,
+        host: Host,
+        status: StepStatus,
+        detail: str | None = None,
+        done: HostResult | None = None,
+        attempts: int = 1,
+    ) -> HostStepResult:
+        """A host's step result with every text masked (the raw values stay in `registered`)."""
+        mask = self.masker.mask
+        return HostStepResult(
+            host=host.name,
+            step=step.name,
+            status=status,
+            detail=None if detail is None else mask(detail),
+            rc=None if done is None else done.exit_status,
+            stdout="" if done is None else mask(done.stdout),
+            stderr="" if done is None else mask(done.stderr),
+            attempts=attempts,
+        )
+
+    def _register(
+        self, step: Step, host: Host, outcome: HostStepResult, raw: dict[str, object] | None
+    ) -> None:
+        if step.register is None:
+            return
+        value = (
+            dict(raw)
+            if raw is not None
+            else {
+                "stdout": "",
+                "stderr": "",
+                "rc": None,
+                "json": None,
+                "stdout_lines": [],
+            }
+        )
+        value.update(
+            {
+                "status": str(outcome.status),
+                "changed": outcome.status is StepStatus.CHANGED,
+                "failed": outcome.status in (StepStatus.FAILED, StepStatus.UNREACHABLE),
+                "skipped": outcome.status is StepStatus.SKIPPED,
+                "attempts": outcome.attempts,
+            }
+        )
+        self.registered[host.name][step.register] = value
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def recap(self) -> PlayRecap:
+        """Every host's tally so far and the results, in run order."""
+        return PlayRecap(
+            hosts=list(self.tallies.values()),
+            results=list(self.results),
+            elapsed_s=time.monotonic() - self.started,
+            check=self.options.check,
+        )
+
+
+def _register_value(done: HostResult) -> dict[str, object]:
+    stdout = done.stdout.removesuffix("\n")
+    parsed: object = None
+    if stdout.strip():
+        try:
+            parsed = json.loads(stdout)
+        except ValueError:
+            parsed = None
+    return {
+        "stdout": stdout,
+        "stderr": done.stderr.removesuffix("\n"),
+        "rc": done.exit_status,
+        "json": parsed,
+        "stdout_lines": stdout.splitlines(),
+    }
+
+
+def _plan_line(prepared: Prepared) -> str:
+    """What a step would do, for the --check plan."""
+    if isinstance(prepared, Command):
+        lines = prepared.display.strip().splitlines() or [""]
+        return lines[0] + (" ..." if len(lines) > 1 else "")
+    if isinstance(prepared, Upload):
+        what = "write" if prepared.src is None else f"copy {prepared.src.name} to"
+        return f"{what} {prepared.dest}"
+    assert isinstance(prepared, Download)
+    return f"fetch {prepared.src} to {prepared.dest}"
+
+
+def _in_order(hosts: Sequence[Host], results: Sequence[HostResult]) -> list[HostResult]:
+    by_name = {r.host: r for r in results}
+    return [
+        by_name.get(h.name) or HostResult(h.name, h.address, Status.SKIPPED, error="not run")
+        for h in hosts
+    ]
+
+
+def _quote(text: str) -> str:
+    return shlex.quote(text)
