@@ -1,0 +1,37 @@
+#!/bin/sh
+# Dump every listable resource kind as YAML and take an etcd snapshot, into DIR (0700):
+#   DIR/resources.tar.gz   namespaced/<kind>.yaml (all namespaces) and cluster/<kind>.yaml
+#   DIR/etcd-snapshot.db   etcdctl snapshot save (stacked etcd of kubeadm)
+# Usage: backup.sh DIR
+set -eu
+dir=$1
+kubeconfig=/etc/kubernetes/admin.conf
+umask 077
+rm -rf "$dir"
+mkdir -p "$dir/resources/namespaced" "$dir/resources/cluster"
+kinds=0
+for kind in $(kubectl --kubeconfig "$kubeconfig" api-resources --verbs=list --namespaced=true -o name); do
+    kubectl --kubeconfig "$kubeconfig" get "$kind" --all-namespaces -o yaml >"$dir/resources/namespaced/$kind.yaml"
+    kinds=$((kinds + 1))
+done
+for kind in $(kubectl --kubeconfig "$kubeconfig" api-resources --verbs=list --namespaced=false -o name); do
+    kubectl --kubeconfig "$kubeconfig" get "$kind" -o yaml >"$dir/resources/cluster/$kind.yaml"
+    kinds=$((kinds + 1))
+done
+tar -C "$dir" -czf "$dir/resources.tar.gz" resources
+rm -rf "$dir/resources"
+
+pki=/etc/kubernetes/pki/etcd
+if command -v etcdctl >/dev/null 2>&1; then
+    ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert="$pki/ca.crt" \
+        --cert="$pki/server.crt" --key="$pki/server.key" snapshot save "$dir/etcd-snapshot.db" >/dev/null
+else
+    # kubeadm's etcd runs as a static pod whose image has etcdctl; /var/lib/etcd is its hostPath.
+    pod="etcd-$(hostname)"
+    kubectl --kubeconfig "$kubeconfig" -n kube-system exec "$pod" -- etcdctl \
+        --endpoints=https://127.0.0.1:2379 --cacert="$pki/ca.crt" --cert="$pki/server.crt" \
+        --key="$pki/server.key" snapshot save /var/lib/etcd/bastion-snapshot.db >/dev/null
+    mv /var/lib/etcd/bastion-snapshot.db "$dir/etcd-snapshot.db"
+fi
+test -s "$dir/etcd-snapshot.db"
+echo "backup: $kinds resource kinds, etcd snapshot $(wc -c <"$dir/etcd-snapshot.db") bytes"
