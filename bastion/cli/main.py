@@ -56,6 +56,12 @@ def _fetch() -> None:
     app.command("fetch", no_args_is_help=True)(fetch_command)
 
 
+def _play() -> None:
+    from bastion.cli.play_cmd import play_command
+
+    app.command("play", no_args_is_help=True)(play_command)
+
+
 def _history() -> None:
     from bastion.cli.history_cmd import history_command
 
@@ -102,6 +108,7 @@ COMMANDS = {
     "run": _run,
     "copy": _copy,
     "fetch": _fetch,
+    "play": _play,
     "history": _history,
     "audit": _audit,
     "access": _access,

@@ -1,0 +1,233 @@
+"""``bastion play PLAYBOOK``: run a declarative playbook (docs/playbooks.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bastion.cli.options import (
+    AcceptNewOption,
+    ConnectTimeoutOption,
+    ForksOption,
+    InventoryOption,
+    OutDirOption,
+    RetriesOption,
+    connect_options,
+    inventory_of,
+)
+from bastion.executor import RunOptions
+from bastion.history import record_run
+from bastion.limits import fit_forks_to_file_limit
+from bastion.models import HostResult, Status
+from bastion.outcome import EXIT_INTERRUPTED
+from bastion.playbook import (
+    PlaybookRun,
+    PlayOptions,
+    PlayRecap,
+    load_playbook,
+    parse_extra_vars,
+    parse_where,
+)
+from bastion.playbook.record import PlayRecorder
+from bastion.playbook.results import PlayEvent
+from bastion.render.base import wants_color
+from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
+from bastion.runrecord import RunContext
+
+
+class PlayOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def play_command(
+    playbook: Annotated[
+        Path,
+        typer.Argument(help="The playbook file (a play, or a composition that imports plays)."),
+    ],
+    inventory: InventoryOption = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Change nothing: run the guards and read-only steps, print what would run.",
+        ),
+    ] = False,
+    extra_vars: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra-vars",
+            "-e",
+            help="NAME=VALUE or @FILE.yaml (repeatable); wins over every other variable.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        str | None,
+        typer.Option(
+            "--limit",
+            help="Narrow every play's hosts, run's grammar: '-H node1', '-g workers -x node3'.",
+            show_default=False,
+        ),
+    ] = None,
+    tags: Annotated[
+        str | None,
+        typer.Option(
+            "--tags", help="Run only the steps with one of these tags (a,b).", show_default=False
+        ),
+    ] = None,
+    skip_tags: Annotated[
+        str | None,
+        typer.Option(
+            "--skip-tags", help="Leave out the steps with one of these tags.", show_default=False
+        ),
+    ] = None,
+    start_at: Annotated[
+        str | None,
+        typer.Option("--start-at", help="Begin at the step of this name.", show_default=False),
+    ] = None,
+    output: Annotated[
+        PlayOutput,
+        typer.Option("--output", "-o", help="text, or json (one object per host and step)."),
+    ] = PlayOutput.TEXT,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every host's output as it arrives.")
+    ] = False,
+    forks: ForksOption = 64,
+    connect_timeout: ConnectTimeoutOption = None,
+    retries: RetriesOption = 2,
+    accept_new: AcceptNewOption = False,
+    transport: Annotated[
+        str | None,
+        typer.Option(
+            "--transport",
+            envvar="BASTION_TRANSPORT",
+            help="asyncssh, paramiko, mosh or auto for every host (as bastion run).",
+            show_default=False,
+        ),
+    ] = None,
+    out_dir: OutDirOption = None,
+) -> None:
+    """Run PLAYBOOK's steps in order on its hosts, each step on all of them in parallel.
+
+    Exit status: 0 every host ok; 1 a step failed; 2 bad usage or input (the playbook's
+    file:line); 3 a host was unreachable; 130 interrupted.
+    """
+    extra = parse_extra_vars(extra_vars or [])
+    book = load_playbook(playbook, extra)
+    loaded = inventory_of(inventory)
+    selection = parse_where(limit, source="--limit", line=None) if limit else None
+    fit = fit_forks_to_file_limit(forks, len(loaded.hosts), per_host=3 if out_dir else 1)
+    options = PlayOptions(
+        run=RunOptions(
+            forks=fit.forks,
+            transport=transport,
+            connect=connect_options(loaded, connect_timeout, retries, accept_new),
+        ),
+        check=check,
+        tags=_names(tags),
+        skip_tags=_names(skip_tags),
+        start_at=start_at,
+        limit=selection,
+    )
+    color = wants_color(sys.stdout)
+    renderer: PlayTextRenderer | PlayJsonRenderer
+    if output is PlayOutput.JSON:
+        renderer = PlayJsonRenderer(sys.stdout)
+        recap_stream = sys.stderr
+    else:
+        renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
+        recap_stream = sys.stdout
+    described = _describe(playbook, check, limit, tags, skip_tags, start_at, extra)
+    context = RunContext(
+        command=described,
+        selection=limit or "(the playbook's hosts)",
+        inventory_path=str(loaded.path),
+        inventory_digest=loaded.digest,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        options={
+            "check": check,
+            "forks": forks,
+            "transport": transport,
+            "extra_vars": sorted(extra),
+            "tags": sorted(_names(tags)),
+            "skip_tags": sorted(_names(skip_tags)),
+            "start_at": start_at,
+        },
+    )
+    recorder = PlayRecorder(out_dir, context) if out_dir is not None else None
+
+    def emit(event: PlayEvent) -> None:
+        renderer.handle(event)
+        if recorder is not None:
+            recorder.handle(event)
+
+    run = PlaybookRun(book, loaded, options, emit)
+    run.prepare()  # bad input: exit 2 here, before any host is contacted
+    interrupted = False
+    try:
+        asyncio.run(run.execute())
+    except KeyboardInterrupt:
+        interrupted = True
+    recap = run.recap()
+    code = EXIT_INTERRUPTED if interrupted else recap.exit_code
+    if output is PlayOutput.JSON:
+        renderer.finish(recap)
+        recap_stream.write(_text_recap(recap))
+    else:
+        renderer.finish(recap)
+    if interrupted:
+        sys.stderr.write("bastion: interrupted; the recap shows the steps that finished\n")
+    if recorder is not None:
+        recorder.finish(recap, exit_code=code)
+    record_run(context, _host_results(recap), exit_code=code, elapsed_s=recap.elapsed_s)
+    raise typer.Exit(code)
+
+
+def _names(text: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _describe(
+    playbook: Path,
+    check: bool,
+    limit: str | None,
+    tags: str | None,
+    skip_tags: str | None,
+    start_at: str | None,
+    extra: dict[str, object],
+) -> str:
+    """The command as the history keeps it: -e names only, never their values."""
+    words = ["play", str(playbook)]
+    if check:
+        words.append("--check")
+    for flag, value in (
+        ("--limit", limit),
+        ("--tags", tags),
+        ("--skip-tags", skip_tags),
+        ("--start-at", start_at),
+    ):
+        if value:
+            words += [flag, repr(value)]
+    words += [f"-e {name}=..." for name in sorted(extra)]
+    return " ".join(words)
+
+
+def _text_recap(recap: PlayRecap) -> str:
+    from bastion.render.play import render_recap
+
+    return render_recap(recap)
+
+
+def _host_results(recap: PlayRecap) -> list[HostResult]:
+    status = {"ok": Status.OK, "failed": Status.FAILED, "unreachable": Status.UNREACHABLE}
+    return [
+        HostResult(host=t.host, address=t.address, status=status[t.status], error=t.reason)
+        for t in recap.hosts
+    ]

@@ -1,0 +1,202 @@
+"""Jinja for playbooks: strict undefined, shell quoting unless ``| raw``, and secret masking.
+
+Strings run by a shell (run, unless, only_if, creates/removes, wait_for commands, script
+arguments) are rendered with every ``{{ value }}`` shell-quoted; ``{{ value | raw }}`` goes in
+verbatim. Template files, ``copy.content`` and variables are rendered without quoting.
+"""
+
+from __future__ import annotations
+
+import shlex
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from bastion.playbook.errors import PlaybookError
+from bastion.playbook.model import Text
+
+MASK = "********"
+_TEMPLATE_NAME = "<template>"
+
+
+class Raw(str):
+    """A value the shell renderer interpolates verbatim (``{{ x | raw }}``)."""
+
+    __slots__ = ()
+
+
+def _raw(value: object) -> Raw:
+    return Raw("" if value is None else str(value))
+
+
+def _shell_quote(value: object) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, Pending):
+        return "PENDING"
+    return shlex.quote("" if value is None else str(value))
+
+
+def _environment(*, quoted: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 (shell and config files, not HTML)
+        keep_trailing_newline=True,
+        finalize=_shell_quote if quoted else None,
+    )
+    env.filters["raw"] = _raw
+    return env
+
+
+SHELL_ENV = _environment(quoted=True)
+PLAIN_ENV = _environment(quoted=False)
+
+
+class Pending:
+    """A registered value not known yet (dry render before the run): any use of it is fine."""
+
+    def __getattr__(self, name: str) -> Pending:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: object) -> Pending:
+        return self
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __str__(self) -> str:
+        return "PENDING"
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    __gt__ = __le__ = __ge__ = __lt__
+
+    def __int__(self) -> int:
+        return 0
+
+
+def check_template(text: Text, path: Path) -> None:
+    """Refuse a Jinja syntax error at load, naming its line."""
+    try:
+        _compiled(text.value, quoted=False)
+    except jinja2.TemplateSyntaxError as exc:
+        raise PlaybookError(
+            f"template syntax: {exc.message}", source=path, line=text.line + (exc.lineno or 1) - 1
+        ) from None
+
+
+def check_expression(text: Text, path: Path, key: str) -> None:
+    """Refuse an expression (``when``, ``until``...) that does not parse."""
+    try:
+        _expression(text.value)
+    except jinja2.TemplateSyntaxError as exc:
+        raise PlaybookError(
+            f"{key}: bad expression: {exc.message}", source=path, line=text.line
+        ) from None
+
+
+def render(text: Text, context: Mapping[str, object], path: Path, *, quoted: bool) -> str:
+    """Render ``text``; an undefined variable or a failing filter is a `PlaybookError`."""
+    try:
+        return _compiled(text.value, quoted=quoted).render(context)
+    except jinja2.TemplateError as exc:
+        raise _error(exc, text, path) from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
+        raise _error(exc, text, path) from None
+
+
+def evaluate(text: Text, context: Mapping[str, object], path: Path) -> object:
+    """The value of an expression such as ``when`` or ``until``."""
+    try:
+        value: object = _expression(text.value)(**context)
+    except jinja2.TemplateError as exc:
+        raise _error(exc, text, path) from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
+        raise _error(exc, text, path) from None
+    if isinstance(value, jinja2.Undefined):
+        raise PlaybookError(f"undefined: {text.value}", source=path, line=text.line)
+    return value
+
+
+def render_value(value: object, context: Mapping[str, object], path: Path) -> object:
+    """A variable's value with every `Text` inside rendered (no quoting)."""
+    if isinstance(value, Text):
+        return render(value, context, path, quoted=False)
+    if isinstance(value, dict):
+        return {k: render_value(v, context, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, context, path) for v in value]
+    return value
+
+
+def _error(exc: Exception, text: Text, path: Path) -> PlaybookError:
+    line = text.line + _template_line(exc) - 1
+    if isinstance(exc, jinja2.UndefinedError):
+        return PlaybookError(f"undefined variable: {exc.message}", source=path, line=line)
+    message = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)
+    return PlaybookError(f"template error: {message}", source=path, line=line)
+
+
+def _template_line(exc: Exception) -> int:
+    """The line inside the template where rendering failed (1 when unknown)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno:
+        return exc.lineno
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == _TEMPLATE_NAME]
+    return frames[-1].lineno or 1 if frames else 1
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str, *, quoted: bool) -> jinja2.Template:
+    env = SHELL_ENV if quoted else PLAIN_ENV
+    return env.from_string(source)
+
+
+@lru_cache(maxsize=1024)
+def _expression(source: str) -> jinja2.environment.TemplateExpression:
+    return PLAIN_ENV.compile_expression(source, undefined_to_none=False)
+
+
+class Masker:
+    """Replaces every secret value by ``********`` in text bound for output, files or logs."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self.add(values)
+
+    def add(self, values: Iterable[str]) -> None:
+        for value in values:
+            for form in (value, value.strip(), shlex.quote(value.strip())):
+                if len(form) >= 3:  # masking every "a" would hide everything and protect nothing
+                    self._values.add(form)
+            for line in value.splitlines():
+                if len(line.strip()) >= 3:
+                    self._values.add(line.strip())
+
+    def mask(self, text: str) -> str:
+        if not self._values or not text:
+            return text
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
