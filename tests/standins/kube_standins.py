@@ -137,6 +137,7 @@ def apt_get(args: list[str]) -> None:
             state["services"]["containerd"] = {"active": True, "enabled": True}
         if name == "kubelet":
             state["services"].setdefault("kubelet", {"active": False, "enabled": False})
+            (K8S / "manifests").mkdir(parents=True, exist_ok=True)  # as the kubelet package does
     save(f"node-{NODE}.json", state)
     print("Setting up packages... (stand-in)")
 
@@ -362,7 +363,7 @@ def curl(args: list[str]) -> None:
 
 def gpg(args: list[str]) -> None:
     opts, _ = options(args, {"-o", "--output"})
-    data = sys.stdin.buffer.read()
+    data = b"".join(STDIN)
     if b"BEGIN PGP PUBLIC KEY BLOCK" not in data:
         raise Exit(2, "gpg: no valid OpenPGP data found.")
     Path(opts.get("-o") or opts["--output"]).write_bytes(b"stand-in keyring\n" + data)
@@ -582,7 +583,9 @@ def kubeadm_join(opts: dict[str, str]) -> None:
 
 
 def kubeadm_reset() -> None:
-    control_plane = (K8S / "admin.conf").exists() or (K8S / "manifests").exists()
+    control_plane = (K8S / "admin.conf").exists() or (
+        K8S / "manifests/kube-apiserver.yaml"
+    ).exists()
     for path in ("manifests", "pki"):
         shutil.rmtree(K8S / path, ignore_errors=True)
     for conf in (
@@ -909,8 +912,14 @@ TOOLS = {
 }
 
 
+STDIN: list[bytes] = []
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if TOOL == "gpg":
+        # Read the pipe before taking the lock: the curl feeding it needs the lock to finish.
+        STDIN.append(sys.stdin.buffer.read())
     STATE.mkdir(exist_ok=True)
     with open(STATE / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
