@@ -66,6 +66,15 @@ def bootstrap_command(
     pod_cidr: Annotated[
         str, typer.Option("--pod-cidr", help="Pod network; must not overlap the nodes'.")
     ] = "10.244.0.0/16",
+    fetch_dir: Annotated[
+        Path,
+        typer.Option(
+            "--fetch-dir",
+            help="Where the admin kubeconfig comes back: DIR/<control plane>/etc/kubernetes/"
+            "admin.conf (0600).",
+            file_okay=False,
+        ),
+    ] = Path("out"),
     check: Annotated[
         bool, typer.Option("--check", help="Show what would run where; change nothing.")
     ] = False,
@@ -79,6 +88,7 @@ def bootstrap_command(
 
     inv = inventory_of(inventory)
     variables = bootstrap_vars(BootstrapSettings(cni, k8s_version, pod_cidr), inv)
+    variables["fetch_dir"] = str(fetch_dir.resolve())
     _play(
         "site.yaml", inv, variables, extra_vars, check=check, accept_new=accept_new,
         connect_timeout=connect_timeout,

@@ -453,6 +453,7 @@ def kubeadm(args: list[str]) -> None:
             raise Exit(1, "failed to create token: connection refused")
         token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
         cluster["tokens"].append(token)
+        cluster.setdefault("issued", []).append(token)  # for tests: must never leak
         save("cluster.json", cluster)
         print(token)
     elif rest[:2] == ["token", "delete"]:
@@ -569,6 +570,7 @@ def kubeadm_join(opts: dict[str, str]) -> None:
         f"# stand-in kubeconfig kubelet.conf\nserver: https://{discovery['apiServerEndpoint']}\n"
     )
     kubelet_conf.chmod(0o600)
+    cluster.setdefault("joins", []).append({"node": name, "token_id": discovery["token"][:6]})
     cluster["nodes"][name] = {
         "address": node_ip(join["nodeRegistration"]) or "10.0.2.15",
         "role": "worker",
