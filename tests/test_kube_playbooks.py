@@ -31,10 +31,25 @@ pytestmark = pytest.mark.lab
 
 SUBNET = f"127.{TEST_NET}.12"
 STANDINS = REPO / "tests" / "standins" / "kube_standins.py"
-TOOLS = (
-    "kubeadm kubectl apt-get apt-mark apt-cache dpkg-query systemctl modprobe lsmod sysctl "
-    "swapoff swapon containerd curl gpg etcdctl iptables"
-).split()
+TOOLS = [
+    "kubeadm",
+    "kubectl",
+    "apt-get",
+    "apt-mark",
+    "apt-cache",
+    "dpkg-query",
+    "systemctl",
+    "modprobe",
+    "lsmod",
+    "sysctl",
+    "swapoff",
+    "swapon",
+    "containerd",
+    "curl",
+    "gpg",
+    "etcdctl",
+    "iptables",
+]
 NODES = ("node1", "node2", "node3")
 
 
