@@ -31,25 +31,11 @@ pytestmark = pytest.mark.lab
 
 SUBNET = f"127.{TEST_NET}.12"
 STANDINS = REPO / "tests" / "standins" / "kube_standins.py"
-TOOLS = [
-    "kubeadm",
-    "kubectl",
-    "apt-get",
-    "apt-mark",
-    "apt-cache",
-    "dpkg-query",
-    "systemctl",
-    "modprobe",
-    "lsmod",
-    "sysctl",
-    "swapoff",
-    "swapon",
-    "containerd",
-    "curl",
-    "gpg",
-    "etcdctl",
-    "iptables",
-]
+TOOLS = (
+    *("kubeadm", "kubectl", "etcdctl", "containerd", "curl", "gpg", "iptables"),
+    *("apt-get", "apt-mark", "apt-cache", "dpkg-query", "systemctl"),
+    *("modprobe", "lsmod", "sysctl", "swapoff", "swapon"),
+)
 NODES = ("node1", "node2", "node3")
 
 
