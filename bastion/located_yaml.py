@@ -27,6 +27,8 @@ class Scalar:
     """As YAML typed it: str, int, float, bool, None, a date..."""
     text: str
     """As written (without quotes), for labels, where ``01`` and ``true`` must stay text."""
+    style: str | None = None
+    """``|`` or ``>`` for block scalars (whose text starts on the next line), else None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,8 @@ class _Tree:
         elif isinstance(node, yaml.SequenceNode):
             result = Seq(line, tuple(self.convert(item) for item in node.value))
         else:
-            result = Scalar(line, self._construct(node), str(node.value))
+            style = node.style if isinstance(node, yaml.ScalarNode) else None
+            result = Scalar(line, self._construct(node), str(node.value), style)
         self._open.discard(key)
         self._done[key] = result
         return result

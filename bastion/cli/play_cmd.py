@@ -27,6 +27,7 @@ from bastion.limits import fit_forks_to_file_limit
 from bastion.models import HostResult, Status
 from bastion.outcome import EXIT_INTERRUPTED
 from bastion.playbook import (
+    PlaybookError,
     PlaybookRun,
     PlayOptions,
     PlayRecap,
@@ -169,7 +170,13 @@ def play_command(
             recorder.handle(event)
 
     run = PlaybookRun(book, loaded, options, emit)
-    run.prepare()  # bad input: exit 2 here, before any host is contacted
+    try:
+        run.prepare()  # bad input: exit 2 here, before any host is contacted
+    except PlaybookError as exc:
+        # A template error may quote a value (a dict key, say): never a secret's.
+        raise PlaybookError(
+            run.masker.mask(exc.message), source=exc.source, line=exc.line
+        ) from None
     interrupted = False
     try:
         asyncio.run(run.execute())

@@ -30,8 +30,9 @@ from bastion.playbook.model import (
 )
 from bastion.playbook.template import render
 from bastion.private_files import private_dir
-from bastion.transfer.copy import CopyOptions, Owner, copy_to_host
+from bastion.transfer.copy import CopyOptions, Owner, copy_changes, copy_to_host
 from bastion.transfer.fetch import FetchOptions, fetch_from_host, host_directory
+from bastion.transfer.report import failure_lines, file_result
 from bastion.transfer.sources import plan_copy
 from bastion.transfer.work import files_work
 from bastion.transport.base import OutputSink, Transport
@@ -165,7 +166,13 @@ async def perform(
 
 
 async def _upload(
-    upload: Upload, step: Step, transport: Transport, host: Host, sink: OutputSink
+    upload: Upload,
+    step: Step,
+    transport: Transport,
+    host: Host,
+    sink: OutputSink,
+    *,
+    check: bool = False,
 ) -> HostResult:
     options = CopyOptions(
         mode=upload.mode,
@@ -183,9 +190,21 @@ async def _upload(
         plan = plan_copy([str(source)], upload.dest, recursive=False)
 
         async def body(files: RemoteFiles, host: Host, emit: OutputSink) -> HostResult:
-            return await copy_to_host(files, host, plan, upload.dest, options, emit)
+            if not check:
+                return await copy_to_host(files, host, plan, upload.dest, options, emit)
+            changes, failed = await copy_changes(files, plan, upload.dest, options)
+            report = FileReport(kind="copy", changed=tuple(changes), failed=tuple(failed))
+            lines = [f"would change {path}" for path in changes] + failure_lines(failed)
+            return file_result(host, report, lines, emit)
 
         return await files_work(body, step.timeout)(transport, host, sink)
+
+
+async def compare_upload(
+    upload: Upload, step: Step, transport: Transport, host: Host, sink: OutputSink
+) -> HostResult:
+    """--check for copy and template: what would change, read-only (``files.changed``)."""
+    return await _upload(upload, step, transport, host, sink, check=True)
 
 
 async def _download(

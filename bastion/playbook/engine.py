@@ -24,7 +24,15 @@ from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostOutput, HostResult, Status
 from bastion.outcome import first_error_line
-from bastion.playbook.actions import Command, Download, Prepared, Upload, perform, prepare
+from bastion.playbook.actions import (
+    Command,
+    Download,
+    Prepared,
+    Upload,
+    compare_upload,
+    perform,
+    prepare,
+)
 from bastion.playbook.context import host_view, layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
@@ -355,10 +363,26 @@ class PlaybookRun:
                 reason = skip_reason(guards, verdict)
                 return self._result(step, host, StepStatus.SKIPPED, reason), None
         prepared = prepare(step, context, path, check=self.options.check)
+        if self.options.check and isinstance(prepared, Upload) and not step.readonly:
+            return await self._check_upload(step, host, prepared, transport, sink), None
         if self.options.check and not step.readonly:
             plan = self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared))
             return plan, None
         return await self._attempts(play, step, host, context, prepared, transport, sink)
+
+    async def _check_upload(
+        self, step: Step, host: Host, upload: Upload, transport: Transport, sink: OutputSink
+    ) -> HostStepResult:
+        """--check of copy/template: compare with the host (read-only) to tell ok from change."""
+        done = await compare_upload(upload, step, transport, host, sink)
+        if done.status is Status.UNREACHABLE:
+            return self._result(step, host, StepStatus.UNREACHABLE, done.error, done)
+        if done.status is not Status.OK or done.files is None:
+            reason = first_error_line(done) or "cannot compare"
+            return self._result(step, host, StepStatus.FAILED, reason, done)
+        if done.files.changed:
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(upload), done)
+        return self._result(step, host, StepStatus.OK, None, done)
 
     async def _check_guards(
         self, guards: Guards, step: Step, transport: Transport, host: Host
@@ -386,6 +410,7 @@ class PlaybookRun:
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object]]:
         attempts = 0
+        met = False
         held: list[tuple[str, str]] = []
         out: OutputSink = (
             (lambda stream, text: held.append((stream, text))) if step.secret else sink

@@ -128,61 +128,65 @@ def _extra_vars_file(path: Path) -> dict[str, object]:
     return dict(data)
 
 
+_WHERE_OPTIONS = {
+    "-g": "groups",
+    "--group": "groups",
+    "-H": "hosts",
+    "--hosts": "hosts",
+    "-l": "selector",
+    "--selector": "selector",
+    "-x": "exclude",
+    "--exclude": "exclude",
+}
+
+
 def parse_where(text: str, *, source: str | Path, line: int | None) -> Selection:
-    """A selection as typed on the command line: ``--all``, ``-g workers -l role=x -x node3``."""
+    """A selection as typed on the command line: ``--all``, ``-g workers -l role=x -x node3``.
+
+    ``-x`` alone means every host but those.
+    """
+
+    def bad(why: str) -> PlaybookError:
+        return PlaybookError(f"bad host selection {text!r}: {why}", source=source, line=line)
+
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise PlaybookError(
-            f"bad host selection {text!r}: {exc}", source=source, line=line
-        ) from None
+        raise bad(str(exc)) from None
+    found: dict[str, list[str]] = {"groups": [], "hosts": [], "selector": [], "exclude": []}
     all_hosts = False
-    groups: list[str] = []
-    hosts: list[str] = []
-    exclude: list[str] = []
-    selector: str | None = None
     index = 0
     while index < len(words):
         word = words[index]
         option, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
+        index += 1
         if option in ("--all", "-a") and not eq:
             all_hosts = True
-            index += 1
             continue
-        if option not in ("-g", "--group", "-H", "--hosts", "-l", "--selector", "-x", "--exclude"):
-            raise PlaybookError(
-                f"bad host selection {text!r}: unknown option {word!r} "
-                "(use --all, -g GROUP, -H HOSTS, -l SELECTOR, -x HOSTS)",
-                source=source,
-                line=line,
+        if option not in _WHERE_OPTIONS:
+            raise bad(
+                f"unknown option {word!r} (use --all, -g GROUP, -H HOSTS, -l SELECTOR, -x HOSTS)"
             )
-        if eq:
-            value = inline
+        if not eq:
+            if index >= len(words):
+                raise bad(f"{word} needs a value")
+            inline = words[index]
             index += 1
-        elif index + 1 < len(words):
-            value = words[index + 1]
-            index += 2
-        else:
-            raise PlaybookError(
-                f"bad host selection {text!r}: {word} needs a value", source=source, line=line
-            )
-        if option in ("-g", "--group"):
-            groups.append(value)
-        elif option in ("-H", "--hosts"):
-            hosts.append(value)
-        elif option in ("-x", "--exclude"):
-            exclude.append(value)
-        else:
-            selector = value
-    if exclude and not (all_hosts or groups or hosts or selector is not None):
-        all_hosts = True  # "-x node3" alone: every host but node3
-    selection = Selection(all_hosts, tuple(groups), tuple(hosts), selector, tuple(exclude))
+        found[_WHERE_OPTIONS[option]].append(inline)
+    if len(found["selector"]) > 1:
+        raise bad("give -l once (commas combine requirements)")
+    chosen = all_hosts or found["groups"] or found["hosts"] or found["selector"]
+    if found["exclude"] and not chosen:
+        all_hosts = True
+    selection = Selection(
+        all_hosts,
+        tuple(found["groups"]),
+        tuple(found["hosts"]),
+        found["selector"][0] if found["selector"] else None,
+        tuple(found["exclude"]),
+    )
     if selection.is_empty():
-        raise PlaybookError(
-            f"bad host selection {text!r}: choose hosts with --all, -g, -H or -l",
-            source=source,
-            line=line,
-        )
+        raise bad("choose hosts with --all, -g, -H or -l")
     return selection
 
 
@@ -365,7 +369,7 @@ class _Loader:
         if isinstance(node, Seq):
             return [self.value(item, path) for item in node.items]
         if isinstance(node.value, str):
-            text = Text(node.value, node.line)
+            text = Text(node.value, _text_line(node))
             check_template(text, path)
             return text
         if node.value is None or isinstance(node.value, bool | int | float):
@@ -574,8 +578,7 @@ class _Loader:
         return text
 
     def required_text(self, entry: Entry, path: Path, key: str) -> Text:
-        node = entry.value
-        text = Text(self.scalar_text(entry, path, key), node.line)
+        text = Text(self.scalar_text(entry, path, key), _text_line(entry.value))
         check_template(text, path)
         return text
 
@@ -731,3 +734,10 @@ class _Loader:
         if len(body) > SCRIPT_LIMIT:
             raise PlaybookError(f"{file} is larger than 64 MiB", source=path, line=line)
         return body
+
+
+def _text_line(node: Node) -> int:
+    """The line a string's text starts on: a block scalar's (``|``, ``>``) starts below its key."""
+    if isinstance(node, Scalar) and node.style in ("|", ">"):
+        return node.line + 1
+    return node.line

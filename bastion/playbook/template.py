@@ -128,9 +128,9 @@ def evaluate(text: Text, context: Mapping[str, object], path: Path) -> object:
     try:
         value: object = _expression(text.value)(**context)
     except jinja2.TemplateError as exc:
-        raise _error(exc, text, path) from None
+        raise _error(exc, text, path, expression=True) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
-        raise _error(exc, text, path) from None
+        raise _error(exc, text, path, expression=True) from None
     if isinstance(value, jinja2.Undefined):
         raise PlaybookError(f"undefined: {text.value}", source=path, line=text.line)
     return value
@@ -147,8 +147,9 @@ def render_value(value: object, context: Mapping[str, object], path: Path) -> ob
     return value
 
 
-def _error(exc: Exception, text: Text, path: Path) -> PlaybookError:
-    line = text.line + _template_line(exc) - 1
+def _error(exc: Exception, text: Text, path: Path, *, expression: bool = False) -> PlaybookError:
+    # An expression is one line; Jinja wraps it in a template of its own, whose lines mean nothing.
+    line = text.line if expression else text.line + _template_line(exc) - 1
     if isinstance(exc, jinja2.UndefinedError):
         return PlaybookError(f"undefined variable: {exc.message}", source=path, line=line)
     message = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)

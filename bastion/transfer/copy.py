@@ -146,6 +146,21 @@ async def copy_to_host(
     return _result(host, outcome, emit)
 
 
+async def copy_changes(
+    files: RemoteFiles, plan: CopyPlan, dest: str, options: CopyOptions
+) -> tuple[list[str], list[FileFailure]]:
+    """What `copy_to_host` would change on this host, changing nothing (``play --check``)."""
+    outcome = _Outcome()
+    root = posixpath.normpath(posixpath.join(await files.home(), dest))
+    try:
+        work = await _compare(files, plan, root, options, outcome)
+    except RemoteFileError as exc:
+        return [], [FileFailure(exc.path, exc.reason)]
+    changes = [*work.make_dirs, *(send.target for send in work.sends)]
+    changes += [path for path, _mode in work.chmods] + list(work.chowns)
+    return list(dict.fromkeys(changes)), list(outcome.failed)
+
+
 async def _compare(
     files: RemoteFiles, plan: CopyPlan, root: str, options: CopyOptions, outcome: _Outcome
 ) -> _Work:

@@ -1,0 +1,182 @@
+"""The playbook's pure parts, without SSH: templating, quoting, masking, vars, guards, parsing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bastion.models import Host
+from bastion.playbook import PlaybookError, load_playbook, parse_extra_vars, parse_where
+from bastion.playbook.context import layered_vars, resolve_vars
+from bastion.playbook.durations import parse_duration
+from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
+from bastion.playbook.model import Text
+from bastion.playbook.results import HostStepResult, HostTally, PlayRecap, StepStatus
+from bastion.playbook.template import MASK, Masker, Pending, evaluate, render
+from bastion.select import Selection
+
+HERE = Path("book.yaml")
+
+
+def shell(source: str, **context: object) -> str:
+    return render(Text(source, 1), context, HERE, quoted=True)
+
+
+def test_values_in_shell_strings_are_quoted_unless_raw() -> None:
+    assert shell("echo {{ x }}", x="a b; rm -rf /") == "echo 'a b; rm -rf /'"
+    assert shell("echo {{ x }}", x="it's") == "echo 'it'\"'\"'s'"
+    assert shell("echo {{ x | raw }}", x="$HOME *") == "echo $HOME *"
+    assert shell("echo {{ n }}", n=3) == "echo 3"
+    assert shell("echo {{ a ~ '-' ~ b }}", a="x y", b="z") == "echo 'x y-z'"
+    # Literal text is never touched; only interpolated values are.
+    assert shell('echo "$(hostname)" {% if on %}yes{% endif %}', on=True) == (
+        'echo "$(hostname)" yes'
+    )
+    plain = render(Text("port = {{ p }}\n", 1), {"p": "a b"}, HERE, quoted=False)
+    assert plain == "port = a b\n"
+
+
+def test_an_undefined_name_names_the_file_and_the_line_inside_the_text() -> None:
+    with pytest.raises(PlaybookError) as caught:
+        render(Text("echo a\necho {{ nope }}\n", 10), {}, HERE, quoted=True)
+    assert str(caught.value) == "book.yaml:11: undefined variable: 'nope' is undefined"
+    with pytest.raises(PlaybookError) as attribute:
+        evaluate(Text("hosts.node1.join.rc == 0", 4), {"hosts": {"node1": {}}}, HERE)
+    assert str(attribute.value) == (
+        "book.yaml:4: undefined variable: 'dict object' has no attribute 'join'"
+    )
+
+
+def test_pending_registers_pass_the_dry_render() -> None:
+    context = {"hosts": {"node1": {"join": Pending()}}, "result": Pending()}
+    assert evaluate(Text("hosts.node1.join.rc == 0", 1), context, HERE) is False
+    assert evaluate(Text("'Ready' in result.stdout", 1), context, HERE) is False
+    assert shell("echo {{ hosts.node1.join.stdout }}", **context) == "echo PENDING"
+
+
+def test_the_masker_hides_every_form_of_a_secret() -> None:
+    masker = Masker(["s3cret-token"])
+    assert masker.mask("token=s3cret-token!") == f"token={MASK}!"
+    masker.add(["kubeadm join 10.0.0.1:6443 --token abc.def\n"])
+    assert masker.mask("ran: kubeadm join 10.0.0.1:6443 --token abc.def") == f"ran: {MASK}"
+    masker.add(["it's secret"])
+    assert masker.mask("echo 'it'\"'\"'s secret'") == f"echo {MASK}"
+    assert Masker(["ab"]).mask("abc") == "abc"  # too short to mask without hiding everything
+
+
+def test_vars_refer_to_each_other_in_any_order_and_loops_are_errors() -> None:
+    layered = {
+        "url": (Text("https://{{ host_name }}:{{ port }}", 3), HERE),
+        "host_name": (Text("{{ host.name }}.lab", 4), HERE),
+        "port": (6443, HERE),
+    }
+    values = resolve_vars(layered, {"host": {"name": "node1"}})
+    assert values["url"] == "https://node1.lab:6443"
+    loop = {"a": (Text("{{ b }}", 7), HERE), "b": (Text("{{ a }}", 8), HERE)}
+    with pytest.raises(
+        PlaybookError, match=r"book.yaml:7: variables refer to each other in a loop: a -> b -> a"
+    ):
+        resolve_vars(loop, {})
+
+
+def test_variable_precedence(tmp_path: Path) -> None:
+    (tmp_path / "play.yaml").write_text(
+        "name: p\nhosts: --all\nvars: {a: play, b: play, c: play, d: play}\n"
+        "steps:\n  - {name: s, run: echo}\n"
+    )
+    (tmp_path / "site.yaml").write_text(
+        "name: site\nvars: {b: site, c: site, d: site}\nimport: [play.yaml]\n"
+    )
+    book = load_playbook(tmp_path / "site.yaml", {"d": "cli"})
+    host = Host("node1", "127.0.0.1", vars={"c": "inventory", "d": "inventory"})
+    values = resolve_vars(layered_vars(book.plays[0], host, book.extra_vars), {})
+    assert values == {"a": "play", "b": "site", "c": "inventory", "d": "cli"}
+
+
+def test_the_guard_script_runs_the_guards_in_order(tmp_path: Path) -> None:
+    (tmp_path / "here").touch()
+    here, gone = str(tmp_path / "here"), str(tmp_path / "gone")
+
+    def verdict(guards: Guards) -> str | None:
+        done = subprocess.run(
+            ["sh", "-c", guard_script(guards)], capture_output=True, text=True, check=False
+        )
+        return guard_verdict(done.stdout)
+
+    assert verdict(Guards(creates=here)) == "creates"
+    assert verdict(Guards(creates=gone)) == "run"
+    assert verdict(Guards(removes=gone)) == "removes"
+    assert verdict(Guards(unless=f"test -e {here}")) == "unless"
+    assert verdict(Guards(only_if=f"test -e {gone}")) == "only_if"
+    # The first that says skip wins: creates before only_if.
+    assert verdict(Guards(creates=here, only_if="false")) == "creates"
+    assert verdict(Guards(creates=gone, removes=here, unless="false", only_if="true")) == "run"
+    odd = str(tmp_path / "it's here; rm -rf x")
+    Path(odd).touch()
+    assert verdict(Guards(creates=odd)) == "creates"
+    assert skip_reason(Guards(creates=here), "creates") == f"creates {here} exists"
+    assert skip_reason(Guards(only_if="false"), "only_if") == "only_if: false failed"
+
+
+def test_selections_in_the_run_grammar() -> None:
+    where = parse_where("-g workers -l 'role in (a,b)' -x node3", source=HERE, line=1)
+    assert where == Selection(groups=("workers",), selector="role in (a,b)", exclude=("node3",))
+    assert parse_where("--all", source=HERE, line=1) == Selection(all=True)
+    assert parse_where("-x node3", source=HERE, line=1) == Selection(all=True, exclude=("node3",))
+    assert parse_where("--hosts=node[1-2]", source=HERE, line=1) == Selection(hosts=("node[1-2]",))
+    for bad in ("node1", "-g", "--become", "-l a -l b", "'unclosed"):
+        with pytest.raises(PlaybookError, match=r"book\.yaml:5: bad host selection"):
+            parse_where(bad, source=HERE, line=5)
+
+
+def test_durations_and_extra_vars(tmp_path: Path) -> None:
+    assert [parse_duration(v) for v in (90, 1.5, "500ms", "5s", "10m", "1h")] == [
+        90.0,
+        1.5,
+        0.5,
+        5.0,
+        600.0,
+        3600.0,
+    ]
+    assert (
+        parse_duration("soon") is None
+        and parse_duration(-1) is None
+        and parse_duration(True) is None
+    )
+    (tmp_path / "vars.yaml").write_text("a: 1\nb: [x]\n")
+    assert parse_extra_vars(["a=x=y", f"@{tmp_path / 'vars.yaml'}", "c= spaced "]) == {
+        "a": 1,
+        "b": ["x"],
+        "c": " spaced ",
+    }
+    with pytest.raises(PlaybookError, match="-e: expected NAME=VALUE"):
+        parse_extra_vars(["1a=b"])
+
+
+def test_recap_counts_each_step_once_and_exit_codes() -> None:
+    def tally(host: str, *statuses: StepStatus, ignored: bool = False) -> HostTally:
+        counted = HostTally(host, "127.0.0.1")
+        for number, status in enumerate(statuses):
+            counted.add(HostStepResult(host, f"s{number}", status, ignored=ignored))
+        return counted
+
+    ok = tally("a", StepStatus.OK, StepStatus.CHANGED, StepStatus.SKIPPED)
+    assert ok.counts == {
+        "ok": 1,
+        "changed": 1,
+        "skipped": 1,
+        "failed": 0,
+        "unreachable": 0,
+        "ignored": 0,
+    }
+    assert PlayRecap([ok]).exit_code == 0
+    ignored = tally("b", StepStatus.FAILED, ignored=True)
+    assert ignored.counts["ignored"] == 1 and ignored.stopped_at is None
+    assert PlayRecap([ok, ignored]).exit_code == 0
+    failed = tally("c", StepStatus.OK, StepStatus.FAILED)
+    assert failed.stopped_at == "s1"
+    assert PlayRecap([ok, failed]).exit_code == 1
+    assert PlayRecap([failed, tally("d", StepStatus.UNREACHABLE)]).exit_code == 3
+    assert tally("e", StepStatus.WOULD_RUN).counts["changed"] == 1
