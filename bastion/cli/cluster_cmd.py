@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -259,6 +259,6 @@ def _play(
     raise typer.Exit(recap.exit_code)
 
 
-def _fail(message: str, code: int) -> typer.Exit:
+def _fail(message: str, code: int) -> NoReturn:
     typer.echo(f"bastion: error: {message}", err=True)
     raise typer.Exit(code)
