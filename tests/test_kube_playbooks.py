@@ -261,8 +261,9 @@ def test_a_half_finished_init_is_reset_and_redone(kube: KubeLab) -> None:
     cluster["healthy"] = False
     (kube.state / "cluster.json").write_text(json.dumps(cluster))
     before = len(kube.calls())
+    # Rebuilt with Calico this time: the reset control plane has no pod network left.
     done = kube.cli(
-        "cluster", "bootstrap", "-i", "lab", "--cni", "weave", "--k8s-version", "1.33",
+        "cluster", "bootstrap", "-i", "lab", "--cni", "calico", "--k8s-version", "1.33",
         "-e", "apiserver_grace_s=0", timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
@@ -274,6 +275,10 @@ def test_a_half_finished_init_is_reset_and_redone(kube: KubeLab) -> None:
     for node in ("node2", "node3"):
         assert first(calls, node, "kubeadm", "reset") < first(calls, node, "kubeadm", "join")
     assert sorted(kube.cluster()["nodes"]) == list(NODES)  # type: ignore[call-overload]
+    objects = kube.cluster()["objects"]
+    assert objects["cni/calico"]["cidr"] == "10.244.0.0/16"  # type: ignore[index]
+    assert "Deployment/tigera-operator" in objects  # type: ignore[operator]
+    assert "cni/weave" not in objects  # type: ignore[operator]
     tokens = kube.secrets_issued()
     assert len(tokens) == 2
     assert_never_leaked(kube, tokens[1], done.stdout + done.stderr)
