@@ -335,7 +335,7 @@ def manifest_for(url: str) -> str:
         )
     if match := re.search(r"flannel-io/flannel/releases/download/(v[\d.]+)/kube-flannel.yml", url):
         return (
-            "kind: ConfigMap\ndata:\n  net-conf.json: |\n    {\n"
+            "kind: ConfigMap\nmetadata:\n  name: kube-flannel-cfg\n  namespace: kube-flannel\ndata:\n  net-conf.json: |\n    {\n"
             '      "Network": "10.244.0.0/16",\n      "Backend": {"Type": "vxlan"}\n    }\n---\n'
             "kind: DaemonSet\nmetadata:\n  name: kube-flannel-ds\n  namespace: kube-flannel\n"
             f"spec:\n  containers:\n    - name: kube-flannel\n      image: ghcr.io/flannel-io/flannel:{match.group(1)}\n"
@@ -758,7 +758,9 @@ def kubectl(args: list[str]) -> None:
         print("daemonset.apps/weave-net env updated")
     elif verb == "rollout":
         target = rest[2]
-        if not any(target.endswith(obj.get("name", "?")) for obj in cluster["objects"].values()):
+        if not any(
+            target.endswith(str(obj.get("name") or "?")) for obj in cluster["objects"].values()
+        ):
             raise Exit(1, f"Error from server (NotFound): {target} not found")
         print(f"{target} successfully rolled out")
     elif verb == "drain":
