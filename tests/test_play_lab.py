@@ -169,11 +169,11 @@ def test_second_run_changes_nothing_and_copies_change_only_on_new_content(
     port = play(lab, "idempotent.yaml", "-e", f"dir={work_dir}", "-e", "port=9090", "-o", "json")
     steps = steps_of(port.stdout, "node1")
     assert (steps["config"]["status"], steps["motd"]["status"]) == ("changed", "ok")
-    motd = play(lab, "idempotent.yaml", "-e", f"dir={work_dir}", "-e", "port=9090", "-e", "motd=hi")
-    assert "STEP 2/6 config  [node[1-3]]\n  ok  node[1-3]\n" in motd.stdout
-    assert "STEP 3/6 motd  [node[1-3]]\n  changed  node[1-3]\n" in motd.stdout
     text = node_path(lab, "node3", f"{work_dir}/motd").read_text()
-    assert text == f"hi\nThis host is node3 ({LAB_SUBNET}.3), one of node1, node2, node3.\n"
+    assert (
+        text
+        == f"welcome to node3\nThis host is node3 ({LAB_SUBNET}.3), one of node1, node2, node3.\n"
+    )
     assert oct(node_path(lab, "node1", f"{work_dir}/app.conf").stat().st_mode & 0o777) == "0o640"
 
 
@@ -345,10 +345,11 @@ def test_tags_start_at_and_limit_choose_steps_and_hosts(lab: Cli) -> None:
         ]
 
     assert {s for s, _ in ran("--tags", "deploy")} == {"two"}
-    assert {s for s, _ in ran("--skip-tags", "setup")} == {"two", "three"}
-    assert {s for s, _ in ran("--start-at", "two")} == {"two", "three"}
-    assert {h for _, h in ran("--limit", "-H node2")} == {"node2"}
-    assert {h for _, h in ran("--limit", "-x node2")} == {"node1", "node3"}
+    skipped = ran("--skip-tags", "setup", "--limit", "-x node2")
+    assert {s for s, _ in skipped} == {"two", "three"}
+    assert {h for _, h in skipped} == {"node1", "node3"}
+    started = ran("--start-at", "two", "--limit", "-H node2")
+    assert started == [("two", "node2"), ("three", "node2")]
 
 
 def test_script_arguments_and_run_values_are_quoted(lab: Cli) -> None:
@@ -466,3 +467,63 @@ def test_out_dir_record_lists_hosts_and_steps(lab: Cli, tmp_path: Path) -> None:
     assert out.startswith("### STEP 1/5 first\nfirst\n### STEP 2/5 fails on node2\n")
     for path in record.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_changed_when_sudo_a_rolling_step_over_max_fail_and_a_timeout(lab: Cli) -> None:
+    done = play(lab, "modifiers.yaml", "-o", "json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    by_host = {node: steps_of(done.stdout, node) for node in NODES}
+    assert [by_host[n]["changed only when it says so"]["status"] for n in NODES] == [
+        "changed",
+        "ok",
+        "ok",
+    ]
+    assert {by_host[n]["as root"]["stdout"] for n in NODES} == {"0\n"}
+    assert by_host["node2"]["rolling"]["status"] == "failed"
+    assert by_host["node3"]["rolling"]["status"] == "skipped"
+    assert by_host["node3"]["rolling"]["detail"] == (
+        "not started: 1 host not ok after batch 2, over max_fail 0"
+    )
+    assert list(by_host["node3"]) == ["changed only when it says so", "as root", "rolling"]
+    assert by_host["node1"]["after the roll"]["stdout"] == "after, uid 0\n"
+    assert by_host["node1"]["too slow"]["detail"] == (
+        "timed out after 1s; remote process group stopped"
+    )
+    recap = records(done.stdout)[-1]["hosts"]
+    assert recap["node3"]["stopped_at"] == "rolling"  # type: ignore[index]
+
+
+def test_check_mode_looks_once_at_wait_for_and_does_not_wait(lab: Cli, work_dir: str) -> None:
+    started = time.monotonic()
+    done = play(lab, "waits.yaml", "-e", f"dir={work_dir}", "--check")
+    assert time.monotonic() - started < 25  # a real run of "never" alone waits its timeout
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"  would run  node1: wait for file {work_dir}/ready\n" in done.stdout
+    assert "STEP 3/5 port  [node1]\n  ok  node1\n" in done.stdout
+    assert not node_path(lab, "node1", work_dir).exists()
+
+
+def test_copy_a_local_file_with_mode_owner_and_sudo(
+    lab: Cli, tmp_path: Path, work_dir: str
+) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "app.env").write_text("A=1\n")
+    book = tmp_path / "copy.yaml"
+    book.write_text(
+        "name: copy\nhosts: -H node2\nsteps:\n"
+        f"  - {{name: dir, run: 'mkdir -p {work_dir}'}}\n"
+        "  - name: env file\n    sudo: true\n"
+        f"    copy: {{src: files/app.env, dest: {work_dir}/app.env,\n"
+        "           mode: '0600', owner: 'root:root'}\n"
+    )
+    first = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert steps_of(first.stdout, "node2")["env file"]["status"] == "changed", first.stdout
+    target = node_path(lab, "node2", f"{work_dir}/app.env")
+    assert target.read_text() == "A=1\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    again = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert steps_of(again.stdout, "node2")["env file"]["status"] == "ok"
+    (tmp_path / "files" / "app.env").write_text("A=2\n")
+    changed = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert steps_of(changed.stdout, "node2")["env file"]["status"] == "changed"
+    assert target.read_text() == "A=2\n"

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from bastion.inventory import load_inventory
 from bastion.models import Host
-from bastion.playbook import PlaybookError, load_playbook, parse_extra_vars, parse_where
+from bastion.playbook import (
+    PlaybookError,
+    PlaybookRun,
+    PlayOptions,
+    load_playbook,
+    parse_extra_vars,
+    parse_where,
+)
 from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.durations import parse_duration
 from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
@@ -180,3 +188,101 @@ def test_recap_counts_each_step_once_and_exit_codes() -> None:
     assert PlayRecap([ok, failed]).exit_code == 1
     assert PlayRecap([failed, tally("d", StepStatus.UNREACHABLE)]).exit_code == 3
     assert tally("e", StepStatus.WOULD_RUN).counts["changed"] == 1
+
+
+def prepared_run(
+    tmp_path: Path, steps: str, hosts: str = "--all", **options: object
+) -> PlaybookRun:
+    """`PlaybookRun.prepare` on a two-host inventory: nothing is contacted before `execute`."""
+    (tmp_path / "inventory.yaml").write_text(
+        "hosts:\n  node1: {address: 127.0.0.1}\n  node2: {address: 127.0.0.2}\n"
+        "groups:\n  masters: [node1]\n"
+    )
+    (tmp_path / "book.yaml").write_text(
+        f"name: t\nhosts: {hosts}\nvars: {{cni: weave}}\nsteps:\n" + steps
+    )
+    book = load_playbook(tmp_path / "book.yaml")
+    inventory = load_inventory(tmp_path / "inventory.yaml")
+    run = PlaybookRun(book, inventory, PlayOptions(**options), lambda event: None)  # type: ignore[arg-type]
+    run.prepare()
+    return run
+
+
+def test_the_dry_render_finds_undefined_names_before_anything_runs(tmp_path: Path) -> None:
+    # A `when` false whatever is registered: the step's texts may use what only exists then.
+    prepared_run(
+        tmp_path, "  - {name: a, run: 'echo {{ calico_only }}', when: \"cni == 'calico'\"}\n"
+    )
+    # A `when` that depends on a registered result might hold: the step must render.
+    steps = (
+        "  - {name: probe, run: 'true', register: probe}\n"
+        "  - name: b\n    when: hosts.node1.probe.rc == 0\n    run: echo {{ nope }}\n"
+    )
+    with pytest.raises(PlaybookError) as caught:
+        prepared_run(tmp_path, steps)
+    assert (
+        str(caught.value) == f"{tmp_path / 'book.yaml'}:8: undefined variable: 'nope' is undefined"
+    )
+    with pytest.raises(PlaybookError, match=r"book\.yaml:7: undefined variable: 'gone'"):
+        prepared_run(tmp_path, "  - name: a\n    run: 'true'\n    creates: '{{ gone }}'\n")
+    with pytest.raises(PlaybookError, match=r"book\.yaml:6: on: -g: unknown group 'nope'"):
+        prepared_run(tmp_path, "  - name: a\n    on: -g nope\n    run: 'true'\n")
+    with pytest.raises(PlaybookError, match="--start-at: no step named 'z'"):
+        prepared_run(tmp_path, "  - {name: a, run: 'true'}\n", start_at="z")
+
+
+def test_limit_tags_and_start_at_shape_the_plan(tmp_path: Path) -> None:
+    steps = (
+        "  - {name: a, run: 'true', tags: [x]}\n  - {name: b, run: 'true'}\n"
+        "  - {name: c, run: 'true', tags: [x, y], on: -g masters}\n"
+    )
+    run = prepared_run(tmp_path, steps, limit=Selection(hosts=("node2",)), tags=frozenset({"x"}))
+    (planned,) = run.planned
+    assert [h.name for h in planned.hosts] == ["node2"]
+    assert [(step.name, on) for step, on in planned.steps] == [("a", None), ("c", {"node1"})]
+    with pytest.raises(PlaybookError, match="--limit: no host of the playbook is among node1"):
+        prepared_run(tmp_path, steps, hosts="-H node2", limit=Selection(hosts=("node1",)))
+    skipping = prepared_run(tmp_path, steps, skip_tags=frozenset({"y"}), start_at="b")
+    assert [step.name for step, _on in skipping.planned[0].steps] == ["b"]
+
+
+def test_secret_vars_come_from_a_file_the_environment_or_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "db").write_text("  from-a-file\n")
+    monkeypatch.setenv("PLAY_UNIT_TOKEN", "from-the-env")
+    (tmp_path / "book.yaml").write_text(
+        "name: t\nhosts: --all\nvars:\n"
+        "  db: {secret: true, file: db}\n"
+        "  token: {secret: true, env: PLAY_UNIT_TOKEN}\n"
+        "  inline: {secret: true, value: inline-value}\n"
+        "  plain: not-secret\n"
+        "steps:\n  - {name: a, run: echo}\n"
+    )
+    book = load_playbook(tmp_path / "book.yaml")
+    assert book.secrets == {"from-a-file", "from-the-env", "inline-value"}
+    assert book.secret_vars == {"db", "token", "inline"}
+    assert book.plays[0].vars["db"] == "from-a-file"
+    monkeypatch.delenv("PLAY_UNIT_TOKEN")
+    with pytest.raises(PlaybookError) as caught:
+        load_playbook(tmp_path / "book.yaml")
+    assert str(caught.value) == (
+        f"{tmp_path / 'book.yaml'}:5: secret token: environment variable PLAY_UNIT_TOKEN is not set"
+    )
+
+
+def test_errors_before_the_run_never_quote_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yaml").write_text("hosts:\n  node1: {address: 127.0.0.1}\n")
+    (tmp_path / "book.yaml").write_text(
+        "name: t\nhosts: --all\nvars:\n  token: {secret: true, value: the-token-value}\n"
+        "  lookup: {}\nsteps:\n  - {name: a, run: 'echo {{ lookup[token] }}'}\n"
+    )
+    book = load_playbook(tmp_path / "book.yaml")
+    run = PlaybookRun(
+        book, load_inventory(tmp_path / "inventory.yaml"), PlayOptions(), lambda event: None
+    )
+    with pytest.raises(PlaybookError) as caught:
+        run.prepare()
+    assert str(caught.value) == (
+        f"{tmp_path / 'book.yaml'}:7: undefined variable: 'dict object' has no attribute '{MASK}'"
+    )

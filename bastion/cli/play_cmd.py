@@ -27,7 +27,6 @@ from bastion.limits import fit_forks_to_file_limit
 from bastion.models import HostResult, Status
 from bastion.outcome import EXIT_INTERRUPTED
 from bastion.playbook import (
-    PlaybookError,
     PlaybookRun,
     PlayOptions,
     PlayRecap,
@@ -117,8 +116,7 @@ def play_command(
 ) -> None:
     """Run PLAYBOOK's steps in order on its hosts, each step on all of them in parallel.
 
-    Exit status: 0 every host ok; 1 a step failed; 2 bad usage or input (the playbook's
-    file:line); 3 a host was unreachable; 130 interrupted.
+    Exit status: 0 all ok; 1 a step failed; 2 bad input (file:line); 3 unreachable; 130 Ctrl-C.
     """
     extra = parse_extra_vars(extra_vars or [])
     book = load_playbook(playbook, extra)
@@ -170,13 +168,7 @@ def play_command(
             recorder.handle(event)
 
     run = PlaybookRun(book, loaded, options, emit)
-    try:
-        run.prepare()  # bad input: exit 2 here, before any host is contacted
-    except PlaybookError as exc:
-        # A template error may quote a value (a dict key, say): never a secret's.
-        raise PlaybookError(
-            run.masker.mask(exc.message), source=exc.source, line=exc.line
-        ) from None
+    run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
     interrupted = False
     try:
         asyncio.run(run.execute())

@@ -14,12 +14,10 @@ import json
 import shlex
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
-from bastion.errors import SelectionError
-from bastion.executor import RunOptions, execute_work
+from bastion.executor import execute_work
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostOutput, HostResult, Status
@@ -33,10 +31,20 @@ from bastion.playbook.actions import (
     perform,
     prepare,
 )
-from bastion.playbook.context import host_view, layered_vars, resolve_vars
+from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
-from bastion.playbook.model import Play, Playbook, Step, Text
+from bastion.playbook.model import Play, Playbook, Step
+from bastion.playbook.plan import (
+    PlannedPlay,
+    PlayOptions,
+    dry_render,
+    extra_values,
+    fixed_context,
+    plan_plays,
+    play_runs,
+    render_guards,
+)
 from bastion.playbook.results import (
     HostStepResult,
     HostTally,
@@ -49,32 +57,11 @@ from bastion.playbook.results import (
     StepStarted,
     StepStatus,
 )
-from bastion.playbook.template import Masker, Pending, evaluate, render
-from bastion.select import Selection, select_hosts
+from bastion.playbook.template import Masker, evaluate
 from bastion.transport.base import CommandSpec, OutputSink, Transport
 
 GUARD_TIMEOUT_S = 300.0
 """A guard command (``unless``, ``only_if``) that takes longer than this fails the step."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlayOptions:
-    """How to run a playbook: the run limits and connection options, and what to run."""
-
-    run: RunOptions = field(default_factory=RunOptions)
-    check: bool = False
-    tags: frozenset[str] = frozenset()
-    skip_tags: frozenset[str] = frozenset()
-    start_at: str | None = None
-    limit: Selection | None = None
-
-
-@dataclass(slots=True)
-class _PlannedPlay:
-    play: Play
-    hosts: list[Host]
-    steps: list[tuple[Step, set[str] | None]]
-    """Each step to run, with the hosts its ``on`` allows (None: all of the play's)."""
 
 
 async def run_playbook(
@@ -107,7 +94,7 @@ class PlaybookRun:
         self.masker = Masker(playbook.secrets)
         self.registered: dict[str, dict[str, object]] = {name: {} for name in inventory.hosts}
         self.stopped: set[str] = set()
-        self.planned: list[_PlannedPlay] = []
+        self.planned: list[PlannedPlay] = []
         self.tallies: dict[str, HostTally] = {}
         self.results: list[HostStepResult] = []
         self.started = time.monotonic()
@@ -116,104 +103,18 @@ class PlaybookRun:
 
     def prepare(self) -> None:
         """Select hosts, filter steps, and render everything once: bad input fails here."""
-        start_found = self.options.start_at is None
-        for play in self.playbook.plays:
-            hosts = self._select(play.hosts.selection, play.path, play.hosts.line, "hosts")
-            if self.options.limit is not None:
-                allowed = {h.name for h in select_hosts(self.inventory, self.options.limit)}
-                hosts = [h for h in hosts if h.name in allowed]
-            steps: list[tuple[Step, set[str] | None]] = []
-            for step in play.steps:
-                if not start_found:
-                    if step.name != self.options.start_at:
-                        continue
-                    start_found = True
-                if not self._tagged(step):
-                    continue
-                on = None
-                if step.on is not None:
-                    chosen = self._select(step.on.selection, play.path, step.on.line, "on")
-                    on = {h.name for h in chosen}
-                steps.append((step, on))
-            self.planned.append(_PlannedPlay(play, hosts, steps))
-            for host in hosts:
-                self.tallies.setdefault(host.name, HostTally(host.name, host.address))
-        if not start_found:
-            raise PlaybookError(
-                f"no step named {self.options.start_at!r} in {self.playbook.path}",
-                source="--start-at",
-            )
+        self.planned = plan_plays(self.playbook, self.inventory, self.options)
         order = list(self.inventory.hosts)
+        for plan in self.planned:
+            for host in plan.hosts:
+                self.tallies.setdefault(host.name, HostTally(host.name, host.address))
         self.tallies = dict(sorted(self.tallies.items(), key=lambda kv: order.index(kv[0])))
-        self._dry_render()
-
-    def _select(self, selection: Selection, path: Path, line: int, key: str) -> list[Host]:
         try:
-            return select_hosts(self.inventory, selection)
-        except SelectionError as exc:
-            raise PlaybookError(f"{key}: {exc}", source=path, line=line) from None
-
-    def _tagged(self, step: Step) -> bool:
-        tags = set(step.tags)
-        if self.options.tags and not tags & self.options.tags:
-            return False
-        return not tags & self.options.skip_tags
-
-    def _dry_render(self) -> None:
-        """Render every step for every host with registered results `Pending`."""
-        pending = {name: Pending() for name in self.playbook.registers}
-        hosts_view = {name: dict(pending) for name in self.inventory.hosts}
-        for planned in self.planned:
-            play = planned.play
-            if play.when is not None and not self._play_runs(play):
-                continue
-            for host in planned.hosts:
-                fixed = self._fixed(planned, host, hosts_view)
-                values = resolve_vars(layered_vars(play, host, self.playbook.extra_vars), fixed)
-                context = {**values, **pending, **self._extra(values), **fixed}
-                for step, _on in planned.steps:
-                    self._render_step(step, play.path, context)
-
-    def _render_step(self, step: Step, path: Path, context: Mapping[str, object]) -> None:
-        if step.when is not None and not evaluate(step.when, context, path):
-            return
-        self._guards(step, context, path)
-        prepare(step, context, path, check=self.options.check)
-        with_result = {**context, "result": Pending()}
-        for expression in (step.until, step.changed_when):
-            if expression is not None:
-                evaluate(expression, with_result, path)
-
-    def _play_runs(self, play: Play) -> bool:
-        assert play.when is not None
-        layers = {k: (v, self.playbook.path) for k, v in play.composition_vars.items()}
-        layers.update({k: (v, self.playbook.path) for k, v in self.playbook.extra_vars.items()})
-        values = resolve_vars(layers, {})
-        return bool(evaluate(play.when, values, self.playbook.path))
-
-    def _fixed(
-        self, planned: _PlannedPlay, host: Host, hosts_view: Mapping[str, object]
-    ) -> dict[str, object]:
-        return {
-            "host": host_view(host),
-            "hosts": hosts_view,
-            "inventory_hosts": [h.name for h in planned.hosts],
-            "playbook_dir": str(planned.play.path.parent.resolve()),
-        }
-
-    def _extra(self, values: Mapping[str, object]) -> dict[str, object]:
-        return {k: values[k] for k in self.playbook.extra_vars if k in values}
-
-    def _guards(self, step: Step, context: Mapping[str, object], path: Path) -> Guards:
-        def plain(text: Text | None) -> str | None:
-            return None if text is None else render(text, context, path, quoted=False)
-
-        def shell(text: Text | None) -> str | None:
-            return None if text is None else render(text, context, path, quoted=True)
-
-        return Guards(
-            plain(step.creates), plain(step.removes), shell(step.unless), shell(step.only_if)
-        )
+            dry_render(self.playbook, self.inventory, self.planned, check=self.options.check)
+        except PlaybookError as exc:
+            # A template error may quote a value (a dict key, say): never a secret's.
+            masked = self.masker.mask(exc.message)
+            raise PlaybookError(masked, source=exc.source, line=exc.line) from None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -222,10 +123,10 @@ class PlaybookRun:
         for planned in self.planned:
             await self._run_play(planned)
 
-    async def _run_play(self, planned: _PlannedPlay) -> None:
+    async def _run_play(self, planned: PlannedPlay) -> None:
         play = planned.play
         names = tuple(h.name for h in planned.hosts)
-        if play.when is not None and not self._play_runs(play):
+        if play.when is not None and not play_runs(self.playbook, play):
             self.emit(PlayStarted(play.name, str(play.path), names, f"when: {play.when.value}"))
             return
         if not planned.hosts:
@@ -234,7 +135,7 @@ class PlaybookRun:
         self.emit(PlayStarted(play.name, str(play.path), names))
         contexts: dict[str, dict[str, object]] = {}
         for host in planned.hosts:
-            fixed = self._fixed(planned, host, self.registered)
+            fixed = fixed_context(planned, host, self.registered)
             contexts[host.name] = resolve_vars(
                 layered_vars(play, host, self.playbook.extra_vars), fixed
             )
@@ -247,10 +148,8 @@ class PlaybookRun:
             ]
             if step.once:
                 hosts = hosts[:1]
-            note = "--check: guards and read-only steps only" if self.options.check else None
-            self.emit(
-                StepStarted(play.name, number, total, step.name, tuple(h.name for h in hosts), note)
-            )
+            names = tuple(h.name for h in hosts)
+            self.emit(StepStarted(play.name, number, total, step.name, names))
             if not hosts:
                 self.emit(StepFinished(step.name, ()))
                 continue
@@ -260,11 +159,13 @@ class PlaybookRun:
                 self.tallies[result.host].add(result)
                 if result.stops_host:
                     self.stopped.add(result.host)
+                elif result.host in self.stopped:  # not started: a batch went over max_fail
+                    self.tallies[result.host].stop(step.name, result.detail)
             self.emit(StepFinished(step.name, tuple(results)))
 
     async def _run_step(
         self,
-        planned: _PlannedPlay,
+        planned: PlannedPlay,
         step: Step,
         hosts: list[Host],
         contexts: Mapping[str, Mapping[str, object]],
@@ -317,7 +218,7 @@ class PlaybookRun:
                     step,
                     host,
                     StepStatus.FAILED if not stops else StepStatus.SKIPPED,
-                    done.error or "not run",
+                    (done.error or "not run").replace("--max-fail", "max_fail"),
                 )
                 if stops:
                     self.stopped.add(host.name)
@@ -332,13 +233,13 @@ class PlaybookRun:
             self.emit(StepOutput(event.host, event.stream, self.masker.mask(event.data)))
 
     def _context(
-        self, planned: _PlannedPlay, host: Host, values: Mapping[str, object]
+        self, planned: PlannedPlay, host: Host, values: Mapping[str, object]
     ) -> dict[str, object]:
         return {
             **values,
             **self.registered[host.name],
-            **self._extra(values),
-            **self._fixed(planned, host, self.registered),
+            **extra_values(self.playbook, values),
+            **fixed_context(planned, host, self.registered),
         }
 
     async def _host_step(
@@ -350,25 +251,42 @@ class PlaybookRun:
         transport: Transport,
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object] | None]:
-        path = play.path
-        if step.when is not None and not evaluate(step.when, context, path):
-            skipped = self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        skipped = await self._skipped(play, step, host, context, transport)
+        if skipped is not None:
             return skipped, None
-        guards = self._guards(step, context, path)
-        if guards:
-            verdict, failure = await self._check_guards(guards, step, transport, host)
-            if failure is not None:
-                return failure, None
-            if verdict != "run":
-                reason = skip_reason(guards, verdict)
-                return self._result(step, host, StepStatus.SKIPPED, reason), None
-        prepared = prepare(step, context, path, check=self.options.check)
-        if self.options.check and isinstance(prepared, Upload) and not step.readonly:
-            return await self._check_upload(step, host, prepared, transport, sink), None
-        if self.options.check and not step.readonly:
-            plan = self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared))
-            return plan, None
-        return await self._attempts(play, step, host, context, prepared, transport, sink)
+        prepared = prepare(step, context, play.path, check=self.options.check)
+        if not self.options.check:
+            return await self._attempts(play, step, host, context, prepared, transport, sink)
+        if not step.readonly:
+            if isinstance(prepared, Upload):
+                return await self._check_upload(step, host, prepared, transport, sink), None
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), None
+        outcome, raw = await self._attempts(play, step, host, context, prepared, transport, sink)
+        if step.action_name == "wait_for" and outcome.stops_host:
+            # --check looks once and does not wait: not ready yet is what a real run waits for.
+            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
+        return outcome, raw
+
+    async def _skipped(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        transport: Transport,
+    ) -> HostStepResult | None:
+        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None."""
+        if step.when is not None and not evaluate(step.when, context, play.path):
+            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        guards = render_guards(step, context, play.path)
+        if not guards:
+            return None
+        verdict, failure = await self._check_guards(guards, step, transport, host)
+        if failure is not None:
+            return failure
+        if verdict != "run":
+            return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
+        return None
 
     async def _check_upload(
         self, step: Step, host: Host, upload: Upload, transport: Transport, sink: OutputSink

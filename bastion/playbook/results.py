@@ -61,7 +61,6 @@ class StepStarted:
     total: int
     name: str
     hosts: tuple[str, ...]
-    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +110,17 @@ class HostTally:
             self.stopped_at = result.step
             self.reason = result.detail
 
+    def stop(self, step: str, reason: str | None) -> None:
+        """This host was left out of the rest of the run (a batch over ``max_fail``)."""
+        if self.stopped_at is None:
+            self.stopped_at, self.reason = step, reason
+
     @property
     def status(self) -> str:
+        """``unreachable``, ``failed`` (also a host stopped before the end), or ``ok``."""
         if self.counts["unreachable"]:
             return "unreachable"
-        if self.counts["failed"]:
+        if self.counts["failed"] or self.stopped_at is not None:
             return "failed"
         return "ok"
 

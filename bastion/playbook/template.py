@@ -56,40 +56,61 @@ PLAIN_ENV = _environment(quoted=False)
 
 
 class Pending:
-    """A registered value not known yet (dry render before the run): any use of it is fine."""
+    """A registered value not known yet (the dry render before the run): any use of it works.
+
+    Every use is noted in ``touched``, so the dry render can tell a ``when`` that is false
+    whatever the registered values are from one that only looks false because of them.
+    """
+
+    __slots__ = ("_touched",)
+
+    def __init__(self, touched: list[str] | None = None) -> None:
+        self._touched = touched if touched is not None else []
+
+    def _use(self) -> None:
+        self._touched.append("used")
 
     def __getattr__(self, name: str) -> Pending:
         if name.startswith("__"):
             raise AttributeError(name)
+        self._use()
         return self
 
     def __getitem__(self, key: object) -> Pending:
+        self._use()
         return self
 
     def __contains__(self, item: object) -> bool:
+        self._use()
         return False
 
     def __iter__(self) -> Iterator[object]:
+        self._use()
         return iter(())
 
     def __len__(self) -> int:
+        self._use()
         return 0
 
     def __str__(self) -> str:
+        self._use()
         return "PENDING"
 
     def __eq__(self, other: object) -> bool:
+        self._use()
         return False
 
     def __hash__(self) -> int:
         return 0
 
     def __lt__(self, other: object) -> bool:
+        self._use()
         return False
 
     __gt__ = __le__ = __ge__ = __lt__
 
     def __int__(self) -> int:
+        self._use()
         return 0
 
 
