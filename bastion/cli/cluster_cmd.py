@@ -70,8 +70,7 @@ def bootstrap_command(
         Path,
         typer.Option(
             "--fetch-dir",
-            help="Where the admin kubeconfig comes back: DIR/<control plane>/etc/kubernetes/"
-            "admin.conf (0600).",
+            help="Where the admin kubeconfig comes back: DIR/admin.conf (0600).",
             file_okay=False,
         ),
     ] = Path("out"),
@@ -146,19 +145,28 @@ def backup_command(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o", help="Local directory for the backup (files 0600).", file_okay=False
+            "--output",
+            "-o",
+            help="Local directory; each backup goes into its own OUTPUT/<UTC time>/ (files 0600).",
+            file_okay=False,
         ),
     ] = Path("backups"),
     extra_vars: ExtraVarOption = None,
     accept_new: AcceptNewOption = False,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
-    """Every resource kind as YAML plus an etcd snapshot, fetched here: backup.yaml."""
+    """Every resource kind as YAML plus an etcd snapshot, fetched here: backup.yaml.
+
+    The files land in OUTPUT/<UTC time>/resources.tar.gz and etcd-snapshot.db.
+    """
     from bastion.cli.options import inventory_of
     from bastion.cluster.topology import control_plane_vars
 
     inv = inventory_of(inventory)
-    variables = control_plane_vars(inv, {"backup_dir": str(output.resolve())})
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    variables = control_plane_vars(inv, {"backup_dir": str(output.resolve() / stamp)})
     _play(
         "backup.yaml", inv, variables, extra_vars, check=False, accept_new=accept_new,
         connect_timeout=connect_timeout,

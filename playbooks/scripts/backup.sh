@@ -1,10 +1,12 @@
 #!/bin/sh
-# Dump every listable resource kind as YAML and take an etcd snapshot, into DIR (0700):
-#   DIR/resources.tar.gz   namespaced/<kind>.yaml (all namespaces) and cluster/<kind>.yaml
-#   DIR/etcd-snapshot.db   etcdctl snapshot save (stacked etcd of kubeadm)
-# Usage: backup.sh DIR
+# Dump every listable resource kind as YAML and take an etcd snapshot, into ~/k8s-backup of
+# the user who ran sudo (0700, files 0600, owned by that user, so it can fetch them):
+#   resources.tar.gz   namespaced/<kind>.yaml (all namespaces) and cluster/<kind>.yaml
+#   etcd-snapshot.db   etcdctl snapshot save (stacked etcd of kubeadm)
+# Run as root (sudo). Usage: backup.sh
 set -eu
-dir=$1
+user=${SUDO_USER:-root}
+dir="$(getent passwd "$user" | cut -d: -f6)/k8s-backup"
 kubeconfig=/etc/kubernetes/admin.conf
 umask 077
 rm -rf "$dir"
@@ -34,4 +36,5 @@ else
     mv /var/lib/etcd/bastion-snapshot.db "$dir/etcd-snapshot.db"
 fi
 test -s "$dir/etcd-snapshot.db"
+chown -R "$user:$(id -gn "$user")" "$dir"
 echo "backup: $kinds resource kinds, etcd snapshot $(wc -c <"$dir/etcd-snapshot.db") bytes"
