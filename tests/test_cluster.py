@@ -156,3 +156,25 @@ def test_reset_goes_on_with_yes_and_refuses_without_a_terminal() -> None:
     with pytest.raises(UsageError, match="without --yes") as caught:
         confirm_reset(vagrant, yes=False, interactive=False)
     assert caught.value.exit_code == 2
+
+
+def test_reset_on_a_terminal_asks_and_stops_on_no(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    vagrant = load_inventory(REPO / "inventories" / "vagrant.yaml")
+    asked: list[str] = []
+
+    def answer(reply: bool) -> None:
+        def confirm(text: str) -> bool:
+            asked.append(text)
+            return reply
+
+        monkeypatch.setattr(typer, "confirm", confirm)
+
+    answer(True)
+    confirm_reset(vagrant, yes=False, interactive=True)
+    assert asked == ["Reset the Kubernetes cluster on node1, node2, node3? Its data is lost"]
+    answer(False)
+    with pytest.raises(typer.Exit) as stopped:
+        confirm_reset(vagrant, yes=False, interactive=True)
+    assert stopped.value.exit_code == 1
