@@ -104,6 +104,12 @@ def _lab() -> None:
     app.add_typer(lab_app, name="lab")
 
 
+def _cluster() -> None:
+    from bastion.cli.cluster_cmd import cluster_app
+
+    app.add_typer(cluster_app, name="cluster")
+
+
 COMMANDS = {
     "run": _run,
     "copy": _copy,
@@ -116,6 +122,7 @@ COMMANDS = {
     "shell": _shell,
     "inventory": _inventory,
     "lab": _lab,
+    "cluster": _cluster,
 }
 """Each command's registration, in the order `bastion --help` lists them."""
 

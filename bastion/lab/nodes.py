@@ -19,6 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from bastion.lab import paths
 from bastion.lab.state import LabMode
 from bastion.private_files import private_dir, write_private
 
@@ -103,6 +104,25 @@ def prepare_node_dir(
     _make_opaque(ssh_dir)
     write_private(ssh_dir / "authorized_keys", authorized)
     _give_stock_shell_files(layout.upper("/root"))
+    _write_sudo_path(layout.upper("/etc"), paths.node_path(paths.lab_path_prefix()))
+
+
+SUDO_PATH_FILE = "sudoers.d/bastion-lab-path"
+
+
+def _write_sudo_path(etc_upper: Path, session_path: str | None) -> None:
+    """Give ``sudo`` on the node the same PATH as its SSH sessions (its secure_path resets it).
+
+    Without a path prefix the file is removed, so the node's sudo is the host's again.
+    """
+    target = etc_upper / SUDO_PATH_FILE
+    if session_path is None:
+        target.unlink(missing_ok=True)
+        return
+    sudoers_d = etc_upper / "sudoers.d"
+    sudoers_d.mkdir(mode=0o750, exist_ok=True)
+    write_private(target, f'Defaults secure_path="{session_path}"\n')
+    os.chmod(target, 0o440)
 
 
 STOCK_SHELL_FILES = (".bashrc", ".profile")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bastion.errors import LabError
-from bastion.lab import processes
+from bastion.lab import paths, processes
 from bastion.lab.nodes import ROOT_AUTHORIZED_KEYS, NodeLayout, overlaid_dirs
 from bastion.lab.state import LabMode
 from bastion.lab.tools import LabPrograms
@@ -72,6 +72,8 @@ class SshdSettings:
     pid_file: Path
     authorized_keys: str
     """AuthorizedKeysFile: relative to the user's home, or absolute."""
+    session_path: str | None = None
+    """PATH for the node's sessions (``SetEnv``), None for sshd's default."""
 
 
 def render_sshd_config(settings: SshdSettings) -> str:
@@ -98,7 +100,12 @@ Subsystem sftp internal-sftp
 MaxSessions 64
 # MaxStartups stays at its default (10:30:100) on purpose: the client must pace handshakes.
 LogLevel ERROR
-"""
+{_set_path(settings.session_path)}"""
+
+
+def _set_path(session_path: str | None) -> str:
+    # sshd applies SetEnv after its own default PATH, so this one wins (OpenSSH >= 7.8).
+    return f"SetEnv PATH={session_path}\n" if session_path else ""
 
 
 def sshd_settings(layout: NodeLayout, mode: LabMode, address: str, port: int) -> SshdSettings:
@@ -113,6 +120,7 @@ def sshd_settings(layout: NodeLayout, mode: LabMode, address: str, port: int) ->
         host_key=layout.host_key,
         pid_file=layout.pid_file,
         authorized_keys=authorized_keys,
+        session_path=paths.node_path(paths.lab_path_prefix()),
     )
 
 

@@ -1,0 +1,272 @@
+"""`bastion cluster bootstrap|status|backup|reset`: the shipped kubeadm playbooks, as commands.
+
+bootstrap, backup and reset run playbooks/site.yaml, backup.yaml and reset.yaml through the
+playbook engine (its Python API, not a `bastion play` subprocess); status runs one kubectl on
+the control plane and draws its answer. The control plane is the first host of the
+inventory's group ``masters``, else the first host labelled ``role=control-plane``.
+
+Exit codes: as `bastion play` for bootstrap, backup and reset (0 ok, 1 a step failed, 3 a host
+unreachable); status: 0 every node Ready, 1 some node not Ready or kubectl failed, 3 the
+control plane unreachable; 2 bad input, and reset without --yes and without a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from bastion.cli.options import AcceptNewOption, ConnectTimeoutOption, InventoryOption
+from bastion.errors import UsageError
+
+if TYPE_CHECKING:
+    from bastion.inventory import Inventory
+
+EXIT_NOT_READY = 1
+EXIT_UNREACHABLE = 3
+PLAYBOOKS_ENV = "BASTION_PLAYBOOKS"
+
+cluster_app = typer.Typer(
+    help="A kubeadm cluster on the inventory: bootstrap, status, backup, reset.",
+    no_args_is_help=True,
+)
+
+ExtraVarOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--extra-var",
+        "-e",
+        help="A playbook variable, k=v (repeatable), over the command's own.",
+        show_default=False,
+    ),
+]
+
+
+def playbooks_dir() -> Path:
+    """The shipped playbooks: ``$BASTION_PLAYBOOKS``, else ``playbooks/`` beside the package."""
+    override = os.environ.get(PLAYBOOKS_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent.parent / "playbooks"
+
+
+@cluster_app.command("bootstrap")
+def bootstrap_command(
+    inventory: InventoryOption = None,
+    cni: Annotated[
+        str, typer.Option("--cni", help="The pod network: weave, calico or flannel.")
+    ] = "weave",
+    k8s_version: Annotated[
+        str, typer.Option("--k8s-version", help="Kubernetes minor version (pkgs.k8s.io repo).")
+    ] = "1.33",
+    pod_cidr: Annotated[
+        str, typer.Option("--pod-cidr", help="Pod network; must not overlap the nodes'.")
+    ] = "10.244.0.0/16",
+    fetch_dir: Annotated[
+        Path,
+        typer.Option(
+            "--fetch-dir",
+            help="Where the admin kubeconfig comes back: DIR/admin.conf (0600).",
+            file_okay=False,
+        ),
+    ] = Path("out"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Show what would run where; change nothing.")
+    ] = False,
+    extra_vars: ExtraVarOption = None,
+    accept_new: AcceptNewOption = False,
+    connect_timeout: ConnectTimeoutOption = None,
+) -> None:
+    """Bootstrap the cluster: playbooks/site.yaml (prerequisites, init, CNI, join, verify)."""
+    from bastion.cli.options import inventory_of
+    from bastion.cluster.topology import BootstrapSettings, bootstrap_vars
+
+    inv = inventory_of(inventory)
+    variables = bootstrap_vars(BootstrapSettings(cni, k8s_version, pod_cidr), inv)
+    variables["fetch_dir"] = str(fetch_dir.resolve())
+    _play(
+        "site.yaml", inv, variables, extra_vars, check=check, accept_new=accept_new,
+        connect_timeout=connect_timeout,
+    )  # fmt: skip
+
+
+@cluster_app.command("status")
+def status_command(
+    inventory: InventoryOption = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table (default) or json.")
+    ] = "table",
+    accept_new: AcceptNewOption = False,
+    connect_timeout: ConnectTimeoutOption = None,
+) -> None:
+    """Nodes, roles, Ready, versions and capacity, from `kubectl get nodes -o json`."""
+    from bastion.cli.options import connect_options, inventory_of
+    from bastion.cluster.nodes import STATUS_COMMAND, NodesOutputError, parse_nodes
+    from bastion.cluster.topology import control_plane
+    from bastion.command import with_sudo
+    from bastion.executor import RunOptions, Task, run
+    from bastion.models import Status
+
+    if output not in ("table", "json"):
+        raise UsageError(f"must be table or json, got {output!r}", source="--output")
+    inv = inventory_of(inventory)
+    cp = control_plane(inv)
+    options = RunOptions(connect=connect_options(inv, connect_timeout, accept_new=accept_new))
+    [result] = run([Task(cp, with_sudo(STATUS_COMMAND))], options, lambda event: None)
+    if result.status is Status.UNREACHABLE:
+        _fail(f"{cp.name}: unreachable: {result.error}", EXIT_UNREACHABLE)
+    if result.status is not Status.OK or result.exit_status != 0:
+        reason = result.stderr.strip().splitlines()[-1:] or [result.error or result.status.value]
+        _fail(f"{cp.name}: kubectl get nodes failed: {reason[0]}", EXIT_NOT_READY)
+    try:
+        nodes = parse_nodes(result.stdout)
+    except NodesOutputError as exc:
+        _fail(f"{cp.name}: kubectl get nodes -o json: {exc}", EXIT_NOT_READY)
+    if output == "json":
+        from bastion.cluster.nodes import status_document
+
+        typer.echo(json.dumps(status_document(nodes, cp.name), indent=2))
+    else:
+        from bastion.render.cluster_nodes import render_nodes
+
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        typer.echo(render_nodes(nodes, cp.name, color=color), nl=False)
+    if not nodes or not all(node.ready for node in nodes):
+        raise typer.Exit(EXIT_NOT_READY)
+
+
+@cluster_app.command("backup")
+def backup_command(
+    inventory: InventoryOption = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Local directory; each backup goes into its own OUTPUT/<UTC time>/ (files 0600).",
+            file_okay=False,
+        ),
+    ] = Path("backups"),
+    extra_vars: ExtraVarOption = None,
+    accept_new: AcceptNewOption = False,
+    connect_timeout: ConnectTimeoutOption = None,
+) -> None:
+    """Every resource kind as YAML plus an etcd snapshot, fetched here: backup.yaml.
+
+    The files land in OUTPUT/<UTC time>/resources.tar.gz and etcd-snapshot.db.
+    """
+    from bastion.cli.options import inventory_of
+    from bastion.cluster.topology import control_plane_vars
+
+    inv = inventory_of(inventory)
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    variables = control_plane_vars(inv, {"backup_dir": str(output.resolve() / stamp)})
+    _play(
+        "backup.yaml", inv, variables, extra_vars, check=False, accept_new=accept_new,
+        connect_timeout=connect_timeout,
+    )  # fmt: skip
+
+
+@cluster_app.command("reset")
+def reset_command(
+    inventory: InventoryOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask: reset every node of the cluster.")
+    ] = False,
+    extra_vars: ExtraVarOption = None,
+    accept_new: AcceptNewOption = False,
+    connect_timeout: ConnectTimeoutOption = None,
+) -> None:
+    """Tear the cluster down (kubeadm reset on every node): reset.yaml. Destructive."""
+    from bastion.cli.options import inventory_of
+    from bastion.cluster.topology import control_plane_vars
+
+    inv = inventory_of(inventory)
+    variables = control_plane_vars(inv)
+    confirm_reset(inv, yes=yes, interactive=sys.stdin.isatty())
+    _play(
+        "reset.yaml", inv, variables, extra_vars, check=False, accept_new=accept_new,
+        connect_timeout=connect_timeout,
+    )  # fmt: skip
+
+
+def confirm_reset(inventory: Inventory, *, yes: bool, interactive: bool) -> None:
+    """Go on with --yes; ask on a terminal; refuse (exit 2) without either."""
+    if yes:
+        return
+    names = ", ".join(inventory.hosts)
+    if not interactive:
+        raise UsageError(
+            f"refusing to reset the cluster on {names} without --yes (stdin is not a terminal)",
+            source="--yes",
+        )
+    if not typer.confirm(f"Reset the Kubernetes cluster on {names}? Its data is lost"):
+        typer.echo("not reset", err=True)
+        raise typer.Exit(1)
+
+
+def _play(
+    name: str,
+    inventory: Inventory,
+    variables: dict[str, str],
+    extra_vars: list[str] | None,
+    *,
+    check: bool,
+    accept_new: bool,
+    connect_timeout: float | None,
+) -> None:
+    """Run the shipped playbook ``name`` as `bastion play` would, and exit with its code."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bastion.cli.options import connect_options
+    from bastion.executor import RunOptions
+    from bastion.history import record_run
+    from bastion.models import HostResult, Status
+    from bastion.playbook import PlaybookRun, PlayOptions, load_playbook, parse_extra_vars
+    from bastion.render.base import wants_color
+    from bastion.render.play import PlayTextRenderer
+    from bastion.runrecord import RunContext
+
+    extra: dict[str, object] = {**variables, **parse_extra_vars(extra_vars or [])}
+    book = load_playbook(playbooks_dir() / name, extra)
+    options = PlayOptions(
+        run=RunOptions(connect=connect_options(inventory, connect_timeout, accept_new=accept_new)),
+        check=check,
+    )
+    renderer = PlayTextRenderer(sys.stdout, verbose=False, color=wants_color(sys.stdout))
+    run = PlaybookRun(book, inventory, options, renderer.handle)
+    run.prepare()  # bad input: exit 2 here, before any host is contacted
+    asyncio.run(run.execute())
+    recap = run.recap()
+    renderer.finish(recap)
+    # History keeps the variable names only, never their values.
+    described = f"cluster {name.removesuffix('.yaml')}" + "".join(
+        f" -e {key}=..." for key in sorted(extra)
+    )
+    context = RunContext(
+        command=described,
+        selection="(the playbook's hosts)",
+        inventory_path=str(inventory.path),
+        inventory_digest=inventory.digest,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        options={"check": check, "extra_vars": sorted(extra)},
+    )
+    status = {"ok": Status.OK, "failed": Status.FAILED, "unreachable": Status.UNREACHABLE}
+    results = [
+        HostResult(host=t.host, address=t.address, status=status[t.status], error=t.reason)
+        for t in recap.hosts
+    ]
+    record_run(context, results, exit_code=recap.exit_code, elapsed_s=recap.elapsed_s)
+    raise typer.Exit(recap.exit_code)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"bastion: error: {message}", err=True)
+    raise typer.Exit(code)

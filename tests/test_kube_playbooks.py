@@ -1,0 +1,315 @@
+"""The shipped kubeadm playbooks and `bastion cluster`, on a real sshd lab, with the real engine.
+
+Only the Kubernetes and host tools are stand-ins (tests/standins/kube_standins.py: kubeadm,
+kubectl, apt-get, systemctl, modprobe, sysctl, swapoff, containerd, curl, gpg, etcdctl,
+iptables...), first on the nodes' PATH through BASTION_LAB_PATH_PREFIX. The stand-ins log
+every call to ``state/calls.log`` and keep the cluster in ``state/cluster.json``, which every
+node sees (shared outside /etc, /root, /home, /tmp). The lab is this module's own, on
+127.$BASTION_TEST_NET.12, and needs root (a user-mode lab shares this host's /etc).
+
+The tests are one scenario, in order: bootstrap, a second run, status, backup, a
+half-finished init, reset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TEST_NET, Cli, cli_env, is_root, lab_available
+
+# A site.yaml run takes 15-30 s on a quiet 2-core machine, several times that when it is busy.
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(400)]
+
+SUBNET = f"127.{TEST_NET}.12"
+STANDINS = REPO / "tests" / "standins" / "kube_standins.py"
+TOOLS = (
+    *("kubeadm", "kubectl", "etcdctl", "containerd", "curl", "gpg", "iptables"),
+    *("apt-get", "apt-mark", "apt-cache", "dpkg-query", "systemctl"),
+    *("modprobe", "lsmod", "sysctl", "swapoff", "swapon"),
+)
+NODES = ("node1", "node2", "node3")
+
+
+@dataclass(frozen=True)
+class KubeLab:
+    cli: Cli
+    root: Path
+    """Holds bin/ (the stand-ins, first on the nodes' PATH) and state/ (what they record)."""
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def calls(self) -> list[tuple[str, str, list[str]]]:
+        """(node, tool, args) of every stand-in call so far, in order."""
+        log = self.state / "calls.log"
+        if not log.exists():
+            return []
+        rows = []
+        for line in log.read_text().splitlines():
+            node, tool, text = line.split("\t")
+            args = json.loads(text)
+            while tool == "kubectl" and args and args[0].startswith("-"):
+                # Leading global options (--kubeconfig F, -n NS, --request-timeout=5s): the
+                # verb comes first in the rows, as for the other tools.
+                args = args[1:] if "=" in args[0] else args[2:]
+            rows.append((node, tool, args))
+        return rows
+
+    def cluster(self) -> dict[str, object]:
+        return json.loads((self.state / "cluster.json").read_text())  # type: ignore[no-any-return]
+
+    def secrets_issued(self) -> list[str]:
+        tokens = self.cluster().get("issued", [])
+        assert isinstance(tokens, list)
+        return [str(t) for t in tokens]
+
+
+@pytest.fixture(scope="module")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeLab]:
+    reason = lab_available()
+    if reason:
+        pytest.fail(f"needs the lab: {reason}")
+    if not is_root():
+        pytest.skip("needs the root-mode lab: in user mode the stand-ins would write this /etc")
+    # Not under /tmp: every node has its own /tmp, and the stand-ins must share state/.
+    root = Path(tempfile.mkdtemp(prefix="bastion-kube-standins-", dir="/var/tmp"))
+    (root / "bin").mkdir()
+    (root / "state").mkdir()
+    for tool in TOOLS:
+        (root / "bin" / tool).symlink_to(STANDINS)
+    tmp = tmp_path_factory.mktemp("kube")
+    cli = Cli(cli_env(tmp, tmp / "lab"), cwd=tmp)
+    cli.env["BASTION_LAB_PATH_PREFIX"] = str(root / "bin")
+    up = cli("lab", "up", "--nodes", "3", "--subnet", SUBNET, timeout=120)
+    assert up.returncode == 0, up.stderr
+    try:
+        yield KubeLab(cli, root)
+    finally:
+        down = cli("lab", "down", timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+        assert down.returncode == 0, down.stderr
+
+
+def first(calls: list[tuple[str, str, list[str]]], node: str, tool: str, *words: str) -> int:
+    """The index of the first call of ``tool`` on ``node`` whose args start with ``words``."""
+    for index, (where, name, args) in enumerate(calls):
+        if where == node and name == tool and args[: len(words)] == list(words):
+            return index
+    raise AssertionError(f"no call {tool} {' '.join(words)} on {node}")
+
+
+def mutating(calls: list[tuple[str, str, list[str]]]) -> list[tuple[str, str, list[str]]]:
+    """The calls that would change a real node or cluster."""
+    changes = []
+    for node, tool, args in calls:
+        verb = args[0] if args else ""
+        if (
+            (tool == "kubeadm" and verb in {"init", "join", "reset", "token"})
+            or (tool == "apt-get" and verb == "install")
+            or (tool == "apt-mark" and verb in {"hold", "unhold"})
+            or (tool == "systemctl" and verb in {"enable", "restart", "mask", "start"})
+            or (tool in {"modprobe", "swapoff", "gpg", "etcdctl"})
+            or (tool == "sysctl" and "--system" in args)
+            or (tool == "kubectl" and verb in {"apply", "create", "replace", "set", "delete"})
+        ):
+            changes.append((node, tool, args))
+    return changes
+
+
+def test_the_standins_come_first_with_and_without_sudo(kube: KubeLab) -> None:
+    for sudo in ((), ("--sudo",)):
+        done = kube.cli(
+            "run",
+            "-i",
+            "lab",
+            "--all",
+            *sudo,
+            "for t in kubeadm apt-get curl; do command -v $t; done",
+        )
+        assert done.returncode == 0, done.stderr
+        found = {line.split()[-1] for line in done.stdout.splitlines() if ": " in line}
+        assert found == {str(kube.root / "bin" / t) for t in ("kubeadm", "apt-get", "curl")}
+
+
+def test_bootstrap_orders_the_steps_inits_once_and_joins_the_workers(kube: KubeLab) -> None:
+    done = kube.cli(
+        "cluster", "bootstrap", "-i", "lab", "--cni", "weave", "--k8s-version", "1.33",
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    calls = kube.calls()
+    for node in NODES:
+        order = [
+            first(calls, node, "swapoff", "-a"),
+            first(calls, node, "modprobe", "overlay"),
+            first(calls, node, "sysctl", "--system"),
+            first(calls, node, "apt-get", "install", "-y", "-q", "containerd"),
+            first(calls, node, "containerd", "config", "default"),
+            first(calls, node, "curl"),
+            first(calls, node, "gpg"),
+            first(calls, node, "apt-get", "install", "-y", "-q", "--allow-change-held-packages"),
+            first(calls, node, "apt-mark", "hold"),
+        ]
+        assert order == sorted(order), node
+    inits = [(n, a) for n, t, a in calls if t == "kubeadm" and a[:1] == ["init"]]
+    assert [n for n, _ in inits] == ["node1"]
+    assert "--skip-token-print" in inits[0][1]
+    joins = [n for n, t, a in calls if t == "kubeadm" and a[:1] == ["join"]]
+    assert sorted(joins) == ["node2", "node3"]
+    assert first(calls, "node1", "kubeadm", "init") < first(calls, "node1", "kubectl", "apply")
+    assert first(calls, "node1", "kubectl", "apply") < first(calls, "node1", "kubeadm", "token")
+    token_at = first(calls, "node1", "kubeadm", "token", "create")
+    assert calls[token_at][2][:4] == ["token", "create", "--ttl", "15m"]
+    assert token_at < min(first(calls, n, "kubeadm", "join") for n in ("node2", "node3"))
+    # The join material reached node2 and node3, through the 0600 file, and only them.
+    cluster = kube.cluster()
+    [token] = kube.secrets_issued()
+    assert sorted(j["node"] for j in cluster["joins"]) == ["node2", "node3"]  # type: ignore[attr-defined]
+    assert {j["token_id"] for j in cluster["joins"]} == {token[:6]}  # type: ignore[attr-defined]
+    assert cluster["nodes"]["node2"]["address"] == f"{SUBNET}.2"  # type: ignore[index]
+    assert cluster["tokens"] == []  # deleted once the workers joined
+    assert cluster["objects"]["cni/weave"]["env"] == {"IPALLOC_RANGE": "10.244.0.0/16"}  # type: ignore[index]
+    leftover = kube.cli("run", "-i", "lab", "--all", "ls /etc/kubernetes")
+    assert "kubeadm-join.yaml" not in leftover.stdout
+    assert "kubeadm-config.yaml" in leftover.stdout  # on node1 only
+    assert [line for line in leftover.stdout.splitlines() if "kubeadm-config" in line] == [
+        "node1: kubeadm-config.yaml"
+    ]
+    assert_never_leaked(kube, token, done.stdout + done.stderr)
+    # The admin kubeconfig came back to the bastion, 0600.
+    fetched = kube.cli.cwd / "out" / "admin.conf"
+    assert stat.S_IMODE(fetched.stat().st_mode) == 0o600
+    assert fetched.read_text().startswith("# stand-in kubeconfig admin.conf")
+
+
+def assert_never_leaked(kube: KubeLab, token: str, *outputs: str) -> None:
+    secret_part = token.split(".")[1]
+    history = Path(kube.cli.env["BASTION_HISTORY_FILE"]).read_text()
+    assert token and secret_part
+    for where, text in [
+        ("output", "".join(outputs)),
+        ("history", history),
+        ("stand-in call log", (kube.state / "calls.log").read_text()),
+    ]:
+        assert secret_part not in text, where
+
+
+def test_a_second_bootstrap_changes_nothing(kube: KubeLab) -> None:
+    before = len(kube.calls())
+    done = kube.cli(
+        "cluster", "bootstrap", "-i", "lab", "--cni", "weave", "--k8s-version", "1.33",
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert " 0 changed," in done.stdout.splitlines()[-1]
+    assert mutating(kube.calls()[before:]) == []
+    assert len(kube.secrets_issued()) == 1  # no new token: every worker is joined
+
+
+def test_status_shows_nodes_roles_and_capacity(kube: KubeLab) -> None:
+    table = kube.cli("cluster", "status", "-i", "lab")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == [
+        "NODE", "ROLES", "READY", "VERSION", "INTERNAL-IP",
+        "CPU", "MEMORY", "PODS", "EPHEMERAL-STORAGE",
+    ]  # fmt: skip
+    assert lines[1].split() == [
+        "node1", "control-plane", "Ready", "v1.33.4", f"{SUBNET}.1",
+        "2", "2035236Ki", "110", "47830060Ki",
+    ]  # fmt: skip
+    assert lines[-1] == "3/3 nodes Ready (control plane node1)"
+    as_json = kube.cli("cluster", "status", "-i", "lab", "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["ready"] == document["total"] == 3
+    assert [n["name"] for n in document["nodes"]] == list(NODES)
+    assert document["nodes"][2]["roles"] == []
+    assert document["nodes"][2]["capacity"]["pods"] == "110"
+
+
+def test_backup_fetches_every_kind_and_an_etcd_snapshot_0600(kube: KubeLab, tmp_path: Path) -> None:
+    done = kube.cli("cluster", "backup", "-i", "lab", "--output", str(tmp_path / "b"), timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    [base] = (tmp_path / "b").iterdir()  # one directory per backup, named by its UTC time
+    assert re.fullmatch(r"\d{8}T\d{6}Z", base.name)
+    files = sorted(p for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files == [base / "etcd-snapshot.db", base / "resources.tar.gz"]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    with tarfile.open(base / "resources.tar.gz") as archive:
+        names = set(archive.getnames())
+    for kind in ("configmaps", "secrets", "deployments.apps"):
+        assert f"resources/namespaced/{kind}.yaml" in names
+    assert "resources/cluster/customresourcedefinitions.apiextensions.k8s.io.yaml" in names
+    assert "resources/cluster/nodes.yaml" in names
+    assert not any("--export" in a for _, t, a in kube.calls() if t == "kubectl")
+
+
+def test_a_half_finished_init_is_reset_and_redone(kube: KubeLab) -> None:
+    # admin.conf (and the manifests) are there, but the API server never came up.
+    cluster = kube.cluster()
+    cluster["healthy"] = False
+    (kube.state / "cluster.json").write_text(json.dumps(cluster))
+    before = len(kube.calls())
+    # Rebuilt with Calico this time: the reset control plane has no pod network left.
+    done = kube.cli(
+        "cluster", "bootstrap", "-i", "lab", "--cni", "calico", "--k8s-version", "1.33",
+        "-e", "apiserver_grace_s=0", timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    calls = kube.calls()[before:]
+    reset = first(calls, "node1", "kubeadm", "reset")
+    assert reset < first(calls, "node1", "kubeadm", "init")
+    assert kube.cluster()["init_count"] == 2
+    # The rebuilt control plane no longer knows the workers: they are reset and join again.
+    for node in ("node2", "node3"):
+        assert first(calls, node, "kubeadm", "reset") < first(calls, node, "kubeadm", "join")
+    assert sorted(kube.cluster()["nodes"]) == list(NODES)  # type: ignore[call-overload]
+    objects = kube.cluster()["objects"]
+    assert objects["cni/calico"]["cidr"] == "10.244.0.0/16"  # type: ignore[index]
+    assert "Deployment/tigera-operator" in objects  # type: ignore[operator]
+    assert "cni/weave" not in objects  # type: ignore[operator]
+    tokens = kube.secrets_issued()
+    assert len(tokens) == 2
+    assert_never_leaked(kube, tokens[1], done.stdout + done.stderr)
+
+
+def test_reset_refuses_without_yes_then_resets_every_node(kube: KubeLab) -> None:
+    before = len(kube.calls())
+    refused = kube.cli("cluster", "reset", "-i", "lab")
+    assert refused.returncode == 2
+    assert "without --yes" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(kube.calls()) == before
+    done = kube.cli("cluster", "reset", "-i", "lab", "--yes", timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    calls = kube.calls()[before:]
+    assert first(calls, "node1", "kubectl", "drain") < first(calls, "node1", "kubeadm", "reset")
+    assert {n for n, t, a in calls if t == "kubeadm" and a[:1] == ["reset"]} == set(NODES)
+    gone = kube.cli("run", "-i", "lab", "--all", "ls /etc/kubernetes")
+    assert "admin.conf" not in gone.stdout and "kubelet.conf" not in gone.stdout
+    again = kube.cli("cluster", "reset", "-i", "lab", "--yes", timeout=120)
+    assert again.returncode == 0
+    assert " 0 changed," in again.stdout.splitlines()[-1]
+    # The plan for the reset cluster: init, CNI and joins would run; nothing is changed.
+    before = len(kube.calls())
+    plan = kube.cli(
+        "cluster", "bootstrap", "-i", "lab", "--cni", "weave", "--k8s-version", "1.33",
+        "--check", timeout=300,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
+    assert "would run  node1: umask 077; kubeadm init" in plan.stdout
+    assert mutating(kube.calls()[before:]) == []
+    assert os.environ.get("BASTION_LAB_PATH_PREFIX") is None  # the host's own PATH untouched
