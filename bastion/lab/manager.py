@@ -337,7 +337,11 @@ def _prepare_nodes(
         port = _choose_port(mode, wanted[name], old.get(name), taken)
         taken.add(port)
         prepare_node_dir(
-            layout, mode, host_key=host_keys[name], client_public_key=client_public_key
+            layout,
+            mode,
+            address=wanted[name],
+            host_key=host_keys[name],
+            client_public_key=client_public_key,
         )
         settings = sshd.sshd_settings(layout, mode, wanted[name], port)
         write_private(layout.config, sshd.render_sshd_config(settings))

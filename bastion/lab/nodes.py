@@ -81,7 +81,7 @@ def overlaid_dirs() -> tuple[str, ...]:
 
 
 def prepare_node_dir(
-    layout: NodeLayout, mode: LabMode, *, host_key: Path, client_public_key: str
+    layout: NodeLayout, mode: LabMode, *, address: str, host_key: Path, client_public_key: str
 ) -> None:
     """Create or refresh a stopped node's directory: host key, authorized key, overlay layers.
 
@@ -104,7 +104,25 @@ def prepare_node_dir(
     _make_opaque(ssh_dir)
     write_private(ssh_dir / "authorized_keys", authorized)
     _give_stock_shell_files(layout.upper("/root"))
+    _name_in_hosts_file(layout.upper("/etc"), layout.name, address)
     _write_sudo_path(layout.upper("/etc"), paths.node_path(paths.lab_path_prefix()))
+
+
+def _name_in_hosts_file(etc_upper: Path, name: str, address: str) -> None:
+    """Let the node resolve its own name, as an installed host does (``127.0.1.1 node1``).
+
+    Without it ``sudo`` on the node warns "unable to resolve host node1" on every command.
+    The node's copy is the host's /etc/hosts plus one line for the node.
+    """
+    target = etc_upper / "hosts"
+    if target.is_file() and name in target.read_text(encoding="utf-8").split():
+        return  # the node's own copy already names it (kept like any /etc change)
+    host_file = Path("/etc/hosts")
+    base = host_file.read_text(encoding="utf-8") if host_file.is_file() else ""
+    own = f"{address} {name}\n"
+    text = base if base.endswith("\n") or not base else base + "\n"
+    target.write_text(text + own, encoding="utf-8")
+    os.chmod(target, 0o644)
 
 
 SUDO_PATH_FILE = "sudoers.d/bastion-lab-path"
