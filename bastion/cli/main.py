@@ -98,6 +98,12 @@ def _lab() -> None:
     app.add_typer(lab_app, name="lab")
 
 
+def _agent() -> None:
+    from bastion.cli.agent_cmd import agent_app
+
+    app.add_typer(agent_app, name="agent")
+
+
 COMMANDS = {
     "run": _run,
     "copy": _copy,
@@ -109,6 +115,7 @@ COMMANDS = {
     "shell": _shell,
     "inventory": _inventory,
     "lab": _lab,
+    "agent": _agent,
 }
 """Each command's registration, in the order `bastion --help` lists them."""
 
