@@ -105,15 +105,20 @@ class PooledTransport(AsyncsshTransport):
         finally:
             self._pool.release(entry)
         if reused and (result.error or "").startswith(STALE_SESSION_ERROR):
-            # The idle connection had died; the command never started: connect again.
-            self._pool.discard(entry, "dead when reused")
-            entry, _, error = await self._pool.acquire(self, host)
-            if entry is None:
-                return _ended(host, Status.UNREACHABLE, error, started)
-            try:
-                result = await self._execute(entry.connection, host, spec, on_output, started)
-            finally:
-                self._pool.release(entry)
+            # No session on a reused connection: the command never started.
+            if entry.active and not entry.connection.is_closed():
+                # Other runs' sessions are on it (the server's MaxSessions): not this time.
+                result = await super().run(host, spec, on_output)
+            else:
+                # It died while idle: connect again.
+                self._pool.discard(entry, "dead when reused")
+                entry, _, error = await self._pool.acquire(self, host)
+                if entry is None:
+                    return _ended(host, Status.UNREACHABLE, error, started)
+                try:
+                    result = await self._execute(entry.connection, host, spec, on_output, started)
+                finally:
+                    self._pool.release(entry)
         self.last_used = time.monotonic()
         return result
 
