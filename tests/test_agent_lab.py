@@ -37,8 +37,8 @@ def agent(lab: Cli, tmp_path: Path) -> Iterator[Cli]:
     status = _status(cli)
     if status["running"]:
         cli("agent", "stop")
-        if _alive(int(status["pid"])):
-            os.kill(int(status["pid"]), signal.SIGKILL)
+        if _alive(int(str(status["pid"]))):
+            os.kill(int(str(status["pid"])), signal.SIGKILL)
 
 
 def _status(cli: Cli) -> dict[str, object]:
@@ -384,3 +384,33 @@ def test_agent_log_holds_no_output_or_stdin(agent: Cli) -> None:
     assert "opened node1" in log
     for secret in ("OUTPUT-MARKER", "ERR-MARKER", "STDIN-4711", "cat;"):
         assert secret not in log
+
+
+def test_unknown_keys_and_accept_new_through_the_agent(agent: Cli, tmp_path: Path) -> None:
+    lab_dir = Path(agent.env["BASTION_LAB_DIR"])
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        (lab_dir / "inventory.yaml")
+        .read_text()
+        .replace("identity_file: id_ed25519", f"identity_file: {lab_dir / 'id_ed25519'}")
+        .replace("known_hosts: known_hosts", f"known_hosts: {known}")
+    )
+    assert agent("agent", "start").returncode == 0
+    run = ("run", "-i", str(inventory), "-H", "node1", "-o", "json")
+    through = agent(*run, "true")
+    direct = agent(*run, "--no-agent", "true")
+    assert through.returncode == direct.returncode == 3
+    got, want = _json_results(through.stdout)["node1"], _json_results(direct.stdout)["node1"]
+    assert str(want["error"]).startswith("host key SHA256:")
+    assert got["error"] == want["error"]
+    accepted = agent(*run, "--accept-new", "true")
+    assert accepted.returncode == 0, accepted.stdout
+    assert known.read_text().startswith(f"{LAB_SUBNET}.1 ssh-")
+    strict = agent(*run, "true")
+    assert strict.returncode == 0, strict.stdout
+    # The connection made under --accept-new does not serve the strict run: two connections.
+    connections = _status(agent)["connections"]
+    assert isinstance(connections, list)
+    assert sorted(c["accept_new"] for c in connections) == [False, True]
