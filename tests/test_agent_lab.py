@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -414,3 +415,22 @@ def test_unknown_keys_and_accept_new_through_the_agent(agent: Cli, tmp_path: Pat
     connections = _status(agent)["connections"]
     assert isinstance(connections, list)
     assert sorted(c["accept_new"] for c in connections) == [False, True]
+
+
+def test_bad_requests_get_an_error_and_the_agent_keeps_serving(agent: Cli) -> None:
+    assert agent("agent", "start").returncode == 0
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(_runtime(agent) / "agent.sock"))
+        reader = sock.makefile("rb")
+        assert json.loads(reader.readline())["hello"] == 1
+        sock.sendall(b"not json\n")
+        assert json.loads(reader.readline())["error"].startswith("bad request:")
+        sock.sendall(b'{"op": "run", "id": 5, "host": {"name": "x"}}\n')
+        answer = json.loads(reader.readline())
+        assert answer["id"] == 5
+        assert answer["error"] == "bad request: KeyError: 'options'"
+        sock.sendall(b'{"op": "launch", "id": 6}\n')
+        assert json.loads(reader.readline())["error"] == "bad request: unknown op 'launch'"
+    assert agent("run", "-i", "lab", "-H", "node1", "true").returncode == 0
+    assert _status(agent)["requests"] == 2

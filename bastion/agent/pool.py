@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import asyncssh
 
-from bastion.agent.protocol import jumps_to_wire, options_to_wire
 from bastion.hostkeys import known_hosts_files
 from bastion.models import Host, HostResult, Status
 from bastion.transport.asyncssh_transport import (
@@ -155,14 +153,14 @@ class ConnectionPool:
         self._transports: dict[str, PooledTransport] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
-    def transport_for(self, options: ConnectOptions, host: Host) -> PooledTransport:
-        """The transport for these connection options and ``host``'s jump chain."""
-        key = json.dumps(
-            [options_to_wire(options), jumps_to_wire(host, options.jump_hosts)], sort_keys=True
-        )
+    def transport_for(
+        self, key: str, make_options: Callable[[], ConnectOptions]
+    ) -> PooledTransport:
+        """The transport for ``key``: the run's connection options and the host's jump chain
+        as the client sent them (JSON, keys sorted), so equal settings share connections."""
         transport = self._transports.get(key)
         if transport is None:
-            transport = self._transports[key] = PooledTransport(options, key, self)
+            transport = self._transports[key] = PooledTransport(make_options(), key, self)
         return transport
 
     async def acquire(

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -227,8 +228,11 @@ class AgentServer:
     async def _run(self, message: Message, send: Callable[[Message], None]) -> None:
         request_id = message.get("id")
         try:
-            jumps = jumps_from_wire(message.get("jumps") or {})
-            options = options_from_wire(message["options"], jumps)
+            key = json.dumps([message["options"], message.get("jumps") or {}], sort_keys=True)
+            wire_options, wire_jumps = message["options"], message.get("jumps") or {}
+            transport = self.pool.transport_for(
+                key, lambda: options_from_wire(wire_options, jumps_from_wire(wire_jumps))
+            )
             host = host_from_wire(message["host"])
             timeout = message.get("timeout")
             spec = CommandSpec(
@@ -237,7 +241,7 @@ class AgentServer:
                 stdin_from_wire(message.get("stdin")),
                 keep_output_chars=0,  # the output is streamed to the client, never kept here
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             send({"id": request_id, "error": f"bad request: {type(exc).__name__}: {exc}"})
             return
 
@@ -245,7 +249,7 @@ class AgentServer:
             send({"id": request_id, "stream": stream, "data": text})
 
         try:
-            result = await self.pool.transport_for(options, host).run(host, spec, on_output)
+            result = await transport.run(host, spec, on_output)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not take the agent or other hosts down
