@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.errors import UsageError
@@ -59,6 +60,8 @@ class RunOptions:
     """Run each command as a durable job: started once, resumed after drops (`durable`)."""
     durable_policy: DurablePolicy | None = None
     """Reconnect and keepalive settings of durable jobs; None for the defaults."""
+    agent: Path | None = None
+    """The agent's socket: asyncssh hosts of a plain run go through it (docs/agent.md)."""
 
     def transport_of(self, host: Host) -> str:
         """The transport ``host`` is configured for: ``--transport``, else the inventory's."""
@@ -88,7 +91,11 @@ def check_transports(hosts: Sequence[Host], override: str | None = None) -> None
             )
 
 
-def _new_transport(name: str, options: ConnectOptions) -> Transport:
+def _new_transport(name: str, options: ConnectOptions, agent: Path | None = None) -> Transport:
+    if name == "agent" and agent is not None:
+        from bastion.transport.agent_transport import AgentTransport
+
+        return AgentTransport(agent, options)
     if name == "asyncssh":
         from bastion.transport.asyncssh_transport import AsyncsshTransport
 
@@ -184,12 +191,15 @@ async def execute_work(
         async with slots:
             emit(HostStarted(host.name))
             name = options.transport_of(host)
-            if name in MOSH_MODES:
+            mosh = name in MOSH_MODES
+            if mosh:
                 # mosh carries no byte stream: its jobs are durable, collected over asyncssh.
                 name = "asyncssh"
+            if name == "asyncssh" and options.agent and not options.durable and not mosh:
+                name = "agent"
             transport = transports.get(name)
             if transport is None:
-                transport = transports[name] = _new_transport(name, connect)
+                transport = transports[name] = _new_transport(name, connect, options.agent)
             lines = _LineAssembler(host.name, emit)
             try:
                 result = await work(transport, host, lines.feed)

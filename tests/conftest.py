@@ -56,6 +56,8 @@ def cli_env(tmp: Path, lab_dir: Path) -> dict[str, str]:
             "BASTION_HISTORY_FILE": str(tmp / "state" / "history.jsonl"),
             "NO_COLOR": "1",
             "PYTHONPATH": str(REPO),
+            # No bastion agent of the user's (docs/agent.md) serves the tests' runs.
+            "XDG_RUNTIME_DIR": str(tmp / "run"),
         }
     )
     return env

@@ -110,6 +110,12 @@ def _cluster() -> None:
     app.add_typer(cluster_app, name="cluster")
 
 
+def _agent() -> None:
+    from bastion.cli.agent_cmd import agent_app
+
+    app.add_typer(agent_app, name="agent")
+
+
 COMMANDS = {
     "run": _run,
     "copy": _copy,
@@ -123,6 +129,7 @@ COMMANDS = {
     "inventory": _inventory,
     "lab": _lab,
     "cluster": _cluster,
+    "agent": _agent,
 }
 """Each command's registration, in the order `bastion --help` lists them."""
 

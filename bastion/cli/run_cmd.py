@@ -10,6 +10,7 @@ from typing import Annotated, BinaryIO, TextIO
 
 import typer
 
+from bastion.agent.lifecycle import socket_for
 from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
 from bastion.cli.options import (
     AcceptNewOption,
@@ -115,6 +116,23 @@ def run_command(
     canary: CanaryOption = False,
     out_dir: OutDirOption = None,
     retry_failed: RetryFailedOption = None,
+    persist: Annotated[
+        str | None,
+        typer.Option(
+            "--persist",
+            help="Keep the connections open in the bastion agent for this long after the run "
+            "(like 10m; starts the agent if needed). See docs/agent.md.",
+            show_default=False,
+        ),
+    ] = None,
+    no_agent: Annotated[
+        bool,
+        typer.Option(
+            "--no-agent",
+            envvar="BASTION_NO_AGENT",
+            help="Connect directly even when the bastion agent is running.",
+        ),
+    ] = False,
 ) -> None:
     """Run COMMAND on the selected hosts in parallel.
 
@@ -157,6 +175,7 @@ def run_command(
             source="--durable",
         )
     remote = with_sudo(text) if sudo else text
+    agent = socket_for(persist, no_agent, durable, transport)
     fit = fit_forks_to_file_limit(forks, len(targets), per_host=3 if out_dir else 1)
     shortfall = fit.shortfall_message()
     if shortfall:
@@ -174,6 +193,7 @@ def run_command(
         durable=durable,
         transport=transport,
         connect=connect_options(loaded, connect_timeout, retries, accept_new),
+        agent=agent,
     )
     context = run_context(
         label,

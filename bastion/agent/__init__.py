@@ -1,0 +1,7 @@
+"""The warm connection agent: a per-user daemon that keeps SSH connections open between runs.
+
+``paths`` (where its socket lives, checked), ``protocol`` (the JSON lines it speaks),
+``pool`` and ``server`` (the daemon; the only agent modules that import asyncssh),
+``lifecycle`` (start, stop, status from the client side). The client is
+`bastion.transport.agent_transport`. See docs/agent.md.
+"""

@@ -1,0 +1,184 @@
+"""Starting, stopping and asking the agent, from the client side (no asyncssh here).
+
+``start`` runs ``python -m bastion.agent.server`` in a new session (it outlives the command
+that started it) and waits until its socket answers. ``status`` and ``stop`` are requests on
+the socket. ``parse_duration`` reads ``--persist`` and ``--idle`` values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bastion.agent.paths import LOG_NAME, ensure_private_dir, find_socket
+from bastion.agent.protocol import VERSION, Message, decode, encode
+from bastion.errors import EnvironmentProblem, UsageError
+from bastion.private_files import open_private
+
+DEFAULT_PERSIST_S = 600.0
+START_WAIT_S = 15.0
+STOP_WAIT_S = 15.0
+REQUEST_TIMEOUT_S = 5.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, source: str) -> float:
+    """``90``, ``90s``, ``10m``, ``1h``, ``500ms`` in seconds; a usage error otherwise."""
+    match = _DURATION.match(text)
+    if match is None or float(match[1]) <= 0:
+        raise UsageError(
+            f"{text!r} is not a duration (like 90s, 10m or 1h, more than zero)", source=source
+        )
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+def request(op: str, timeout: float = REQUEST_TIMEOUT_S) -> Message | None:
+    """Send one ``status`` or ``stop`` request; the answer, or None when no agent answers."""
+    path, _ = find_socket()
+    if path is None:
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            reader = sock.makefile("rb")
+            hello = decode(reader.readline())
+            if hello.get("hello") != VERSION:
+                return None
+            sock.sendall(encode({"op": op, "id": 1}))
+            return decode(reader.readline())
+    except (OSError, ValueError):
+        return None
+
+
+def status() -> Message | None:
+    """The running agent's status (see `AgentServer.status`), or None."""
+    answer = request("status")
+    return None if answer is None else answer.get("status")
+
+
+def start(persist_s: float, idle_s: float | None = None) -> Message:
+    """Start the agent unless one runs; its status. Raises `EnvironmentProblem`."""
+    running = status()
+    if running is not None:
+        return running
+    directory = ensure_private_dir()
+    log_fd = open_private(directory / LOG_NAME, "a")
+    try:
+        argv = [sys.executable, "-m", "bastion.agent.server", "--persist", f"{persist_s:g}"]
+        argv += ["--idle", f"{idle_s or persist_s:g}"]
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(log_fd)
+    deadline = time.monotonic() + START_WAIT_S
+    while time.monotonic() < deadline:
+        running = status()
+        if running is not None:
+            return running
+        if process.poll() not in (None, 0):
+            break
+        time.sleep(0.05)
+    raise EnvironmentProblem(
+        f"the bastion agent did not start; see {directory / LOG_NAME}{_log_tail(directory)}"
+    )
+
+
+def stop() -> int | None:
+    """Stop the running agent and wait until it is gone; its pid, or None if none ran."""
+    running = status()
+    if running is None:
+        return None
+    pid = int(running["pid"])
+    request("stop")
+    deadline = time.monotonic() + STOP_WAIT_S
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return pid
+        time.sleep(0.05)
+    raise EnvironmentProblem(f"the bastion agent (pid {pid}) did not stop in {STOP_WAIT_S:g}s")
+
+
+def ensure_running(persist_s: float) -> Path | None:
+    """``--persist``: the agent's socket, starting the agent if needed; None (and a notice)
+    when it cannot be started, so that the run goes direct."""
+    from bastion.transport.agent_transport import notice
+
+    try:
+        start(persist_s)
+    except EnvironmentProblem as exc:
+        notice(f"{exc}; connecting directly")
+        return None
+    path, _ = find_socket()
+    return path
+
+
+def socket_for_run() -> Path | None:
+    """The socket a run should use when the agent is on by default: the agent's, if there is
+    one; a socket in an unsafe place is ignored, with a notice."""
+    path, problem = find_socket()
+    if problem is not None:
+        from bastion.transport.agent_transport import notice
+
+        notice(f"ignoring the bastion agent's socket: {problem}; connecting directly")
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own child, not reaped yet) is gone for our purposes.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _log_tail(directory: Path, lines: int = 5) -> str:
+    try:
+        text = (directory / LOG_NAME).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "".join(f"\n  {line}" for line in text)
+
+
+def socket_for(
+    persist: str | None, no_agent: bool, durable: bool, transport: str | None
+) -> Path | None:
+    """The agent socket a ``bastion run`` uses: None goes direct.
+
+    ``--persist`` starts the agent when none runs; otherwise a running agent is used by
+    default. ``--no-agent``, ``--durable`` and the paramiko, mosh and auto transports bypass it.
+    """
+    bypass = (
+        "--no-agent"
+        if no_agent
+        else "--durable"
+        if durable
+        else f"--transport {transport}"
+        if transport not in (None, "asyncssh")
+        else None
+    )
+    if persist is not None:
+        seconds = parse_duration(persist, "--persist")
+        if bypass is not None:
+            raise UsageError(f"{bypass} does not go through the agent", source="--persist")
+        return ensure_running(seconds)
+    return None if bypass is not None else socket_for_run()

@@ -1,0 +1,255 @@
+"""The agent's client: a `Transport` that runs commands through ``bastion agent``'s socket.
+
+One Unix socket per run carries every host's request (see `bastion.agent.protocol`). When the
+agent cannot be reached (no socket, a dead one, another user's), every host of the run goes
+direct through `AsyncsshTransport` instead, after one notice line on stderr. A host whose
+request was in flight when the agent went away is reported as a connection lost mid-command,
+as a direct run reports a dropped connection: its command may have run. This module does not
+import asyncssh unless it fails over, so a warm run skips that import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bastion.agent.protocol import (
+    LINE_LIMIT,
+    VERSION,
+    Message,
+    decode,
+    encode,
+    host_to_wire,
+    jumps_to_wire,
+    options_to_wire,
+    result_from_wire,
+    stdin_to_wire,
+)
+from bastion.models import Host, HostResult, Status, Stream
+from bastion.transport.base import CommandSpec, ConnectOptions, Link, OutputSink, Transport
+
+HELLO_TIMEOUT_S = 5.0
+"""How long a live agent may take to greet a client before the run goes direct."""
+
+_notices: set[str] = set()
+
+
+def notice(text: str) -> None:
+    """One line on stderr, once per process (several batches share one notice)."""
+    if text not in _notices:
+        _notices.add(text)
+        sys.stderr.write(f"bastion: notice: {text}\n")
+        sys.stderr.flush()
+
+
+class AgentUnavailable(Exception):
+    """The agent could not be reached; the run goes direct."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One host's request in flight: its output so far and its result when it comes."""
+
+    on_output: OutputSink
+    keep_chars: int | None
+    done: asyncio.Future[Message]
+    parts: dict[Stream, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    kept: dict[Stream, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+
+    def feed(self, stream: Stream, text: str) -> None:
+        if self.keep_chars is None:
+            self.parts[stream].append(text)
+        else:
+            room = self.keep_chars - self.kept[stream]
+            if room > 0:
+                kept = text[:room]
+                self.parts[stream].append(kept)
+                self.kept[stream] += len(kept)
+        self.on_output(stream, text)
+
+    def output(self, stream: Stream) -> str:
+        return "".join(self.parts[stream])
+
+
+class AgentChannel:
+    """The run's one connection to the agent, multiplexing requests by id."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self.lost: str | None = None
+        self._reading = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def connect(cls, path: Path) -> AgentChannel:
+        """Connect and read the agent's greeting; raises `AgentUnavailable`."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(path), limit=LINE_LIMIT), HELLO_TIMEOUT_S
+            )
+        except (OSError, TimeoutError) as exc:
+            raise AgentUnavailable(_reason(exc)) from exc
+        try:
+            server_uid = _peer_uid(writer.get_extra_info("socket"))
+            if server_uid != os.getuid():
+                raise AgentUnavailable(f"its socket is served by uid {server_uid}, not by you")
+            hello = decode(await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT_S))
+            if hello.get("hello") != VERSION:
+                raise AgentUnavailable(
+                    str(hello.get("error") or f"it speaks protocol {hello.get('hello')!r}")
+                )
+        except AgentUnavailable:
+            writer.close()
+            raise
+        except (OSError, TimeoutError, ValueError) as exc:
+            writer.close()
+            raise AgentUnavailable(_reason(exc) or "it closed the connection") from exc
+        return cls(reader, writer)
+
+    async def run(
+        self, host: Host, spec: CommandSpec, on_output: OutputSink, options: ConnectOptions
+    ) -> HostResult:
+        started = time.monotonic()
+        request_id = next(self._ids)
+        pending = _Pending(
+            on_output, spec.keep_output_chars, asyncio.get_running_loop().create_future()
+        )
+        self._pending[request_id] = pending
+        message = {
+            "op": "run",
+            "id": request_id,
+            "host": host_to_wire(host),
+            "jumps": jumps_to_wire(host, options.jump_hosts),
+            "options": options_to_wire(options),
+            "command": spec.command,
+            "timeout": spec.timeout,
+            "stdin": stdin_to_wire(spec.stdin),
+        }
+        try:
+            self._writer.write(encode(message))
+            if spec.stdin:
+                await self._writer.drain()
+            answer = await pending.done
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._writer.write(encode({"op": "cancel", "id": request_id}))
+            raise
+        except (OSError, ConnectionError) as exc:
+            self.lost = self.lost or _reason(exc)
+            answer = {"lost": self.lost}
+        finally:
+            self._pending.pop(request_id, None)
+        if "result" in answer:
+            return result_from_wire(
+                answer["result"], pending.output("stdout"), pending.output("stderr")
+            )
+        error = (
+            f"connection lost mid-command: the bastion agent went away ({answer['lost']})"
+            if "lost" in answer
+            else f"the bastion agent refused the request: {answer.get('error')}"
+        )
+        return HostResult(
+            host=host.name,
+            address=host.address,
+            status=Status.UNREACHABLE if "lost" in answer else Status.FAILED,
+            stdout=pending.output("stdout"),
+            stderr=pending.output("stderr"),
+            error=error,
+            duration_s=time.monotonic() - started,
+        )
+
+    async def _read(self) -> None:
+        reason = "it closed the connection"
+        try:
+            while line := await self._reader.readline():
+                message = decode(line)
+                pending = self._pending.get(message.get("id", -1))
+                if pending is None:
+                    continue
+                stream = message.get("stream")
+                if stream in ("stdout", "stderr"):
+                    pending.feed(stream, str(message.get("data", "")))
+                elif not pending.done.done():
+                    pending.done.set_result(message)
+        except (OSError, ValueError) as exc:
+            reason = _reason(exc)
+        self.lost = reason
+        for pending in self._pending.values():
+            if not pending.done.done():
+                pending.done.set_result({"lost": reason})
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            await self._reading
+
+
+class AgentTransport:
+    """Runs commands through the agent; goes direct when it is unavailable (see module doc)."""
+
+    name = "agent"
+
+    def __init__(self, socket_path: Path, options: ConnectOptions) -> None:
+        self._path = socket_path
+        self._options = options
+        self._channel: asyncio.Task[AgentChannel | None] | None = None
+        self._direct: Transport | None = None
+
+    async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
+        channel = await self._connected()
+        if channel is None or channel.lost is not None:
+            if channel is not None:
+                notice(f"the bastion agent went away ({channel.lost}); connecting directly")
+            return await self._fallback().run(host, spec, on_output)
+        return await channel.run(host, spec, on_output, self._options)
+
+    async def open_link(self, host: Host, *, retry: bool) -> Link:
+        """Durable jobs do not go through the agent: a direct connection."""
+        return await self._fallback().open_link(host, retry=retry)
+
+    async def close(self) -> None:
+        if self._channel is not None and self._channel.done():
+            channel = self._channel.result()
+            if channel is not None:
+                await channel.close()
+        if self._direct is not None:
+            await self._direct.close()
+
+    async def _connected(self) -> AgentChannel | None:
+        if self._channel is None:
+            self._channel = asyncio.ensure_future(self._connect())
+        return await asyncio.shield(self._channel)
+
+    async def _connect(self) -> AgentChannel | None:
+        try:
+            return await AgentChannel.connect(self._path)
+        except AgentUnavailable as exc:
+            notice(f"the bastion agent is not answering ({exc}); connecting directly")
+            return None
+
+    def _fallback(self) -> Transport:
+        if self._direct is None:
+            from bastion.transport.asyncssh_transport import AsyncsshTransport
+
+            self._direct = AsyncsshTransport(self._options)
+        return self._direct
+
+
+def _peer_uid(sock: socket.socket) -> int:
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(raw[4:8], sys.byteorder, signed=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
