@@ -10,7 +10,6 @@ from typing import Annotated, BinaryIO, TextIO
 
 import typer
 
-from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
 from bastion.cli.options import (
     AcceptNewOption,
     AllOption,
@@ -37,10 +36,7 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
-from bastion.command import with_sudo
 from bastion.errors import UsageError
-from bastion.executor import RunOptions, command_work
-from bastion.limits import fit_forks_to_file_limit
 
 STREAMED_RESULT_CHARS = 64 * 1024
 """What a host's result keeps of each stream when the output mode streams it as it arrives:
@@ -124,6 +120,12 @@ def run_command(
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     """
+    # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
+    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+    from bastion.command import with_sudo
+    from bastion.executor import RunOptions, command_work
+    from bastion.limits import fit_forks_to_file_limit
+
     words = command or []
     if script is not None:
         body: bytes | None = _read_script(script)
