@@ -90,6 +90,8 @@ class Fanout:
     ref: str | None = None
     out_dir: Path | None = None
     batches: BatchPlan | None = None
+    notes: tuple[str, ...] = ()
+    """Lines for the end of the summary (e.g. fewer hosts at once than asked)."""
 
 
 def drive(fanout: Fanout) -> int:
@@ -113,6 +115,8 @@ def drive(fanout: Fanout) -> int:
     sys.stderr.write(render_summary(results, elapsed, color=color))
     if report is not None:
         sys.stderr.write(render_batches(report, color=color))
+    for note in fanout.notes:
+        sys.stderr.write(f"bastion: {note}\n")
     if interrupted:
         done = {r.host for r in results}
         pending = [h.name for h in fanout.targets if h.name not in done]

@@ -183,6 +183,7 @@ def run_command(
         loaded,
         {
             "forks": forks,
+            "forks_fitted": fit.forks,
             "timeout": timeout,
             "sudo": sudo,
             "retries": retries,
@@ -201,6 +202,7 @@ def run_command(
             ref=reference,
             out_dir=out_dir,
             batches=plan,
+            notes=(fit.summary_note(),) if shortfall else (),
         )
     )
     raise typer.Exit(code)
