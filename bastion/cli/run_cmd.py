@@ -165,12 +165,9 @@ def run_command(
         sys.stderr.write(f"bastion: warning: {shortfall}\n")
     options = RunOptions(
         forks=fit.forks,
-        # -o json, grouped and diff print each host's whole output at its end; the rest stream.
-        keep_output_chars=(
-            None
-            if output in (OutputMode.JSON, OutputMode.GROUPED, OutputMode.DIFF)
-            else STREAMED_RESULT_CHARS
-        ),
+        # -o diff compares whole outputs in memory; json and grouped print each host's whole
+        # output at its end from the renderer's spool (bastion/spool.py); the rest stream.
+        keep_output_chars=None if output is OutputMode.DIFF else STREAMED_RESULT_CHARS,
         timeout=timeout,
         stdin=stdin,
         durable=durable,
