@@ -43,6 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from precompile import compile_bastion
+
 from bastion.lab import manager
 
 SUBNET = "127.0.7"
@@ -848,6 +850,7 @@ def benchmark(
     args: argparse.Namespace, available: Sequence[tuple[Tool, str]], skipped: Sequence[str]
 ) -> int:
     """Start the lab, run every round, stop the lab, report; the exit status of the script."""
+    compile_bastion()  # bench/precompile.py: as an installed copy would be
     context = machine_context(available)
     context["load_before"] = _load()
     print(json.dumps(context, indent=2))

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from precompile import compile_bastion
 from startup import VENV_BIN, one_node_lab, tool_env
 
 LINE = "0123456789abcdefghijklmnopqrstuvwxyz" * 2 + "0123456789abcdefghijklmnopqrstu"
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/large_output.py needs root: the lab node listens on port 22", file=sys.stderr)
         return 2
+    compile_bastion()  # bench/precompile.py: as an installed copy would be
     size = args.mb * 1_000_000
     command = f"yes {LINE} | head -c {size}"
     load_before = os.getloadavg()[0]
