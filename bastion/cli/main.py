@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import sys
@@ -156,7 +157,9 @@ def entry() -> None:
 
     A run's work is over when `main` returns (output flushed, files closed, history
     appended); freeing every module and object one by one at exit cost 40-60 ms of CPU and
-    more wall time. Only the console script and ``python -m bastion`` exit this way.
+    more wall time. ``atexit`` functions still run (the output spool's clean-up, for a run
+    that ended early on a closed pipe). Only the console script and ``python -m bastion`` exit
+    this way.
     """
     gc.set_threshold(START_UP_GC_THRESHOLD, *gc.get_threshold()[1:])
     code: int | str | None = 0
@@ -167,6 +170,7 @@ def entry() -> None:
     if isinstance(code, str):
         sys.stderr.write(f"{code}\n")
         code = 1
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -80,9 +80,11 @@ class JsonLinesRenderer:
                 spool = self._spools.get(result.host, stream)
                 if spool is not None:  # the whole output; the result keeps only its start
                     streamed[stream] = spool.chunks()
-            write_json_line(self._out, result_to_json(result), streamed)
-            self._out.flush()
-            self._spools.discard(result.host)
+            try:
+                write_json_line(self._out, result_to_json(result), streamed)
+                self._out.flush()
+            finally:
+                self._spools.discard(result.host)
 
     def finish(self, results: Sequence[HostResult]) -> None:
         """Every host was written when it finished; remove what is left on disk."""
