@@ -3,6 +3,10 @@
 A benchmark, not a test: run it by hand (``make bench``) on an otherwise idle machine.
 
     .venv/bin/python bench/fanout.py --hosts 100 --rounds 5 [--json FILE]
+    .venv/bin/python bench/fanout.py --sweep 10,50,100 --json FILE --chart PNG
+
+The contenders: bastion, pdsh, pssh, clush, a bare asyncssh loop (the floor for a Python
+client), the parallel-ssh Python library (bench/pssh_library.py) and Ansible ad-hoc.
 
 It starts a private lab of N sshd nodes on 127.0.7.1..N (root mode: port 22, one namespace per
 node) in a temporary BASTION_LAB_DIR and always stops it again, also on Ctrl-C; the nodes'

@@ -131,10 +131,11 @@ class _Consumers:
     """Everything that reads the event stream: live progress, the renderer, the record."""
 
     def __init__(self, fanout: Fanout) -> None:
-        from bastion.render.progress import LiveProgress
+        self.progress = None
+        if sys.stderr.isatty():  # the live progress (and rich) only on a terminal
+            from bastion.render.progress import LiveProgress
 
-        self.progress = LiveProgress(len(fanout.targets)) if sys.stderr.isatty() else None
-        if self.progress is not None:
+            self.progress = LiveProgress(len(fanout.targets))
             self.progress.start()  # before the renderer, so it writes through rich's proxy
         self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref)
         self.recorder = (
