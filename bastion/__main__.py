@@ -1,5 +1,5 @@
 """``python -m bastion``."""
 
-from bastion.cli.main import main
+from bastion.cli.main import entry
 
-main()
+entry()

@@ -41,6 +41,13 @@ class FileLimitFit:
             f"once; running {self.forks} at a time (raise the hard limit to go faster)"
         )
 
+    def summary_note(self) -> str:
+        """The line the run's summary ends with when forks were lowered."""
+        return (
+            f"ran at most {self.forks} of {self.wanted} hosts at once: the open-files "
+            f"limit (ulimit -Hn) is {self.hard}"
+        )
+
 
 def descriptors_needed(forks: int, hosts: int, per_host: int) -> int:
     """Descriptors for ``min(forks, hosts)`` hosts in progress, plus the run's own."""

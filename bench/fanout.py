@@ -3,6 +3,10 @@
 A benchmark, not a test: run it by hand (``make bench``) on an otherwise idle machine.
 
     .venv/bin/python bench/fanout.py --hosts 100 --rounds 5 [--json FILE]
+    .venv/bin/python bench/fanout.py --sweep 10,50,100 --json FILE --chart PNG
+
+The contenders: bastion, pdsh, pssh, clush, a bare asyncssh loop (the floor for a Python
+client), the parallel-ssh Python library (bench/pssh_library.py) and Ansible ad-hoc.
 
 It starts a private lab of N sshd nodes on 127.0.7.1..N (root mode: port 22, one namespace per
 node) in a temporary BASTION_LAB_DIR and always stops it again, also on Ctrl-C; the nodes'
@@ -43,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from precompile import compile_bastion
+
 from bastion.lab import manager
 
 SUBNET = "127.0.7"
@@ -52,7 +58,10 @@ FANOUT = 64
 BASELINE = "bastion"
 PEERS = ("pdsh", "pssh", "clush")
 """What bastion's wall time is compared with (the bare asyncssh loop is a floor, not a peer)."""
-CPU_TARGET_MS_PER_HOST = 10.0
+CPU_TARGET_MS_PER_HOST = 6.0
+"""Issue 7: bastion's client CPU per host at 100 hosts, at most this."""
+WALL_TARGET_RATIO = 0.85
+"""Issue 7: bastion's wall time at most this fraction of the fastest peer's."""
 SAME_KEX = "curve25519-sha256"
 """The key exchange asyncssh negotiates with these servers, pinned for the OpenSSH peers too.
 
@@ -233,6 +242,84 @@ def bare_asyncssh_argv(lab: Lab, command: str, python: str = sys.executable) -> 
     ]  # fmt: skip
 
 
+# --- the parallel-ssh library and Ansible ad-hoc ------------------------------------------
+
+HOST_KEY_NOTES = {
+    "pssh-library": "the library has no host-key checking: bench/pssh_library.py compares each "
+    "host's key with known_hosts itself, after authentication and before the command",
+}
+"""Contenders that cannot verify host keys the way OpenSSH does, and what is done instead."""
+
+
+def library_and_ansible_tools() -> list[Tool]:
+    """The parallel-ssh Python library and Ansible ad-hoc, both with the lab's pinned keys."""
+    return [
+        Tool(
+            "pssh-library",
+            sys.executable,
+            lambda lab, prog: [
+                prog, str(BENCH_DIR / "pssh_library.py"), "--key", str(lab.key),
+                "--known-hosts", str(lab.known_hosts), "--user", "root",
+                "--limit", str(FANOUT), "--command", "true", *lab.addresses,
+            ],
+            version_args=(
+                "-c",
+                "import importlib.metadata as m; print('parallel-ssh', m.version('parallel-ssh'))",
+            ),
+        ),
+        Tool("ansible", str(VENV_BIN / "ansible"), ansible_argv, env=ansible_env),
+    ]  # fmt: skip
+
+
+def all_tools() -> list[Tool]:
+    """`tools` and then the library and Ansible contenders."""
+    return [*tools(), *library_and_ansible_tools()]
+
+
+def ansible_inventory(lab: Lab) -> Path:
+    """An INI inventory of the lab's addresses with the same ssh options as pdsh/pssh/clush."""
+    path = lab.hosts_file.with_name(f"ansible-{len(lab.addresses)}.ini")
+    common = " ".join(lab.ssh_options())
+    path.write_text(
+        "[lab]\n"
+        + "".join(f"{address}\n" for address in lab.addresses)
+        + "\n[lab:vars]\nansible_user=root\n"
+        + f"ansible_ssh_private_key_file={lab.key}\n"
+        + f"ansible_ssh_common_args='{common}'\n"
+        + "ansible_python_interpreter=/usr/bin/python3\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def ansible_argv(lab: Lab, program: str) -> list[str]:
+    """``ansible all -m command -a true``, FANOUT forks."""
+    inventory = ansible_inventory(lab)
+    return [program, "all", "-i", str(inventory), "-f", str(FANOUT), "-m", "command", "-a", "true"]
+
+
+def ansible_env(lab: Lab) -> dict[str, str]:
+    """Host-key checking on (Ansible's default, said explicitly); no ControlPersist.
+
+    Ansible's default ssh_args keep a master connection for 60 s, which would make every run
+    after the first a warm one; the benchmark measures cold runs. An empty ansible.cfg keeps a
+    user's or a directory's configuration out; everything Ansible writes goes to the temporary
+    directory. Pipelining stays off, as shipped.
+    """
+    home = lab.hosts_file.parent / "ansible-home"
+    home.mkdir(exist_ok=True)
+    config = home / "ansible.cfg"
+    config.touch()
+    return {
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_HOME": str(home),
+        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ControlPath=none",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
 # --- the lab -------------------------------------------------------------------------------
 
 
@@ -256,14 +343,14 @@ def _tool_environment(state_dir: Path, lab_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_lab(count: int, kex: str | None = SAME_KEX) -> Iterator[Lab]:
-    """A lab of ``count`` nodes on SUBNET in a temporary directory, stopped and removed after."""
+def running_lab(count: int, kex: str | None = SAME_KEX, subnet: str = SUBNET) -> Iterator[Lab]:
+    """A lab of ``count`` nodes on ``subnet`` in a temporary directory, stopped and removed."""
     tmp = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     lab_dir = tmp / "lab"
     try:
-        print(f"starting {count} lab nodes on {SUBNET}.1-{count} in {lab_dir} ...", flush=True)
+        print(f"starting {count} lab nodes on {subnet}.1-{count} in {lab_dir} ...", flush=True)
         started = time.perf_counter()
-        report = manager.up(count, subnet=SUBNET, lab_dir=lab_dir)
+        report = manager.up(count, subnet=subnet, lab_dir=lab_dir)
         print(f"lab up in {time.perf_counter() - started:.1f} s", flush=True)
         addresses = tuple(node.address for node in report)
         hosts_file = tmp / "hosts"
@@ -285,6 +372,27 @@ def running_lab(count: int, kex: str | None = SAME_KEX) -> Iterator[Lab]:
             print("stopping the lab ...", flush=True)
             manager.down(lab_dir)
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def first_hosts(lab: Lab, count: int) -> Lab:
+    """The same lab seen as its first ``count`` nodes: own inventory and hosts file (--sweep)."""
+    if count >= len(lab.addresses):
+        return lab
+    kept = {f"node{i}" for i in range(1, count + 1)}
+    lines = lab.inventory.read_text(encoding="utf-8").splitlines(keepends=True)
+    host_line = re.compile(r"^  (node\d+): \{address:")
+    inventory = lab.inventory.with_name(f"inventory-{count}.yaml")  # paths are relative to it
+    inventory.write_text(
+        "".join(
+            line
+            for line in lines
+            if (match := host_line.match(line)) is None or match.group(1) in kept
+        ),
+        encoding="utf-8",
+    )
+    hosts_file = lab.hosts_file.with_name(f"hosts-{count}")
+    hosts_file.write_text("".join(f"{a}\n" for a in lab.addresses[:count]), encoding="utf-8")
+    return replace(lab, addresses=lab.addresses[:count], inventory=inventory, hosts_file=hosts_file)
 
 
 # Only where /root is the node's own copy-on-write overlay: never the machine's real /root.
@@ -624,7 +732,7 @@ def markdown_table(summaries: Sequence[Summary], skipped: Sequence[str]) -> str:
 
 
 def verdicts(summaries: Sequence[Summary]) -> list[str]:
-    """The issue's two targets, met or not, in words."""
+    """The issue's two cold targets, met or not, in words, with the gap when missed."""
     by_name = {s.tool: s for s in summaries}
     base = by_name.get(BASELINE)
     if base is None or base.wall_s is None or base.cpu_ms_per_host is None:
@@ -634,17 +742,22 @@ def verdicts(summaries: Sequence[Summary]) -> list[str]:
     if peers:
         fastest = min(peers, key=lambda s: s.wall_s or 0.0)
         assert fastest.wall_s is not None
-        met = "MET" if base.wall_s <= fastest.wall_s else "NOT MET"
+        ratio = base.wall_s / fastest.wall_s
+        met = "MET" if ratio <= WALL_TARGET_RATIO else "NOT MET"
         lines.append(
-            f"target wall <= fastest peer: {met} (bastion {base.wall_s:.2f} s, "
-            f"fastest peer {fastest.tool} {fastest.wall_s:.2f} s)"
+            f"target wall <= {WALL_TARGET_RATIO:g} x fastest peer: {met} (bastion "
+            f"{base.wall_s:.2f} s = {ratio:.2f} x {fastest.tool} {fastest.wall_s:.2f} s)"
         )
     else:
-        lines.append("target wall <= fastest peer: not evaluated (no peer completed)")
-    met = "MET" if base.cpu_ms_per_host < CPU_TARGET_MS_PER_HOST else "NOT MET"
+        lines.append("target wall vs fastest peer: not evaluated (no peer completed)")
+    met = "MET" if base.cpu_ms_per_host <= CPU_TARGET_MS_PER_HOST else "NOT MET"
+    floor = by_name.get("bare-asyncssh")
+    versus = ""
+    if floor is not None and floor.cpu_ms_per_host:
+        versus = f", {base.cpu_ms_per_host / floor.cpu_ms_per_host:.2f} x the bare asyncssh loop"
     lines.append(
-        f"target CPU < {CPU_TARGET_MS_PER_HOST:g} ms/host: {met} "
-        f"(bastion {base.cpu_ms_per_host:.1f} ms/host)"
+        f"target CPU <= {CPU_TARGET_MS_PER_HOST:g} ms/host: {met} "
+        f"(bastion {base.cpu_ms_per_host:.1f} ms/host{versus})"
     )
     return lines + warm_verdict(by_name)
 
@@ -751,9 +864,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="leave the nodes' root ~/.bashrc (this machine's own) in place",
     )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument(
+        "--sweep",
+        help="comma-separated host counts, e.g. 10,50,100: one lab of the largest, "
+        "measured at each count (instead of --hosts)",
+    )
+    parser.add_argument(
+        "--chart", type=Path, help="also draw the results as a PNG here (bench/chart.py)"
+    )
+    parser.add_argument(
+        "--subnet", default=SUBNET, help=f"the lab's first three octets (default {SUBNET})"
+    )
     args = parser.parse_args(argv)
-    if not 1 <= args.hosts <= manager.MAX_NODES:
-        parser.error(f"--hosts must be between 1 and {manager.MAX_NODES}")
+    args.counts = sorted({int(n) for n in args.sweep.split(",")}) if args.sweep else [args.hosts]
+    if not all(1 <= n <= manager.MAX_NODES for n in args.counts):
+        parser.error(f"host counts must be between 1 and {manager.MAX_NODES}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     return args
@@ -762,12 +887,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def select_tools(only: str | None) -> tuple[list[tuple[Tool, str]], list[str]]:
     """The (tool, program path) pairs to run, and the names of those not installed."""
     wanted = None if only is None else {name.strip() for name in only.split(",")}
-    unknown = (wanted or set()) - {tool.name for tool in tools()}
+    unknown = (wanted or set()) - {tool.name for tool in all_tools()}
     if unknown:
         raise SystemExit(f"unknown tools: {', '.join(sorted(unknown))}")
     available: list[tuple[Tool, str]] = []
     skipped: list[str] = []
-    for tool in tools():
+    for tool in all_tools():
         if wanted is not None and tool.name not in wanted:
             continue
         program = tool.resolve()
@@ -801,6 +926,7 @@ def benchmark(
     args: argparse.Namespace, available: Sequence[tuple[Tool, str]], skipped: Sequence[str]
 ) -> int:
     """Start the lab, run every round, stop the lab, report; the exit status of the script."""
+    compile_bastion()  # bench/precompile.py: as an installed copy would be
     context = machine_context(available)
     context["load_before"] = _load()
     print(json.dumps(context, indent=2))
@@ -811,35 +937,71 @@ def benchmark(
         f"nodes' ~/.bashrc: {'kept' if args.keep_node_bashrc else 'emptied'}",
         flush=True,
     )
-    with running_lab(args.hosts, kex) as lab:
+    names = [tool.name for tool, _ in available]
+    points: list[Point] = []
+    with running_lab(max(args.counts), kex, args.subnet) as lab:
         if not args.keep_node_bashrc:
             empty_node_bashrc(lab)
         try:
-            runs = run_rounds(available, lab, args.rounds, args.pause, args.max_wait)
+            for count in args.counts:
+                print(f"\n== {count} hosts ==", flush=True)
+                part = first_hosts(lab, count)
+                runs = run_rounds(available, part, args.rounds, args.pause, args.max_wait)
+                summaries = summarize(runs, names, count)
+                points.append(Point(count, runs, summaries))
         finally:
             stop_warm_agent(lab)
         server_errors = node_log_lines(lab)
     context["load_after"] = _load()
-    summaries = summarize(runs, [tool.name for tool, _ in available], args.hosts)
-    print_report(context, summaries, skipped, runs, server_errors)
+    for point in points:
+        print(f"\n== {point.hosts} hosts ==")
+        print_report(context, point.summaries, skipped, point.runs, server_errors)
     if args.json:
         record = {
             "context": context,
             "config": {
-                "hosts": args.hosts,
+                "hosts": args.counts[-1],
+                "sweep": args.counts,
                 "rounds": args.rounds,
                 "fanout": FANOUT,
                 "openssh_kex": kex or "default",
                 "node_bashrc": "kept" if args.keep_node_bashrc else "emptied",
             },
             "skipped": skipped,
+            "host_key_notes": {k: v for k, v in HOST_KEY_NOTES.items() if k in names},
             "sshd_log_lines": dict(server_errors),
-            "runs": [asdict(r) for r in runs],
-            "summary": [asdict(s) for s in summaries],
+            "points": [
+                {
+                    "hosts": point.hosts,
+                    "runs": [asdict(r) for r in point.runs],
+                    "summary": [asdict(s) for s in point.summaries],
+                }
+                for point in points
+            ],
         }
         args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"raw numbers: {args.json}")
-    return 0 if all(s.failed == 0 for s in summaries) else 1
+    if args.chart:
+        from chart import draw  # bench/chart.py, beside this script
+
+        draw(
+            [(p.hosts, [asdict(s) for s in p.summaries]) for p in points],
+            args.chart,
+            f"{context['date']}, {context['nproc']} cores, load {context['load_before']} "
+            f"-> {context['load_after']}, {args.rounds} rounds, {FANOUT} at once",
+        )
+        print(f"chart: {args.chart}")
+    failed = [s for p in points for s in p.summaries if s.failed]
+    return 0 if not failed else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One host count of a run (several with --sweep)."""
+
+    hosts: int
+    runs: list[Run]
+    summaries: list[Summary]
 
 
 def print_report(
@@ -852,6 +1014,9 @@ def print_report(
     load = f"before {context['load_before']}, after {context['load_after']}"
     print(f"\nload average (1/5/15 min): {load}")
     print(f"\n{markdown_table(summaries, skipped)}\n")
+    for name, note in HOST_KEY_NOTES.items():
+        if any(s.tool == name for s in summaries):
+            print(f"host keys, {name}: {note}")
     for s in summaries:
         for error in s.errors:
             print(f"{s.tool} failed: {error}")

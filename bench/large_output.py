@@ -5,7 +5,9 @@ times each:
 
 - ``ssh host 'CMD' > /dev/null``: the floor, OpenSSH's client writing nowhere;
 - ``bastion run --out-dir DIR -o quiet 'CMD'``: every byte written to ``DIR/node1.out``;
-- ``bastion run -o inline 'CMD' > /dev/null``: every line prefixed with the host name.
+- ``bastion run -o inline 'CMD' > /dev/null``: every line prefixed with the host name;
+- ``bastion run -o json`` and ``-o grouped`` ``> /dev/null``: the whole output at the host's end,
+  from a spool that moves to a private temporary file past 1 MiB (``bastion/spool.py``).
 
 For each it reports throughput (MB/s of wall time), client CPU and bastion's peak RSS
 (``ru_maxrss`` of the children, read after each tool's first run):
@@ -24,6 +26,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from precompile import compile_bastion
 from startup import VENV_BIN, one_node_lab, tool_env
 
 LINE = "0123456789abcdefghijklmnopqrstuvwxyz" * 2 + "0123456789abcdefghijklmnopqrstu"
@@ -70,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/large_output.py needs root: the lab node listens on port 22", file=sys.stderr)
         return 2
+    compile_bastion()  # bench/precompile.py: as an installed copy would be
     size = args.mb * 1_000_000
     command = f"yes {LINE} | head -c {size}"
     load_before = os.getloadavg()[0]
@@ -90,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "--out-dir", str(Path(out) / "record"), command],
             ),
             ("bastion -o inline > /dev/null", [bastion, "run", "-i", inventory, "--all", command]),
+            ("bastion -o json > /dev/null",
+             [bastion, "run", "-i", inventory, "--all", "-o", "json", command]),
+            ("bastion -o grouped > /dev/null",
+             [bastion, "run", "-i", inventory, "--all", "-o", "grouped", command]),
         ]  # fmt: skip
         rows = [(name, *measure(argv, env, args.rounds)) for name, argv in cases]
     print(f"{args.mb} MB from one host; load average {load_before:.1f} before the runs")

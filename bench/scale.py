@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import asyncssh
+from precompile import compile_bastion
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -191,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve:
         asyncio.run(serve(args.hosts, args.net, args.serve))
         return 0
+    compile_bastion()  # bench/precompile.py: as an installed copy would be
     with tempfile.TemporaryDirectory(prefix="bastion-scale-") as tmp:
         directory = Path(tmp)
         inventory = write_lab(args.hosts, args.net, directory)

@@ -8,7 +8,9 @@ process tree, from ``RUSAGE_CHILDREN``; less sensitive to a loaded machine than 
     .venv/bin/python bench/startup.py --rounds 10 [--subnet 127.0.8] [--json FILE]
 
 ``bastion --help`` and ``bastion --version`` show what the CLI costs before any work;
-``python -c pass`` is the interpreter's own floor. Method and results: docs/performance.md.
+``python -c pass`` is the interpreter's own floor, ``bench/bare_asyncssh.py`` a Python SSH
+client's. bastion is byte-compiled first (bench/precompile.py), as an installed copy is.
+Method and results: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from precompile import compile_bastion
 
 from bastion.lab import manager
 
@@ -92,7 +96,8 @@ def commands(lab_dir: Path, address: str) -> list[tuple[str, list[str]]]:
         ("python -c pass", [sys.executable, "-c", "pass"]),
         ("bastion --version", [bastion, "--version"]),
         ("bastion --help", [bastion, "--help"]),
-        ("bastion run (1 host)", [bastion, "run", "-i", inventory, "--all", "-o", "quiet", "true"]),
+        ("bastion run --help", [bastion, "run", "--help"]),
+        ("bastion run -H node1 true", [bastion, "run", "-i", inventory, "-H", "node1", "true"]),
         ("ssh host true", ["ssh", *ssh_options, f"root@{address}", "true"]),
     ]
     if shutil.which("pdsh"):
@@ -102,7 +107,20 @@ def commands(lab_dir: Path, address: str) -> list[tuple[str, list[str]]]:
         listed.append(
             ("pssh (1 host)", ["parallel-ssh", "-H", address, "-l", "root", "-x", extra, "true"])
         )
+    listed += python_clients(lab_dir, address)
     return listed
+
+
+def python_clients(lab_dir: Path, address: str) -> list[tuple[str, list[str]]]:
+    """The bare asyncssh loop (the floor for a Python client) and the parallel-ssh library."""
+    bench = Path(__file__).resolve().parent
+    common = ["--key", str(lab_dir / "id_ed25519"), "--known-hosts", str(lab_dir / "known_hosts")]
+    return [
+        ("bare asyncssh loop (1 host)",
+         [sys.executable, str(bench / "bare_asyncssh.py"), *common, address]),
+        ("parallel-ssh library (1 host)",
+         [sys.executable, str(bench / "pssh_library.py"), *common, address]),
+    ]  # fmt: skip
 
 
 def tool_env(lab_dir: Path, state: Path) -> dict[str, str]:
@@ -138,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench/startup.py needs root: the lab node listens on port 22", file=sys.stderr)
         return 2
+    compile_bastion()  # bench/precompile.py: as an installed copy would be
     load_before = os.getloadavg()
     with one_node_lab(args.subnet) as (lab_dir, address):
         env = tool_env(lab_dir, lab_dir.parent / "state")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,10 +86,12 @@ runpy.run_module("bastion", run_name="__main__")
 
 
 @pytest.mark.lab
-def test_run_under_a_low_hard_limit_still_reaches_every_host(lab: Cli) -> None:
+def test_run_under_a_low_hard_limit_still_reaches_every_host(lab: Cli, tmp_path: Path) -> None:
     limit = RESERVED_DESCRIPTORS + 1
+    out_dir = tmp_path / "record"
+    args = ["run", "-i", "lab", "--all", "-f", "10", "--out-dir", str(out_dir), "hostname"]
     done = subprocess.run(
-        [sys.executable, "-c", RUN_WITH_LIMIT, str(limit), "run", "-i", "lab", "--all", "hostname"],
+        [sys.executable, "-c", RUN_WITH_LIMIT, str(limit), *args],
         env=lab.env,
         cwd=lab.cwd,
         capture_output=True,
@@ -102,3 +105,9 @@ def test_run_under_a_low_hard_limit_still_reaches_every_host(lab: Cli) -> None:
         f"bastion: warning: the open-files limit (ulimit -Hn) is {limit}, too low for 3 hosts "
         "at once; running 1 at a time" in done.stderr
     )
+    assert (
+        f"bastion: ran at most 1 of 3 hosts at once: the open-files limit (ulimit -Hn) is {limit}"
+        in done.stderr.splitlines()[-1]
+    )
+    options = json.loads((out_dir / "run.json").read_text())["options"]
+    assert (options["forks"], options["forks_fitted"]) == (10, 1)

@@ -65,15 +65,17 @@ def test_grouped_folds_identical_outputs_largest_first() -> None:
 def test_json_lines_follow_schema_1_field_by_field() -> None:
     out = io.StringIO()
     renderer = JsonLinesRenderer(out)
-    renderer.handle(HostOutput("node1", "stdout", "ignored\n"))
+    # The output is what the events carried; the result keeps only its start.
+    renderer.handle(HostOutput("node1", "stdout", "x\n"))
+    renderer.handle(HostOutput("node1", "stderr", "y\n"))
     renderer.handle(
         HostFinished(
             result(
                 "node1",
                 Status.FAILED,
                 exit_status=1,
-                stdout="x\n",
-                stderr="y\n",
+                stdout="x",
+                stderr="",
                 error="exit status 1",
                 duration_s=0.12345,
             )

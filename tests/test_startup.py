@@ -60,7 +60,8 @@ try:
     main()
 except SystemExit:
     pass
-heavy = ("asyncssh", "asyncio", "yaml", "bastion.inventory", "bastion.executor", "pydantic")
+heavy = ("asyncssh", "asyncio", "yaml", "bastion.inventory", "bastion.executor", "pydantic",
+         "rich")
 print(",".join(name for name in heavy if name in sys.modules), file=sys.stderr)
 """
 
@@ -78,9 +79,20 @@ def _modules_loaded_by(*args: str) -> set[str]:
     return set(last.split(",")) - {""}
 
 
-def test_version_loads_nothing_heavy_and_help_no_ssh_library() -> None:
+HEAVY = {"asyncssh", "asyncio", "yaml", "bastion.inventory", "bastion.executor", "pydantic"}
+
+
+def test_version_and_help_pages_load_nothing_heavy() -> None:
     assert _modules_loaded_by("--version") == set()
-    # Help still loads the inventory parser and the executor through the command modules
-    # (issue 7 tracks taking them out); the SSH libraries stay out of every help page.
-    assert "asyncssh" not in _modules_loaded_by("--help")
-    assert "asyncssh" not in _modules_loaded_by("run", "--help")
+    for args in (("--help",), ("run", "--help"), ("copy", "--help"), ("audit", "--help")):
+        assert _modules_loaded_by(*args) & HEAVY == set(), args
+
+
+def test_parsing_run_options_loads_neither_pydantic_nor_rich(tmp_path: Path) -> None:
+    # The inventory is missing, so the run stops right after its options were coerced.
+    loaded = _modules_loaded_by(
+        "run", "-i", str(tmp_path / "missing.yaml"), "-H", "x", "-f", "5", "-t", "2.5",
+        "-o", "json", "--out-dir", str(tmp_path), "true",
+    )  # fmt: skip
+    assert "pydantic" not in loaded
+    assert "rich" not in _modules_loaded_by("--version")

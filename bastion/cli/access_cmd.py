@@ -22,9 +22,6 @@ from bastion.cli.options import (
     selection_from,
 )
 from bastion.errors import UsageError
-from bastion.executor import RunOptions
-from bastion.jumps import check_jump_chains
-from bastion.select import select_hosts
 
 if TYPE_CHECKING:
     from bastion.audit.apply import Change, HostPlan
@@ -77,6 +74,7 @@ def apply_command(
     Exit status: 0 done (or nothing to do); 1 a host refused (lockout guard) or a write failed;
     2 bad usage or input; 3 some host could not be audited.
     """
+    # Imported here: a help page needs none of them.
     import datetime as dt
 
     from bastion.audit.apply import (
@@ -89,7 +87,9 @@ def apply_command(
     )
     from bastion.audit.collect import collect
     from bastion.audit.drift import expected_keys
-    from bastion.executor import Task, run
+    from bastion.executor import RunOptions, Task, run
+    from bastion.jumps import check_jump_chains
+    from bastion.select import select_hosts
 
     loaded = inventory_of(inventory)
     declared = load_declared(access, loaded.path)

@@ -22,9 +22,6 @@ from bastion.cli.options import (
     selection_from,
 )
 from bastion.errors import UsageError
-from bastion.executor import RunOptions
-from bastion.jumps import check_jump_chains
-from bastion.select import select_hosts
 
 if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --help)
     from bastion.audit.declared import AccessList
@@ -140,12 +137,16 @@ def audit_command(
     Exit status: 0 clean; 1 an open finding at or above --fail-on; 2 bad usage or input;
     3 some host could not be audited.
     """
+    # Imported here: a help page needs none of them.
     from dataclasses import replace
 
     from bastion.audit.collect import collect
     from bastion.audit.diff import diff_findings, load_previous
     from bastion.audit.findings import Severity
     from bastion.audit.report import audit_against
+    from bastion.executor import RunOptions
+    from bastion.jumps import check_jump_chains
+    from bastion.select import select_hosts
 
     threshold = Severity.parse(fail_on)
     loaded = inventory_of(inventory)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
 from bastion.cli.options import (
     AcceptNewOption,
     AllOption,
@@ -38,13 +37,6 @@ from bastion.cli.options import (
     selection_from,
 )
 from bastion.errors import UsageError
-from bastion.executor import RunOptions
-from bastion.private_files import private_dir
-from bastion.transfer.copy import CopyOptions, Owner, copy_to_host, parse_mode
-from bastion.transfer.fetch import FetchOptions, fetch_from_host
-from bastion.transfer.sources import plan_copy
-from bastion.transfer.template import render_all
-from bastion.transfer.work import files_work
 
 
 def copy_command(
@@ -113,6 +105,14 @@ def copy_command(
     Exit status as for run: 0 all ok; 1 a path failed on some host; 2 bad usage or input
     (a missing local source); 3 a host was unreachable; 130 interrupted.
     """
+    # Imported here: a help page needs none of them.
+    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+    from bastion.executor import RunOptions
+    from bastion.transfer.copy import CopyOptions, Owner, copy_to_host, parse_mode
+    from bastion.transfer.sources import plan_copy
+    from bastion.transfer.template import render_all
+    from bastion.transfer.work import files_work
+
     if len(paths) < 2:
         raise UsageError("give at least one local source and a destination", source="SRC... DEST")
     *sources, dest = paths
@@ -218,6 +218,14 @@ def fetch_command(
     Exit status as for run: 0 all ok; 1 a path failed on some host; 2 bad usage or input;
     3 a host was unreachable; 130 interrupted.
     """
+    # Imported here: a help page needs none of them.
+    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+    from bastion.executor import RunOptions
+    from bastion.private_files import private_dir
+    from bastion.transfer.fetch import FetchOptions, fetch_from_host
+    from bastion.transfer.template import render_all
+    from bastion.transfer.work import files_work
+
     if len(paths) < 2:
         raise UsageError(
             "give at least one remote path and a local directory", source="REMOTE... LOCALDIR"

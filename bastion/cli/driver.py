@@ -90,6 +90,8 @@ class Fanout:
     ref: str | None = None
     out_dir: Path | None = None
     batches: BatchPlan | None = None
+    notes: tuple[str, ...] = ()
+    """Lines for the end of the summary (e.g. fewer hosts at once than asked)."""
 
 
 def drive(fanout: Fanout) -> int:
@@ -113,6 +115,8 @@ def drive(fanout: Fanout) -> int:
     sys.stderr.write(render_summary(results, elapsed, color=color))
     if report is not None:
         sys.stderr.write(render_batches(report, color=color))
+    for note in fanout.notes:
+        sys.stderr.write(f"bastion: {note}\n")
     if interrupted:
         done = {r.host for r in results}
         pending = [h.name for h in fanout.targets if h.name not in done]
@@ -127,10 +131,11 @@ class _Consumers:
     """Everything that reads the event stream: live progress, the renderer, the record."""
 
     def __init__(self, fanout: Fanout) -> None:
-        from bastion.render.progress import LiveProgress
+        self.progress = None
+        if sys.stderr.isatty():  # the live progress (and rich) only on a terminal
+            from bastion.render.progress import LiveProgress
 
-        self.progress = LiveProgress(len(fanout.targets)) if sys.stderr.isatty() else None
-        if self.progress is not None:
+            self.progress = LiveProgress(len(fanout.targets))
             self.progress.start()  # before the renderer, so it writes through rich's proxy
         self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref)
         self.recorder = (

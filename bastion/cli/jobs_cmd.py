@@ -19,13 +19,6 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
-from bastion.durable import script
-from bastion.durable.listing import parse_listing
-from bastion.executor import RunOptions, Task, run
-from bastion.models import Event, Status
-from bastion.outcome import exit_code
-from bastion.render.summary import render_summary
-from bastion.select import select_hosts
 
 
 def jobs_command(
@@ -44,6 +37,15 @@ def jobs_command(
 
     Exit status: 0 every host answered; 3 some host was unreachable; 2 bad usage or input.
     """
+    # Imported here: a help page needs none of them.
+    from bastion.durable import script
+    from bastion.durable.listing import parse_listing
+    from bastion.executor import RunOptions, Task, run
+    from bastion.models import Event, Status
+    from bastion.outcome import exit_code
+    from bastion.render.summary import render_summary
+    from bastion.select import select_hosts
+
     loaded = inventory_of(inventory)
     targets = select_hosts(loaded, selection_from(all_hosts, group, hosts, selector, exclude))
     command = script.clean_finished() if clean else script.list_jobs()

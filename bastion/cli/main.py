@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
+import os
 import sys
 from typing import Annotated
 
@@ -150,6 +153,9 @@ def register_commands(argv: list[str]) -> None:
 
 def main() -> None:
     """Run the CLI; a `BastionError` becomes one line on stderr and its exit code."""
+    from bastion.cli.lean_coercion import install
+
+    install()
     register_commands(sys.argv[1:])
     try:
         app(prog_name="bastion")
@@ -161,5 +167,38 @@ def main() -> None:
         sys.exit(130)
 
 
+START_UP_GC_THRESHOLD = 100_000
+"""Allocations between young-generation collections (CPython's default: 700). Start-up
+allocates hundreds of thousands of long-lived objects (modules, classes, typer's options);
+collecting them 90 times cost about 20 ms of CPU per run. Cycles are still collected."""
+
+
+def entry() -> None:
+    """The ``bastion`` program: `main`, then exit without tearing the interpreter down.
+
+    A run's work is over when `main` returns (output flushed, files closed, history
+    appended); freeing every module and object one by one at exit cost 40-60 ms of CPU and
+    more wall time. ``atexit`` functions still run (the output spool's clean-up, for a run
+    that ended early on a closed pipe). Only the console script and ``python -m bastion`` exit
+    this way.
+    """
+    gc.set_threshold(START_UP_GC_THRESHOLD, *gc.get_threshold()[1:])
+    code: int | str | None = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            code = code or 1
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bastion.batches import BatchPlan, parse_amount, parse_batch
 from bastion.errors import UsageError
-from bastion.hostkeys import HostKeyPolicy
-from bastion.hostset import fold
-from bastion.inventory import Inventory, load_inventory, resolve_inventory_path
-from bastion.runrecord import hosts_to_retry
-from bastion.select import Selection
-from bastion.transport.base import DEFAULT_RETRIES, ConnectOptions
+
+if TYPE_CHECKING:  # imported where used: a help page needs none of them
+    from bastion.batches import BatchPlan
+    from bastion.inventory import Inventory
+    from bastion.select import Selection
+    from bastion.transport.base import ConnectOptions
 
 InventoryOption = Annotated[
     str | None,
@@ -70,6 +69,8 @@ def selection_from(
     exclude: list[str] | None,
 ) -> Selection:
     """The selection the options describe."""
+    from bastion.select import Selection
+
     return Selection(
         all=all_hosts,
         groups=tuple(groups or ()),
@@ -81,6 +82,8 @@ def selection_from(
 
 def inventory_of(name_or_path: str | None) -> Inventory:
     """Load the inventory an ``-i`` option names."""
+    from bastion.inventory import load_inventory, resolve_inventory_path
+
     return load_inventory(resolve_inventory_path(name_or_path))
 
 
@@ -199,13 +202,16 @@ CanaryOption = Annotated[
 def connect_options(
     inventory: Inventory,
     connect_timeout: float | None = None,
-    retries: int = DEFAULT_RETRIES,
+    retries: int | None = None,
     accept_new: bool = False,
 ) -> ConnectOptions:
-    """The connection options the command-line flags describe."""
+    """The connection options the command-line flags describe (``retries`` None: the default)."""
+    from bastion.hostkeys import HostKeyPolicy
+    from bastion.transport.base import DEFAULT_RETRIES, ConnectOptions
+
     return ConnectOptions(
         connect_timeout=connect_timeout,
-        retries=retries,
+        retries=DEFAULT_RETRIES if retries is None else retries,
         host_keys=HostKeyPolicy(accept_new=accept_new),
         jump_hosts=inventory.hosts,
     )
@@ -220,6 +226,8 @@ def batch_plan(
             if given:
                 raise UsageError(f"{name} needs --batch or --canary", source=name)
         return None
+    from bastion.batches import BatchPlan, parse_amount, parse_batch
+
     return BatchPlan(
         sizes=parse_batch(batch) if batch is not None else BatchPlan().sizes,
         max_fail=None
@@ -232,6 +240,10 @@ def batch_plan(
 
 def retry_selection(selection: Selection, record: Path) -> Selection | None:
     """``--retry-failed``: the hosts to retry, narrowed by -l/-x; None when every host succeeded."""
+    from bastion.hostset import fold
+    from bastion.runrecord import hosts_to_retry
+    from bastion.select import Selection
+
     if selection.all or selection.groups or selection.hosts:
         raise UsageError("--retry-failed chooses the hosts; drop --all, -g and -H", source=record)
     names = hosts_to_retry(record)

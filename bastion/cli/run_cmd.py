@@ -10,8 +10,6 @@ from typing import Annotated, BinaryIO, TextIO
 
 import typer
 
-from bastion.agent.lifecycle import socket_for
-from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
 from bastion.cli.options import (
     AcceptNewOption,
     AllOption,
@@ -38,10 +36,7 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
-from bastion.command import with_sudo
 from bastion.errors import UsageError
-from bastion.executor import RunOptions, command_work
-from bastion.limits import fit_forks_to_file_limit
 
 STREAMED_RESULT_CHARS = 64 * 1024
 """What a host's result keeps of each stream when the output mode streams it as it arrives:
@@ -142,6 +137,13 @@ def run_command(
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     """
+    # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
+    from bastion.agent.lifecycle import socket_for
+    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+    from bastion.command import with_sudo
+    from bastion.executor import RunOptions, command_work
+    from bastion.limits import fit_forks_to_file_limit
+
     words = command or []
     if script is not None:
         body: bytes | None = _read_script(script)
@@ -182,12 +184,9 @@ def run_command(
         sys.stderr.write(f"bastion: warning: {shortfall}\n")
     options = RunOptions(
         forks=fit.forks,
-        # -o json, grouped and diff print each host's whole output at its end; the rest stream.
-        keep_output_chars=(
-            None
-            if output in (OutputMode.JSON, OutputMode.GROUPED, OutputMode.DIFF)
-            else STREAMED_RESULT_CHARS
-        ),
+        # -o diff compares whole outputs in memory; json and grouped print each host's whole
+        # output at its end from the renderer's spool (bastion/spool.py); the rest stream.
+        keep_output_chars=None if output is OutputMode.DIFF else STREAMED_RESULT_CHARS,
         timeout=timeout,
         stdin=stdin,
         durable=durable,
@@ -201,6 +200,7 @@ def run_command(
         loaded,
         {
             "forks": forks,
+            "forks_fitted": fit.forks,
             "timeout": timeout,
             "sudo": sudo,
             "retries": retries,
@@ -219,6 +219,7 @@ def run_command(
             ref=reference,
             out_dir=out_dir,
             batches=plan,
+            notes=(fit.summary_note(),) if shortfall else (),
         )
     )
     raise typer.Exit(code)

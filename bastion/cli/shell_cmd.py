@@ -11,8 +11,6 @@ import typer
 from bastion.cli.options import InventoryOption, inventory_of
 from bastion.errors import SelectionError
 from bastion.hostset import fold
-from bastion.shell import ssh_argv
-from bastion.transport.mosh_transport import mosh_argv, mosh_missing
 
 MOSH_STARTUP_FAILED = "could not start mosh"
 
@@ -32,6 +30,10 @@ def shell_command(
 
     Exit status: the session's (ssh's, or mosh's); 2 for an unknown host.
     """
+    # Imported here: a help page needs none of them.
+    from bastion.shell import ssh_argv
+    from bastion.transport.mosh_transport import mosh_argv, mosh_missing
+
     loaded = inventory_of(inventory)
     target = loaded.hosts.get(host)
     if target is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from bastion.gather import group_by_output
-from bastion.models import Event, HostResult
+from bastion.models import Event, HostFinished, HostOutput, HostResult, Stream
 from bastion.render.base import CYAN, RED, paint
+from bastion.spool import SpoolSet
 
 RULE = "-" * 15
 
@@ -15,25 +17,65 @@ RULE = "-" * 15
 class GroupedRenderer:
     """Prints nothing while hosts run, then stdout groups on stdout and stderr groups on stderr."""
 
-    def __init__(self, out: TextIO, err: TextIO, *, color: bool = False) -> None:
+    def __init__(
+        self, out: TextIO, err: TextIO, *, color: bool = False, spools: SpoolSet | None = None
+    ) -> None:
         self._out = out
         self._err = err
         self._color = color
+        self._spools = spools if spools is not None else SpoolSet(hashed=True)
 
     def handle(self, event: Event) -> None:
-        """Grouping needs every host's whole output, so events are not shown one by one."""
+        """Grouping needs every host's whole output: kept (on disk once large) until the end."""
+        if isinstance(event, HostOutput):
+            self._spools.add(event)
+        elif isinstance(event, HostFinished):
+            self._spools.seal(event.result.host)
 
     def finish(self, results: Sequence[HostResult]) -> None:
-        for group in group_by_output(results, lambda r: r.stdout):
-            if group.text:
-                self._write_block(self._out, group.folded, len(group.hosts), group.text, CYAN)
-        for group in group_by_output(results, lambda r: r.stderr):
-            if group.text:
-                header = f"{group.folded} [stderr]"
-                self._write_block(self._err, header, len(group.hosts), group.text, RED)
+        try:
+            self._write_groups(results, "stdout", self._out, "", CYAN)
+            self._write_groups(results, "stderr", self._err, " [stderr]", RED)
+        finally:
+            self._spools.close()
 
-    def _write_block(self, stream: TextIO, header: str, count: int, text: str, code: str) -> None:
+    def _write_groups(
+        self, results: Sequence[HostResult], stream: Stream, target: TextIO, suffix: str, code: str
+    ) -> None:
+        by_host = {r.host: r for r in results}
+
+        def key_of(result: HostResult) -> str:
+            return self._key(result, stream)
+
+        for group in group_by_output(results, key_of):
+            if not group.text.startswith("0:"):  # the key: length, then the digest
+                pieces = self._pieces(by_host[group.hosts[0]], stream)
+                self._write_block(target, f"{group.folded}{suffix}", len(group.hosts), pieces, code)
+
+    def _key(self, result: HostResult, stream: Stream) -> str:
+        """Equal for hosts whose whole output on ``stream`` is equal: length and SHA-256."""
+        spool = self._spools.get(result.host, stream)
+        if spool is not None:
+            return f"{spool.chars}:{spool.digest}"
+        text = result.stdout if stream == "stdout" else result.stderr
+        return f"{len(text)}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+    def _pieces(self, result: HostResult, stream: Stream) -> Iterable[str]:
+        spool = self._spools.get(result.host, stream)
+        if spool is not None:
+            return spool.chunks()
+        return [result.stdout if stream == "stdout" else result.stderr]
+
+    def _write_block(
+        self, stream: TextIO, header: str, count: int, pieces: Iterable[str], code: str
+    ) -> None:
         title = paint(f"{header} ({count})", code, self._color)
-        body = text if text.endswith("\n") else text + "\n"
-        stream.write(f"{RULE}\n{title}\n{RULE}\n{body}")
+        stream.write(f"{RULE}\n{title}\n{RULE}\n")
+        last = ""
+        for piece in pieces:
+            if piece:
+                stream.write(piece)
+                last = piece
+        if not last.endswith("\n"):
+            stream.write("\n")
         stream.flush()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
-from bastion.models import Event, FileReport, HostFinished, HostResult
+from bastion.models import Event, FileReport, HostFinished, HostOutput, HostResult
+from bastion.spool import SpoolSet
 
 SCHEMA_VERSION = 1
 
@@ -37,16 +38,54 @@ def files_to_json(report: FileReport) -> dict[str, object]:
     return {"changed": list(report.changed), "unchanged": list(report.unchanged), "failed": failed}
 
 
-class JsonLinesRenderer:
-    """Writes each finished host as one line of JSON, flushed at once for streaming readers."""
+def write_json_line(
+    out: TextIO, record: Mapping[str, object], streamed: Mapping[str, Iterable[str]]
+) -> None:
+    """Write ``record`` as one line of JSON, the strings of ``streamed`` keys piece by piece.
 
-    def __init__(self, out: TextIO) -> None:
+    The same text as ``json.dumps(record, ensure_ascii=False)`` with those values joined, but
+    a 100 MB output is never one string in memory.
+    """
+    out.write("{")
+    for index, (key, value) in enumerate(record.items()):
+        out.write(", " if index else "")
+        out.write(json.dumps(key) + ": ")
+        if key in streamed:
+            out.write('"')
+            for piece in streamed[key]:
+                out.write(json.dumps(piece, ensure_ascii=False)[1:-1])
+            out.write('"')
+        else:
+            out.write(json.dumps(value, ensure_ascii=False))
+    out.write("}\n")
+
+
+class JsonLinesRenderer:
+    """Writes each finished host as one line of JSON, flushed at once for streaming readers.
+
+    A host's output is kept in a `SpoolSet` (on disk once large) until the host finishes.
+    """
+
+    def __init__(self, out: TextIO, spools: SpoolSet | None = None) -> None:
         self._out = out
+        self._spools = spools if spools is not None else SpoolSet()
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, HostFinished):
-            self._out.write(json.dumps(result_to_json(event.result), ensure_ascii=False) + "\n")
-            self._out.flush()
+        if isinstance(event, HostOutput):
+            self._spools.add(event)
+        elif isinstance(event, HostFinished):
+            result = event.result
+            streamed: dict[str, Iterable[str]] = {}
+            for stream in ("stdout", "stderr"):
+                spool = self._spools.get(result.host, stream)
+                if spool is not None:  # the whole output; the result keeps only its start
+                    streamed[stream] = spool.chunks()
+            try:
+                write_json_line(self._out, result_to_json(result), streamed)
+                self._out.flush()
+            finally:
+                self._spools.discard(result.host)
 
     def finish(self, results: Sequence[HostResult]) -> None:
-        """Every host was written when it finished."""
+        """Every host was written when it finished; remove what is left on disk."""
+        self._spools.close()

@@ -33,12 +33,12 @@ from bastion.transport.base import (
     OutputSink,
 )
 from bastion.transport.files import ConnectionLost, FilesWork
-from bastion.transport.library_probe import quick_find_library
+from bastion.transport.library_probe import lean_asyncssh_import
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import PID_MARKER, kill_group_command, with_pid_preamble
 from bastion.transport.retry import ConnectFailure, connect_with_retries
 
-with quick_find_library():  # asyncssh's liboqs probe would otherwise run gcc and ld
+with lean_asyncssh_import():  # no gcc/ld probe for liboqs, no X.509 (library_probe.py)
     import asyncssh
 
 KILL_WAIT_S = 5.0

@@ -5,12 +5,17 @@ At import, asyncssh looks for liboqs (post-quantum key exchange) with
 for each of two names when the library is absent: about 60 ms of CPU and seven processes on
 every ``bastion run``, more than bastion spends on 5 hosts. `quick_find_library` answers the
 same question from the linker's usual directories without starting any process.
+
+`lean_asyncssh_import` also leaves out asyncssh's X.509 support, which imports
+``cryptography.x509`` (it compiles dozens of regular expressions at import) and pyOpenSSL:
+about 30 ms of CPU per run, for ``x509v3-*`` host keys that OpenSSH servers never offer.
 """
 
 from __future__ import annotations
 
 import ctypes.util
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,3 +60,27 @@ def quick_find_library() -> Iterator[None]:
         yield
     finally:
         ctypes.util.find_library = original
+
+
+X509_MODULE = "asyncssh.crypto.x509"
+"""asyncssh imports this inside ``try: ... except ImportError``; without it, X.509 is off."""
+
+
+@contextmanager
+def lean_asyncssh_import() -> Iterator[None]:
+    """Import asyncssh in the block without the compiler probe and without X.509 support.
+
+    asyncssh guards its X.509 import (``asyncssh.crypto.x509``: cryptography.x509 and
+    pyOpenSSL) and runs without ``x509v3-*`` algorithms when it fails; a ``None`` entry in
+    ``sys.modules`` makes that import fail. Only the first import of asyncssh is affected;
+    once imported, the entry is taken out again.
+    """
+    hide = X509_MODULE not in sys.modules and "asyncssh" not in sys.modules
+    if hide:
+        sys.modules[X509_MODULE] = None  # type: ignore[assignment]
+    try:
+        with quick_find_library():
+            yield
+    finally:
+        if hide and sys.modules.get(X509_MODULE, 0) is None:
+            del sys.modules[X509_MODULE]

@@ -1,0 +1,192 @@
+"""Each host's whole output, for the modes that print it at the host's end, in bounded memory.
+
+``-o json`` and ``-o grouped`` print a host's whole stdout and stderr once the host is done
+(grouped: once every host is done). A `Spool` keeps one stream's text in memory up to
+`SPILL_CHARS`, then moves it to a 0600 file in a private (0700) temporary directory and appends
+there; renderers read it back in chunks. So a host printing 100 MB costs about `SPILL_CHARS`
+of memory, not 100 MB. A spool's file is closed when its host finishes (its descriptor is not
+held while other hosts run) and the directory is removed by `SpoolSet.close` at the end of the
+run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from bastion.models import HostOutput, Stream
+
+SPILL_CHARS = 1024 * 1024
+"""A stream's text is kept in memory up to this many characters, then spilled to disk."""
+READ_CHARS = 256 * 1024
+"""How much of a spilled stream is read back at a time."""
+
+
+class Spool:
+    """One host's one stream: in memory while small, in a private file once large."""
+
+    def __init__(
+        self,
+        directory: SpoolDirectory,
+        name: str,
+        limit: int = SPILL_CHARS,
+        *,
+        hashed: bool = False,
+    ) -> None:
+        self._directory = directory
+        self._name = name
+        self._limit = limit
+        self._parts: list[str] = []
+        self._held = 0
+        self._path: Path | None = None
+        self._file: int | None = None
+        self._digest = hashlib.sha256() if hashed else None
+        self.chars = 0
+        """Characters written so far."""
+
+    @property
+    def spilled(self) -> bool:
+        """True once the text has moved to disk."""
+        return self._path is not None
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the text (UTF-8) so far, for a spool made with ``hashed=True``."""
+        if self._digest is None:
+            raise ValueError("this spool keeps no digest")
+        return self._digest.hexdigest()
+
+    def write(self, text: str) -> None:
+        """Append ``text``."""
+        if not text:
+            return
+        self.chars += len(text)
+        if self._digest is not None:
+            self._digest.update(text.encode("utf-8", "surrogatepass"))
+        if self._path is None and self._held + len(text) <= self._limit:
+            self._parts.append(text)
+            self._held += len(text)
+            return
+        if self._path is None:
+            self._path = self._directory.new_file(self._name)
+            self._file = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            self._append("".join(self._parts))
+            self._parts, self._held = [], 0
+        if self._file is None:
+            self._file = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._append(text)
+
+    def _append(self, text: str) -> None:
+        assert self._file is not None
+        data = text.encode("utf-8", "surrogatepass")
+        while data:
+            written = os.write(self._file, data)
+            data = data[written:]
+
+    def seal(self) -> None:
+        """The host is done: release the file's descriptor (the text stays readable)."""
+        if self._file is not None:
+            os.close(self._file)
+            self._file = None
+
+    def chunks(self, size: int = READ_CHARS) -> Iterator[str]:
+        """The text, in pieces of at most ``size`` characters."""
+        if self._path is None:
+            yield from self._parts
+            return
+        self.seal()
+        with self._path.open(encoding="utf-8", errors="surrogatepass", newline="") as handle:
+            while piece := handle.read(size):
+                yield piece
+
+    def text(self) -> str:
+        """The whole text at once (for small spools, or a caller that needs it whole)."""
+        return "".join(self.chunks())
+
+    def discard(self) -> None:
+        """Forget the text and delete its file."""
+        self.seal()
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+            self._path = None
+        self._parts, self._held = [], 0
+
+
+class SpoolDirectory:
+    """A private temporary directory, made only when a first spool spills, removed on close."""
+
+    def __init__(self, parent: str | None = None) -> None:
+        self._parent = parent
+        self._path: Path | None = None
+        self._count = 0
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def new_file(self, name: str) -> Path:
+        """A new empty 0600 file in the directory."""
+        if self._path is None:
+            self._path = Path(tempfile.mkdtemp(prefix="bastion-spool-", dir=self._parent))
+            atexit.register(self.remove)  # when the run ends in an exception
+        self._count += 1
+        path = self._path / f"{self._count}-{name}"
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        return path
+
+    def remove(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+            self._path = None
+
+
+class SpoolSet:
+    """Every host's stdout and stderr spools, fed from the run's output events."""
+
+    def __init__(
+        self, limit: int = SPILL_CHARS, parent: str | None = None, *, hashed: bool = False
+    ) -> None:
+        self._limit = limit
+        self._hashed = hashed
+        self.directory = SpoolDirectory(parent)
+        self._spools: dict[tuple[str, Stream], Spool] = {}
+
+    def add(self, event: HostOutput) -> None:
+        """Append an output event's text to its host's stream."""
+        key = (event.host, event.stream)
+        spool = self._spools.get(key)
+        if spool is None:
+            spool = self._spools[key] = Spool(
+                self.directory, event.stream, self._limit, hashed=self._hashed
+            )
+        spool.write(event.data)
+
+    def get(self, host: str, stream: Stream) -> Spool | None:
+        """The host's spool for ``stream``, None when it printed nothing there."""
+        return self._spools.get((host, stream))
+
+    def seal(self, host: str) -> None:
+        """The host is done: its spools hold no descriptor any more."""
+        for stream in ("stdout", "stderr"):
+            spool = self._spools.get((host, stream))
+            if spool is not None:
+                spool.seal()
+
+    def discard(self, host: str) -> None:
+        """Forget a host's output (once it has been printed)."""
+        for stream in ("stdout", "stderr"):
+            spool = self._spools.pop((host, stream), None)
+            if spool is not None:
+                spool.discard()
+
+    def close(self) -> None:
+        """Forget everything and remove the directory."""
+        for spool in self._spools.values():
+            spool.seal()
+        self._spools.clear()
+        self.directory.remove()

@@ -1,0 +1,57 @@
+"""The spool: small outputs in memory, large ones in a private file, read back in pieces."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from bastion.models import HostOutput
+from bastion.spool import Spool, SpoolDirectory, SpoolSet
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_small_output_stays_in_memory(tmp_path: Path) -> None:
+    directory = SpoolDirectory(str(tmp_path))
+    spool = Spool(directory, "stdout", limit=10)
+    spool.write("hello\n")
+    assert (spool.spilled, spool.text(), spool.chars) == (False, "hello\n", 6)
+    assert directory.path is None and list(tmp_path.iterdir()) == []
+
+
+def test_a_large_output_moves_to_a_private_file_and_reads_back_whole(tmp_path: Path) -> None:
+    directory = SpoolDirectory(str(tmp_path))
+    spool = Spool(directory, "stdout", limit=10, hashed=True)
+    pieces = ["héllo\n", "wörld, and more\n", "☃" * 40]
+    for piece in pieces:
+        spool.write(piece)
+    assert spool.spilled and directory.path is not None
+    assert _mode(directory.path) == 0o700
+    (spilled,) = directory.path.iterdir()
+    assert _mode(spilled) == 0o600
+    assert spilled.read_text(encoding="utf-8") == "".join(pieces)
+    assert next(iter(spool.chunks(size=7))) == "héllo\nw"
+    assert spool.text() == "".join(pieces) and spool.chars == len("".join(pieces))
+    in_memory = Spool(directory, "stdout", limit=10_000, hashed=True)
+    in_memory.write("".join(pieces))
+    assert in_memory.digest == spool.digest
+    spool.discard()
+    assert not spilled.exists()
+
+
+def test_a_spool_set_keeps_hosts_apart_and_removes_its_directory(tmp_path: Path) -> None:
+    spools = SpoolSet(limit=4, parent=str(tmp_path))
+    spools.add(HostOutput("a", "stdout", "aaaaaaaa\n"))
+    spools.add(HostOutput("b", "stdout", "b\n"))
+    spools.add(HostOutput("a", "stderr", "oops\n"))
+    spools.seal("a")
+    spools.add(HostOutput("a", "stdout", "more\n"))  # reopened for appending
+    a_out, b_out = spools.get("a", "stdout"), spools.get("b", "stdout")
+    assert a_out is not None and b_out is not None
+    assert (a_out.text(), b_out.text()) == ("aaaaaaaa\nmore\n", "b\n")
+    assert spools.get("b", "stderr") is None
+    assert next(p.name for p in tmp_path.iterdir()).startswith("bastion-spool-")
+    spools.close()
+    assert list(tmp_path.iterdir()) == []
