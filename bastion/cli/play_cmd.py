@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -18,27 +16,15 @@ from bastion.cli.options import (
     InventoryOption,
     OutDirOption,
     RetriesOption,
-    connect_options,
-    inventory_of,
 )
-from bastion.executor import RunOptions
-from bastion.history import record_run
-from bastion.limits import fit_forks_to_file_limit
-from bastion.models import HostResult, Status
-from bastion.outcome import EXIT_INTERRUPTED
-from bastion.playbook import (
-    PlaybookRun,
-    PlayOptions,
-    PlayRecap,
-    load_playbook,
-    parse_extra_vars,
-    parse_where,
-)
-from bastion.playbook.record import PlayRecorder
-from bastion.playbook.results import PlayEvent
-from bastion.render.base import wants_color
-from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
-from bastion.runrecord import RunContext
+
+if TYPE_CHECKING:
+    from bastion.models import HostResult
+    from bastion.playbook import PlaybookRun, PlayRecap
+    from bastion.playbook.record import PlayRecorder
+    from bastion.playbook.results import PlayEvent
+    from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
+    from bastion.runrecord import RunContext
 
 
 class PlayOutput(StrEnum):
@@ -118,6 +104,24 @@ def play_command(
 
     Exit status: 0 all ok; 1 a step failed; 2 bad input (file:line); 3 unreachable; 130 Ctrl-C.
     """
+    # Imported here, so `bastion --help` does not pay for the engine (tests/test_startup.py).
+    from datetime import UTC, datetime
+
+    from bastion.cli.options import connect_options, inventory_of
+    from bastion.executor import RunOptions
+    from bastion.limits import fit_forks_to_file_limit
+    from bastion.playbook import (
+        PlaybookRun,
+        PlayOptions,
+        load_playbook,
+        parse_extra_vars,
+        parse_where,
+    )
+    from bastion.playbook.record import PlayRecorder
+    from bastion.render.base import wants_color
+    from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
+    from bastion.runrecord import RunContext
+
     extra = parse_extra_vars(extra_vars or [])
     book = load_playbook(playbook, extra)
     loaded = inventory_of(inventory)
@@ -139,10 +143,8 @@ def play_command(
     renderer: PlayTextRenderer | PlayJsonRenderer
     if output is PlayOutput.JSON:
         renderer = PlayJsonRenderer(sys.stdout)
-        recap_stream = sys.stderr
     else:
         renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
-        recap_stream = sys.stdout
     described = _describe(playbook, check, limit, tags, skip_tags, start_at, extra)
     context = RunContext(
         command=described,
@@ -169,6 +171,23 @@ def play_command(
 
     run = PlaybookRun(book, loaded, options, emit)
     run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
+    json_recap = sys.stderr if output is PlayOutput.JSON else None
+    raise typer.Exit(_execute(run, renderer, json_recap, recorder, context))
+
+
+def _execute(
+    run: PlaybookRun,
+    renderer: PlayTextRenderer | PlayJsonRenderer,
+    json_recap: TextIO | None,
+    recorder: PlayRecorder | None,
+    context: RunContext,
+) -> int:
+    """Run the prepared play, finish every output and the history entry; the exit code."""
+    import asyncio
+
+    from bastion.history import record_run
+    from bastion.outcome import EXIT_INTERRUPTED
+
     interrupted = False
     try:
         asyncio.run(run.execute())
@@ -176,17 +195,15 @@ def play_command(
         interrupted = True
     recap = run.recap()
     code = EXIT_INTERRUPTED if interrupted else recap.exit_code
-    if output is PlayOutput.JSON:
-        renderer.finish(recap)
-        recap_stream.write(_text_recap(recap))
-    else:
-        renderer.finish(recap)
+    renderer.finish(recap)
+    if json_recap is not None:  # -o json: the objects on stdout, the recap for people on stderr
+        json_recap.write(_text_recap(recap))
     if interrupted:
         sys.stderr.write("bastion: interrupted; the recap shows the steps that finished\n")
     if recorder is not None:
         recorder.finish(recap, exit_code=code)
     record_run(context, _host_results(recap), exit_code=code, elapsed_s=recap.elapsed_s)
-    raise typer.Exit(code)
+    return code
 
 
 def _names(text: str | None) -> frozenset[str]:
@@ -225,6 +242,8 @@ def _text_recap(recap: PlayRecap) -> str:
 
 
 def _host_results(recap: PlayRecap) -> list[HostResult]:
+    from bastion.models import HostResult, Status
+
     status = {"ok": Status.OK, "failed": Status.FAILED, "unreachable": Status.UNREACHABLE}
     return [
         HostResult(host=t.host, address=t.address, status=status[t.status], error=t.reason)
