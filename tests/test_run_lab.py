@@ -423,3 +423,30 @@ def test_nodes_start_with_the_stock_shell_files_not_the_hosts(lab: Cli) -> None:
         "cmp -s ~/.bashrc /etc/skel/.bashrc && cmp -s ~/.profile /etc/skel/.profile && echo stock",
     )
     assert json_lines(done.stdout)[0]["stdout"] == "stock\n", done.stderr
+
+
+def test_a_closed_stdout_stops_the_output_not_the_run(lab: Cli) -> None:
+    # `| head`: the reader goes away early; the hosts still finish, the summary and the
+    # history have every host, no traceback, and the exit code is the run's own.
+    bastion = " ".join(BASTION)
+    done = subprocess.run(
+        f"{bastion} run -i lab --all -o json 'seq 1 50000; exit 3' | head -c 100 >/dev/null;"
+        " echo rc=${PIPESTATUS[0]} >&2",
+        shell=True,
+        executable="/bin/bash",
+        env=lab.env,
+        cwd=lab.cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
+    assert "stdout was closed early" in done.stderr
+    assert "3 hosts" in done.stderr and "3 failed" in done.stderr, done.stderr
+    assert done.stderr.strip().endswith("rc=1"), done.stderr
+    history = lab("history", "--json", "-n", "1")
+    entry = json.loads(history.stdout.splitlines()[-1])
+    assert entry["command"] == "seq 1 50000; exit 3"
+    assert entry["exit_code"] == 1

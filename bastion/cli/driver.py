@@ -9,6 +9,7 @@ write the summary, append to the history and return the exit code.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -109,7 +110,7 @@ def drive(fanout: Fanout) -> int:
     elapsed = time.monotonic() - started
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
-    consumers.renderer.finish(results)
+    consumers.finish_output(results)
     code = EXIT_INTERRUPTED if interrupted else exit_code(results)
     color = wants_color(sys.stderr)
     sys.stderr.write(render_summary(results, elapsed, color=color))
@@ -117,6 +118,8 @@ def drive(fanout: Fanout) -> int:
         sys.stderr.write(render_batches(report, color=color))
     for note in fanout.notes:
         sys.stderr.write(f"bastion: {note}\n")
+    if consumers.output_closed:
+        sys.stderr.write("bastion: stdout was closed early; the summary has every host\n")
     if interrupted:
         done = {r.host for r in results}
         pending = [h.name for h in fanout.targets if h.name not in done]
@@ -142,11 +145,17 @@ class _Consumers:
             OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
         )
         self.finished: list[HostResult] = []
+        self.output_closed = False
+        """Set when the reader of stdout went away (``| head``); the run goes on without it."""
 
     def emit(self, event: Event) -> None:
         if self.progress is not None:
             self.progress.handle(event)
-        self.renderer.handle(event)
+        if not self.output_closed:
+            try:
+                self.renderer.handle(event)
+            except BrokenPipeError:
+                self._close_output()
         if self.recorder is not None:
             self.recorder.handle(event)
         if isinstance(event, HostFinished):
@@ -155,6 +164,28 @@ class _Consumers:
     def stop_progress(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+    def finish_output(self, results: list[HostResult]) -> None:
+        """The renderer's end (grouped output, ...), unless nobody reads stdout any more."""
+        if self.output_closed:
+            return
+        try:
+            self.renderer.finish(results)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._close_output()
+
+    def _close_output(self) -> None:
+        """Stop writing to a stdout whose reader is gone; the hosts' commands still finish.
+
+        Like ``git log | head``, no error for the pipe; unlike a killed pdsh, no remote
+        command is cut off, and the summary, the record and the history still get every host.
+        Python's recipe: point stdout at /dev/null so later flushes cannot fail.
+        """
+        self.output_closed = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 async def _run_all(fanout: Fanout, consumers: _Consumers) -> BatchReport | None:
