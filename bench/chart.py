@@ -19,15 +19,21 @@ from pathlib import Path
 from typing import Any
 
 STYLE = {
-    "bastion": ("#d62728", "o", 2.6),
-    "pdsh": ("#1f77b4", "s", 1.4),
-    "pssh": ("#2ca02c", "^", 1.4),
-    "clush": ("#9467bd", "v", 1.4),
-    "bare-asyncssh": ("#7f7f7f", "x", 1.2),
-    "pssh-library": ("#17becf", "D", 1.4),
-    "ansible": ("#8c564b", "P", 1.4),
+    "bastion": ("#d62728", "o", 2.6, "-"),
+    "bastion-warm": ("#ff7f0e", "o", 2.2, "--"),
+    "pdsh": ("#1f77b4", "s", 1.4, "-"),
+    "pssh": ("#2ca02c", "^", 1.4, "-"),
+    "clush": ("#9467bd", "v", 1.4, "-"),
+    "bare-asyncssh": ("#7f7f7f", "x", 1.2, ":"),
+    "pssh-library": ("#17becf", "D", 1.4, "-"),
+    "ansible": ("#8c564b", "P", 1.4, "-"),
 }
-"""Colour, marker and line width per tool; others get matplotlib's defaults."""
+"""Colour, marker, line width and line style per tool: every tool of ``bench/fanout.py`` has
+its own colour (bastion red and thick, the warm run orange and dashed)."""
+
+FALLBACK_STYLE = ("#444444", "*", 1.2, "-.")
+"""For a tool missing from ``STYLE``: dark grey, stars, dash-dot, which no listed tool uses
+(rather than matplotlib's colour cycle, whose first colours are the listed tools' own)."""
 
 Points = Sequence[tuple[int, Sequence[dict[str, Any]]]]
 """(host count, the summaries of fanout.py at that count as dicts)."""
@@ -53,7 +59,7 @@ def draw(points: Points, out: Path, subtitle: str) -> None:
         ]
         if not rows:
             continue
-        color, marker, width = STYLE.get(tool, (None, "o", 1.4))
+        color, marker, width, line = STYLE.get(tool, FALLBACK_STYLE)
         counts = [hosts for hosts, _ in rows]
         walls = [s["wall_s"] for _, s in rows]
         spread = [
@@ -62,11 +68,11 @@ def draw(points: Points, out: Path, subtitle: str) -> None:
         ]
         wall_axes.errorbar(
             counts, walls, yerr=spread, label=tool, color=color, marker=marker,
-            linewidth=width, capsize=3,
+            linewidth=width, linestyle=line, capsize=3,
         )  # fmt: skip
         cpu_axes.plot(
             counts, [s["cpu_ms_per_host"] for _, s in rows], label=tool, color=color,
-            marker=marker, linewidth=width,
+            marker=marker, linewidth=width, linestyle=line,
         )  # fmt: skip
     wall_axes.set(title="wall time (median; bars: min-max)", xlabel="hosts", ylabel="seconds (log)")
     cpu_axes.set(
@@ -80,7 +86,11 @@ def draw(points: Points, out: Path, subtitle: str) -> None:
         axes.grid(True, which="both", alpha=0.3)
         axes.set_xticks(sorted({hosts for hosts, _ in points}))
     wall_axes.legend(fontsize=8)
-    figure.suptitle(f"`true` on N real OpenSSH lab hosts, cold\n{subtitle}", fontsize=10)
+    figure.suptitle(
+        f"`true` on N real OpenSSH lab hosts (bastion-warm: through the agent's live connections;"
+        f" every other tool cold)\n{subtitle}",
+        fontsize=10,
+    )
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out)
