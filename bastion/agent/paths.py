@@ -8,7 +8,9 @@ a socket there could receive the commands and standard input of the user's runs.
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import struct
 from pathlib import Path
 
 from bastion.errors import EnvironmentProblem
@@ -16,6 +18,7 @@ from bastion.errors import EnvironmentProblem
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 LOG_NAME = "agent.log"
+_CREDENTIALS = struct.Struct("3i")
 
 
 def runtime_dir() -> Path:
@@ -84,3 +87,14 @@ def find_socket() -> tuple[Path | None, str | None]:
     if problem is not None:
         return None, problem
     return path, None
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a Unix socket (SO_PEERCRED).
+
+    The agent checks its clients with it, and clients check the agent: both sides refuse a
+    peer of another uid.
+    """
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
+    pid, uid, _gid = _CREDENTIALS.unpack(raw)
+    return pid, uid
