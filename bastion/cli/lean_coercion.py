@@ -161,6 +161,7 @@ def install() -> bool:
     base = getattr(_coercion, "RuntimeParam", None)
     if original is None or base is None or getattr(original, "lean", False):
         return original is not None and getattr(original, "lean", False)
+    typers_own: Callable[[Any], Any] = original
 
     class LeanRuntimeParam(base):  # type: ignore[misc, valid-type]
         """typer's runtime-parameter contract, coercing with a plain function."""
@@ -182,7 +183,7 @@ def install() -> bool:
                 raise BadParameter(message, ctx=ctx, param=param) from exc
             except (TypeError, AttributeError, ImportError):
                 # typer's private helpers are not what this module was written for.
-                fallback = original(self.descriptor)
+                fallback = typers_own(self.descriptor)
                 return fallback._coerce_value(value, param=param, ctx=ctx)
 
     def build_runtime_param(descriptor: Any) -> Any:
@@ -193,7 +194,7 @@ def install() -> bool:
                     return LeanRuntimeParam(descriptor, coerce)
         except (TypeError, AttributeError, ValueError):
             pass  # a descriptor or a RuntimeParam of another shape: typer's own coercer
-        return original(descriptor)
+        return typers_own(descriptor)
 
     build_runtime_param.lean = True  # type: ignore[attr-defined]
     setattr(core, HOOK, build_runtime_param)
