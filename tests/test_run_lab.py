@@ -450,3 +450,26 @@ def test_a_closed_stdout_stops_the_output_not_the_run(lab: Cli) -> None:
     entry = json.loads(history.stdout.splitlines()[-1])
     assert entry["command"] == "seq 1 50000; exit 3"
     assert entry["exit_code"] == 1
+
+
+def test_a_closed_stdout_leaves_no_spool_on_disk(lab: Cli, tmp_path: Path) -> None:
+    # Each host prints more than the spool keeps in memory, and the reader goes away after
+    # the first: the hosts not yet written have spilled files, removed at exit all the same.
+    bastion = " ".join(BASTION)
+    spool_parent = tmp_path / "tmp"
+    spool_parent.mkdir()
+    done = subprocess.run(
+        f"{bastion} run -i lab --all -o json 'seq 1 400000' | head -c 100 >/dev/null",
+        shell=True,
+        executable="/bin/bash",
+        env={**lab.env, "TMPDIR": str(spool_parent)},
+        cwd=lab.cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
+    assert "3 hosts" in done.stderr, done.stderr
+    assert list(spool_parent.iterdir()) == []
