@@ -335,6 +335,21 @@ def test_unsafe_runtime_dir_is_refused(agent: Cli) -> None:
     assert "is writable by others (mode 0770)" in writable.stderr
 
 
+def test_an_uncreatable_runtime_dir_is_one_line_not_a_traceback(agent: Cli) -> None:
+    # $XDG_RUNTIME_DIR is missing and cannot be made (nothing can be created under /proc).
+    missing = "/proc/bastion-test-no-such-dir/run"
+    cli = replace(agent, env={**agent.env, "XDG_RUNTIME_DIR": missing})
+    started = cli("agent", "start")
+    assert started.returncode == 1
+    assert started.stderr.startswith("bastion: error: cannot create ")
+    assert "Traceback" not in started.stderr and len(started.stderr.splitlines()) == 1
+    # A run that asked for the agent goes direct, with one notice.
+    run = cli("run", "-i", "lab", "-H", "node1", "--persist", "1m", "true")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "connecting directly" in run.stderr
+
+
 def test_killed_agent_fails_over_to_direct_with_one_notice(agent: Cli) -> None:
     assert agent("agent", "start").returncode == 0
     pid = int(str(_status(agent)["pid"]))

@@ -55,14 +55,17 @@ def ensure_private_dir() -> Path:
     """Create the agent's directory 0700, or check the one there; raises `EnvironmentProblem`."""
     path = runtime_dir()
     try:
-        path.mkdir(mode=0o700, parents=False)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.mkdir(mode=0o700, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, parents=False)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # $XDG_RUNTIME_DIR itself is missing
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot create {path}: {exc.strerror}") from exc
+        raise EnvironmentProblem(
+            f"cannot create {exc.filename or path}: {exc.strerror or exc}"
+        ) from exc
     problem = check_private_dir(path)
     if problem is not None:
         raise EnvironmentProblem(f"refusing the agent directory: {problem}")
