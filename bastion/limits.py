@@ -85,3 +85,20 @@ def fit_forks_to_file_limit(forks: int, hosts: int, per_host: int) -> FileLimitF
         soft_after=new_soft,
         hard=hard,
     )
+
+
+def raise_soft_limit_to_hard() -> tuple[int, int]:
+    """Raise the soft open-files limit to the hard one; (soft before, soft after).
+
+    For a long-lived process whose descriptor needs are not known up front: the agent holds
+    one connection per host across runs, so 1,000 hosts would pass a soft limit of 1024.
+    """
+    soft_raw, hard_raw = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft = _limit_value(soft_raw)
+    if soft_raw == hard_raw:
+        return soft, soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard_raw, hard_raw))
+    except (ValueError, OSError):
+        return soft, soft  # some sandboxes refuse any change: live with what there is
+    return soft, _limit_value(hard_raw)

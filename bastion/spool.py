@@ -140,9 +140,11 @@ class SpoolDirectory:
         return path
 
     def remove(self) -> None:
+        """Delete the directory and everything in it (once; later calls do nothing)."""
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
             self._path = None
+            atexit.unregister(self.remove)  # a long-lived process must not gather them
 
 
 class SpoolSet:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -23,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAB_SUBNET, Cli, is_root
+from tests.conftest import BASTION, LAB_SUBNET, Cli, is_root
 
 NOBODY = 65534
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
 @pytest.fixture
@@ -93,6 +95,19 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return condition()
 
 
+def _lab_inventory_with(cli: Cli, tmp_path: Path, known: Path) -> Path:
+    """The lab's inventory, its key by absolute path and its known_hosts file ``known``."""
+    lab_dir = Path(cli.env["BASTION_LAB_DIR"])
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        (lab_dir / "inventory.yaml")
+        .read_text()
+        .replace("identity_file: id_ed25519", f"identity_file: {lab_dir / 'id_ed25519'}")
+        .replace("known_hosts: known_hosts", f"known_hosts: {known}")
+    )
+    return inventory
+
+
 def test_start_status_stop_and_private_modes(agent: Cli) -> None:
     started = agent("agent", "start", "--persist", "5m")
     assert started.returncode == 0, started.stderr
@@ -119,6 +134,34 @@ def test_start_status_stop_and_private_modes(agent: Cli) -> None:
     after = agent("agent", "status")
     assert after.returncode == 1
     assert "no bastion agent running" in after.stdout
+
+
+def _soft_open_files_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError(f"no open-files limit for pid {pid}")
+
+
+def test_agent_raises_its_open_files_limit_for_many_hosts(agent: Cli) -> None:
+    # It holds a connection per host across runs: a soft limit of 1024 would cap it at
+    # about a thousand hosts whatever the run asked for.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip("the hard open-files limit leaves nothing to raise")
+    started = subprocess.run(
+        ["/bin/sh", "-c", 'ulimit -Sn 256 && exec "$@"', "sh", *BASTION, "agent", "start"],
+        env=agent.env,
+        cwd=agent.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
+    pid = int(str(_status(agent)["pid"]))
+    assert _soft_open_files_limit(pid) > 256
+    assert "open-files limit raised from 256" in (_runtime(agent) / "agent.log").read_text()
 
 
 def test_warm_run_reuses_connections_and_matches_direct_results(agent: Cli) -> None:
@@ -205,8 +248,7 @@ def _refuse_other_users(cli: Cli, runtime: Path) -> None:
         "print('answer:', s.makefile().readline().strip())\n"
     )
     client.chmod(0o644)
-    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    argv = [*as_nobody, "/usr/bin/python3", str(client), str(sock)]
+    argv = [*AS_NOBODY, "/usr/bin/python3", str(client), str(sock)]
 
     # The directory (0700) and the socket (0600) keep other users out...
     blocked = subprocess.run(argv, capture_output=True, text=True, check=True)
@@ -227,6 +269,53 @@ def _refuse_other_users(cli: Cli, runtime: Path) -> None:
     directory.chmod(0o700)
 
 
+def test_status_does_not_trust_a_socket_served_by_another_user(lab: Cli) -> None:
+    # A socket file that passes the owner checks (chowned to us) but is served by another
+    # uid: `agent status`, like a run, checks the server's SO_PEERCRED and ignores it.
+    if not is_root():
+        pytest.skip("needs root to act as another user")
+    runtime = Path(tempfile.mkdtemp(prefix="bastion-agent-test-", dir="/tmp"))
+    runtime.chmod(0o711)
+    agent = replace(lab, env={**lab.env, "XDG_RUNTIME_DIR": str(runtime)})
+    directory = runtime / "bastion"
+    directory.mkdir()
+    directory.chmod(0o777)
+    sock = directory / "agent.sock"
+    impostor = subprocess.Popen(
+        [*AS_NOBODY, "/usr/bin/python3", "-c", _IMPOSTOR, str(sock)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/",
+    )
+    try:
+        assert impostor.stdout is not None and impostor.stderr is not None
+        assert impostor.stdout.readline().strip() == "listening", impostor.stderr.read()
+        os.chown(sock, os.getuid(), os.getgid())
+        directory.chmod(0o700)
+        status = agent("agent", "status")
+        assert status.returncode == 1, status.stdout
+        assert "no bastion agent running" in status.stdout
+    finally:
+        impostor.kill()
+        impostor.communicate()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+_IMPOSTOR = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(4)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'{"hello": 1, "pid": 1}\n')
+    c.recv(4096)
+    c.sendall(json.dumps({"id": 1, "status": {"pid": 1, "impostor": True}}).encode() + b"\n")
+    c.close()
+"""
+
+
 def test_unsafe_runtime_dir_is_refused(agent: Cli) -> None:
     if not is_root():
         pytest.skip("needs root to make a directory owned by another user")
@@ -244,6 +333,21 @@ def test_unsafe_runtime_dir_is_refused(agent: Cli) -> None:
     writable = agent("agent", "start")
     assert writable.returncode == 1
     assert "is writable by others (mode 0770)" in writable.stderr
+
+
+def test_an_uncreatable_runtime_dir_is_one_line_not_a_traceback(agent: Cli) -> None:
+    # $XDG_RUNTIME_DIR is missing and cannot be made (nothing can be created under /proc).
+    missing = "/proc/bastion-test-no-such-dir/run"
+    cli = replace(agent, env={**agent.env, "XDG_RUNTIME_DIR": missing})
+    started = cli("agent", "start")
+    assert started.returncode == 1
+    assert started.stderr.startswith("bastion: error: cannot create ")
+    assert "Traceback" not in started.stderr and len(started.stderr.splitlines()) == 1
+    # A run that asked for the agent goes direct, with one notice.
+    run = cli("run", "-i", "lab", "-H", "node1", "--persist", "1m", "true")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "connecting directly" in run.stderr
 
 
 def test_killed_agent_fails_over_to_direct_with_one_notice(agent: Cli) -> None:
@@ -338,13 +442,7 @@ def test_changed_host_key_is_refused_through_the_agent_as_directly(
     lab_dir = Path(agent.env["BASTION_LAB_DIR"])
     known = tmp_path / "known_hosts"
     known.write_text((lab_dir / "known_hosts").read_text())
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(
-        (lab_dir / "inventory.yaml")
-        .read_text()
-        .replace("identity_file: id_ed25519", f"identity_file: {lab_dir / 'id_ed25519'}")
-        .replace("known_hosts: known_hosts", f"known_hosts: {known}")
-    )
+    inventory = _lab_inventory_with(agent, tmp_path, known)
     assert agent("agent", "start").returncode == 0
     warm = agent("run", "-i", str(inventory), "-H", "node1", "true")
     assert warm.returncode == 0, warm.stderr
@@ -388,16 +486,9 @@ def test_agent_log_holds_no_output_or_stdin(agent: Cli) -> None:
 
 
 def test_unknown_keys_and_accept_new_through_the_agent(agent: Cli, tmp_path: Path) -> None:
-    lab_dir = Path(agent.env["BASTION_LAB_DIR"])
     known = tmp_path / "known_hosts"
     known.write_text("")
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(
-        (lab_dir / "inventory.yaml")
-        .read_text()
-        .replace("identity_file: id_ed25519", f"identity_file: {lab_dir / 'id_ed25519'}")
-        .replace("known_hosts: known_hosts", f"known_hosts: {known}")
-    )
+    inventory = _lab_inventory_with(agent, tmp_path, known)
     assert agent("agent", "start").returncode == 0
     run = ("run", "-i", str(inventory), "-H", "node1", "-o", "json")
     through = agent(*run, "true")

@@ -46,16 +46,13 @@ def _outcome(runtime: Any, value: Any) -> tuple[str, Any]:
 
 @pytest.mark.parametrize(("annotation", "option", "values"), CASES)
 def test_lean_and_pydantic_coercers_agree(
-    annotation: Any, option: dict[str, Any], values: list[Any]
+    annotation: Any, option: dict[str, Any], values: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     descriptor = _coercion.resolve_type_descriptor(annotation, typer.Option(**option))
     original = _coercion.build_runtime_param(descriptor)
     lean = lean_coercion.coercer_for(annotation, descriptor.parameter_info)
     assert lean is not None, annotation
-    assert lean_coercion.install()
-    from typer import core
-
-    leaner = core.build_runtime_param(descriptor)  # type: ignore[attr-defined]
+    leaner = _installed(monkeypatch)(descriptor)
     assert type(leaner).__name__ == "LeanRuntimeParam"
     for value in values:
         assert _outcome(leaner, value) == _outcome(original, value), (annotation, value)
@@ -64,3 +61,48 @@ def test_lean_and_pydantic_coercers_agree(
 def test_anything_else_keeps_typers_own_coercer() -> None:
     assert lean_coercion.coercer_for(tuple[int, str], typer.Option()) is None
     assert lean_coercion.coercer_for(int, typer.Option(parser=int)) is None
+
+
+def _installed(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """typer.core's hook with the lean coercer in front, restored after the test."""
+    from typer import core
+
+    monkeypatch.setattr(core, lean_coercion.HOOK, _coercion.build_runtime_param)
+    assert lean_coercion.install()
+    return getattr(core, lean_coercion.HOOK)
+
+
+def test_changed_private_helpers_fall_back_to_typers_coercer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another typer release renames a keyword of the private helper the lean path calls:
+    # the value is coerced by typer's own path, not a TypeError traceback.
+    from typer import _param_types
+
+    def renamed(value: Any, *, options: Any, case_sensitive: bool, ctx: Any) -> Any:
+        raise AssertionError("not reached: called with the old keyword")
+
+    build = _installed(monkeypatch)
+    monkeypatch.setattr(_param_types, "coerce_cli_choice", renamed)
+    descriptor = _coercion.resolve_type_descriptor(Colour, typer.Option())
+    runtime = build(descriptor)
+    assert type(runtime).__name__ == "LeanRuntimeParam"
+    assert runtime._coerce_value("red", param=None, ctx=None) is Colour.RED
+
+
+def test_a_runtime_param_of_another_shape_keeps_typers_coercer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another typer release gives RuntimeParam a new required field: no lean coercer for it.
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class NewRuntimeParam(_coercion.RuntimeParam):  # type: ignore[misc]
+        required_in_next_release: int
+
+    monkeypatch.setattr(_coercion, "RuntimeParam", NewRuntimeParam)
+    build = _installed(monkeypatch)
+    descriptor = _coercion.resolve_type_descriptor(int, typer.Option(min=1))
+    runtime = build(descriptor)
+    assert type(runtime).__name__ != "LeanRuntimeParam"
+    assert runtime._coerce_value("5", param=None, ctx=None) == 5

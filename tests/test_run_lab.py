@@ -425,22 +425,29 @@ def test_nodes_start_with_the_stock_shell_files_not_the_hosts(lab: Cli) -> None:
     assert json_lines(done.stdout)[0]["stdout"] == "stock\n", done.stderr
 
 
-def test_a_closed_stdout_stops_the_output_not_the_run(lab: Cli) -> None:
-    # `| head`: the reader goes away early; the hosts still finish, the summary and the
-    # history have every host, no traceback, and the exit code is the run's own.
-    bastion = " ".join(BASTION)
-    done = subprocess.run(
-        f"{bastion} run -i lab --all -o json 'seq 1 50000; exit 3' | head -c 100 >/dev/null;"
-        " echo rc=${PIPESTATUS[0]} >&2",
+def _bastion_piped(lab: Cli, pipeline: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``bastion PIPELINE`` in bash, as a user's shell runs it (``| head`` and all)."""
+    return subprocess.run(
+        f"{' '.join(BASTION)} {pipeline}",
         shell=True,
         executable="/bin/bash",
-        env=lab.env,
+        env={**lab.env, **env},
         cwd=lab.cwd,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
+    )
+
+
+def test_a_closed_stdout_stops_the_output_not_the_run(lab: Cli) -> None:
+    # `| head`: the reader goes away early; the hosts still finish, the summary and the
+    # history have every host, no traceback, and the exit code is the run's own.
+    done = _bastion_piped(
+        lab,
+        "run -i lab --all -o json 'seq 1 50000; exit 3' | head -c 100 >/dev/null;"
+        " echo rc=${PIPESTATUS[0]} >&2",
     )
     assert "Traceback" not in done.stderr
     assert "stdout was closed early" in done.stderr
@@ -450,3 +457,18 @@ def test_a_closed_stdout_stops_the_output_not_the_run(lab: Cli) -> None:
     entry = json.loads(history.stdout.splitlines()[-1])
     assert entry["command"] == "seq 1 50000; exit 3"
     assert entry["exit_code"] == 1
+
+
+def test_a_closed_stdout_leaves_no_spool_on_disk(lab: Cli, tmp_path: Path) -> None:
+    # Each host prints more than the spool keeps in memory, and the reader goes away after
+    # the first: the hosts not yet written have spilled files, removed at exit all the same.
+    spool_parent = tmp_path / "tmp"
+    spool_parent.mkdir()
+    done = _bastion_piped(
+        lab,
+        "run -i lab --all -o json 'seq 1 400000' | head -c 100 >/dev/null",
+        TMPDIR=str(spool_parent),
+    )
+    assert "Traceback" not in done.stderr
+    assert "3 hosts" in done.stderr, done.stderr
+    assert list(spool_parent.iterdir()) == []

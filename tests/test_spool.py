@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import stat
+import weakref
 from pathlib import Path
 
 from bastion.models import HostOutput
@@ -55,3 +57,17 @@ def test_a_spool_set_keeps_hosts_apart_and_removes_its_directory(tmp_path: Path)
     assert next(p.name for p in tmp_path.iterdir()).startswith("bastion-spool-")
     spools.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_removed_directory_leaves_no_exit_handler_behind(tmp_path: Path) -> None:
+    # The exit handler is the clean-up for a run that ends early; once the directory is
+    # removed it must go, or a process running many fan-outs (play) gathers one per run.
+    spools = SpoolSet(limit=1, parent=str(tmp_path))
+    spools.add(HostOutput("a", "stdout", "spilled\n"))
+    assert spools.directory.path is not None
+    directory = weakref.ref(spools.directory)
+    spools.close()
+    assert list(tmp_path.iterdir()) == []
+    del spools
+    gc.collect()
+    assert directory() is None, "the exit handler still holds the removed directory"

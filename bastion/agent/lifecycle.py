@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bastion.agent.paths import LOG_NAME, ensure_private_dir, find_socket
+from bastion.agent.paths import LOG_NAME, ensure_private_dir, find_socket, peer_credentials
 from bastion.agent.protocol import VERSION, Message, decode, encode
 from bastion.errors import EnvironmentProblem, UsageError
 from bastion.private_files import open_private
@@ -47,6 +47,8 @@ def request(op: str, timeout: float = REQUEST_TIMEOUT_S) -> Message | None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
+            if peer_credentials(sock)[1] != os.getuid():
+                return None  # served by another user: not our agent (as `AgentChannel`)
             reader = sock.makefile("rb")
             hello = decode(reader.readline())
             if hello.get("hello") != VERSION:

@@ -8,7 +8,9 @@ a socket there could receive the commands and standard input of the user's runs.
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import struct
 from pathlib import Path
 
 from bastion.errors import EnvironmentProblem
@@ -16,6 +18,7 @@ from bastion.errors import EnvironmentProblem
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 LOG_NAME = "agent.log"
+_CREDENTIALS = struct.Struct("3i")
 
 
 def runtime_dir() -> Path:
@@ -52,14 +55,17 @@ def ensure_private_dir() -> Path:
     """Create the agent's directory 0700, or check the one there; raises `EnvironmentProblem`."""
     path = runtime_dir()
     try:
-        path.mkdir(mode=0o700, parents=False)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.mkdir(mode=0o700, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, parents=False)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # $XDG_RUNTIME_DIR itself is missing
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot create {path}: {exc.strerror}") from exc
+        raise EnvironmentProblem(
+            f"cannot create {exc.filename or path}: {exc.strerror or exc}"
+        ) from exc
     problem = check_private_dir(path)
     if problem is not None:
         raise EnvironmentProblem(f"refusing the agent directory: {problem}")
@@ -84,3 +90,14 @@ def find_socket() -> tuple[Path | None, str | None]:
     if problem is not None:
         return None, problem
     return path, None
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a Unix socket (SO_PEERCRED).
+
+    The agent checks its clients with it, and clients check the agent: both sides refuse a
+    peer of another uid.
+    """
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
+    pid, uid, _gid = _CREDENTIALS.unpack(raw)
+    return pid, uid

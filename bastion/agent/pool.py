@@ -95,13 +95,9 @@ class PooledTransport(AsyncsshTransport):
     async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
         started = time.monotonic()
         self.last_used = started
-        entry, reused, error = await self._pool.acquire(self, host)
+        result, entry, reused = await self._run_pooled(host, spec, on_output, started)
         if entry is None:
-            return _ended(host, Status.UNREACHABLE, error, started)
-        try:
-            result = await self._execute(entry.connection, host, spec, on_output, started)
-        finally:
-            self._pool.release(entry)
+            return result
         if reused and (result.error or "").startswith(STALE_SESSION_ERROR):
             # No session on a reused connection: the command never started.
             if entry.active and not entry.connection.is_closed():
@@ -110,15 +106,24 @@ class PooledTransport(AsyncsshTransport):
             else:
                 # It died while idle: connect again.
                 self._pool.discard(entry, "dead when reused")
-                entry, _, error = await self._pool.acquire(self, host)
+                result, entry, _ = await self._run_pooled(host, spec, on_output, started)
                 if entry is None:
-                    return _ended(host, Status.UNREACHABLE, error, started)
-                try:
-                    result = await self._execute(entry.connection, host, spec, on_output, started)
-                finally:
-                    self._pool.release(entry)
+                    return result
         self.last_used = time.monotonic()
         return result
+
+    async def _run_pooled(
+        self, host: Host, spec: CommandSpec, on_output: OutputSink, started: float
+    ) -> tuple[HostResult, PooledConnection | None, bool]:
+        """Run on a pooled connection: (result, the connection or None, whether reused)."""
+        entry, reused, error = await self._pool.acquire(self, host)
+        if entry is None:
+            return _ended(host, Status.UNREACHABLE, error, started), None, False
+        try:
+            result = await self._execute(entry.connection, host, spec, on_output, started)
+        finally:
+            self._pool.release(entry)
+        return result, entry, reused
 
     @property
     def accepts_new(self) -> bool:

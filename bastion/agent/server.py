@@ -18,14 +18,19 @@ import json
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bastion.agent.paths import LOCK_NAME, LOG_NAME, SOCKET_NAME, ensure_private_dir
+from bastion.agent.paths import (
+    LOCK_NAME,
+    LOG_NAME,
+    SOCKET_NAME,
+    ensure_private_dir,
+    peer_credentials,
+)
 from bastion.agent.pool import ConnectionPool
 from bastion.agent.protocol import (
     LINE_LIMIT,
@@ -39,11 +44,10 @@ from bastion.agent.protocol import (
     result_to_wire,
     stdin_from_wire,
 )
+from bastion.limits import raise_soft_limit_to_hard
 from bastion.models import HostResult, Status, Stream
 from bastion.private_files import open_private
 from bastion.transport.base import CommandSpec
-
-_CREDENTIALS = struct.Struct("3i")
 
 
 class AgentLog:
@@ -55,13 +59,6 @@ class AgentLog:
     def __call__(self, message: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         os.write(self._fd, f"{stamp} [{os.getpid()}] {message}\n".encode())
-
-
-def peer_uid(sock: socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the process at the other end of a Unix socket (SO_PEERCRED)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
-    pid, uid, _gid = _CREDENTIALS.unpack(raw)
-    return pid, uid
 
 
 class AgentServer:
@@ -154,7 +151,7 @@ class AgentServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
-        pid, uid = peer_uid(sock)
+        pid, uid = peer_credentials(sock)
         if uid != os.getuid():
             self._log(f"refused a client of uid {uid} (pid {pid}): not this agent's user")
             with contextlib.suppress(OSError):
@@ -280,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlockingIOError:
         return 0  # another agent of this user is running; its socket serves
     log = AgentLog(directory / LOG_NAME)
+    soft_before, soft_after = raise_soft_limit_to_hard()
+    if soft_after > soft_before:
+        log(f"open-files limit raised from {soft_before} to {soft_after}")
     server = AgentServer(directory, args.persist, args.idle, log)
     asyncio.run(server.serve())
     os.close(lock_fd)

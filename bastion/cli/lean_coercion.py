@@ -6,7 +6,9 @@ run``, a fifth of a one-host run and more than bastion spends on 20 hosts. The o
 declares are plain (str, int, float, bool, Path, an Enum, lists of those, with min/max), so
 `install` puts a coercer for exactly those in front of typer's: the same parsing and the same
 messages as pydantic's for them, typer's own choice and path checks, and typer's pydantic
-path for anything else. When typer has no such hook (another major version), nothing changes.
+path for anything else. When typer has no such hook (another major version), nothing changes;
+when the hook is there but typer's private helpers behind it changed (a TypeError or an
+AttributeError from them), that parameter falls back to typer's own coercer, never a traceback.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def install() -> bool:
     base = getattr(_coercion, "RuntimeParam", None)
     if original is None or base is None or getattr(original, "lean", False):
         return original is not None and getattr(original, "lean", False)
+    typers_own: Callable[[Any], Any] = original
 
     class LeanRuntimeParam(base):  # type: ignore[misc, valid-type]
         """typer's runtime-parameter contract, coercing with a plain function."""
@@ -168,6 +171,7 @@ def install() -> bool:
                 parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
             )
             object.__setattr__(self, "lean_coerce", coerce)
+            object.__setattr__(self, "descriptor", descriptor)
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             try:
@@ -177,13 +181,20 @@ def install() -> bool:
                 if not isinstance(exc, LeanValueError):
                     message = f"Value error, {message}"
                 raise BadParameter(message, ctx=ctx, param=param) from exc
+            except (TypeError, AttributeError, ImportError):
+                # typer's private helpers are not what this module was written for.
+                fallback = typers_own(self.descriptor)
+                return fallback._coerce_value(value, param=param, ctx=ctx)
 
     def build_runtime_param(descriptor: Any) -> Any:
-        if descriptor.file_annotation is None:
-            coerce = coercer_for(descriptor.annotation, descriptor.parameter_info)
-            if coerce is not None:
-                return LeanRuntimeParam(descriptor, coerce)
-        return original(descriptor)
+        try:
+            if descriptor.file_annotation is None:
+                coerce = coercer_for(descriptor.annotation, descriptor.parameter_info)
+                if coerce is not None:
+                    return LeanRuntimeParam(descriptor, coerce)
+        except (TypeError, AttributeError, ValueError):
+            pass  # a descriptor or a RuntimeParam of another shape: typer's own coercer
+        return typers_own(descriptor)
 
     build_runtime_param.lean = True  # type: ignore[attr-defined]
     setattr(core, HOOK, build_runtime_param)

@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import itertools
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bastion.agent.paths import peer_credentials
 from bastion.agent.protocol import (
     LINE_LIMIT,
     VERSION,
@@ -99,7 +99,7 @@ class AgentChannel:
         except (OSError, TimeoutError) as exc:
             raise AgentUnavailable(_reason(exc)) from exc
         try:
-            server_uid = _peer_uid(writer.get_extra_info("socket"))
+            _, server_uid = peer_credentials(writer.get_extra_info("socket"))
             if server_uid != os.getuid():
                 raise AgentUnavailable(f"its socket is served by uid {server_uid}, not by you")
             hello = decode(await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT_S))
@@ -242,11 +242,6 @@ class AgentTransport:
 
             self._direct = AsyncsshTransport(self._options)
         return self._direct
-
-
-def _peer_uid(sock: socket.socket) -> int:
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    return int.from_bytes(raw[4:8], sys.byteorder, signed=True)
 
 
 def _reason(exc: BaseException) -> str:
