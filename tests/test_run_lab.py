@@ -224,8 +224,14 @@ def test_history_records_runs_without_their_output(lab: Cli) -> None:
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
 
 
-def test_interrupt_exits_130_and_stops_remote_commands(lab: Cli) -> None:
-    marker = f"sleep 4{os.getpid() % 1000}.5"
+@pytest.mark.parametrize(
+    ("sent", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+)
+def test_interrupt_or_sigterm_stops_remote_commands_and_keeps_the_record(
+    lab: Cli, sent: signal.Signals, code: int, said: str
+) -> None:
+    marker = f"sleep 4{os.getpid() % 1000}.{sent.value}"
     process = subprocess.Popen(
         [*BASTION, "run", "-i", "lab", "--all", f"echo go; {marker}"],
         env=lab.env,
@@ -238,11 +244,15 @@ def test_interrupt_exits_130_and_stops_remote_commands(lab: Cli) -> None:
     assert process.stdout is not None
     seen = [process.stdout.readline() for _ in range(3)]
     assert all(line.endswith(": go\n") for line in seen), seen
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
-    assert "interrupted" in err
+    assert process.returncode == code, err
+    assert f"bastion: {said}; not finished: node[1-3]" in err
     assert gone(marker), "the interrupted remote command is still running"
+    history = lab("history", "--json", "-n", "1")
+    entry = json.loads(history.stdout.splitlines()[-1])
+    assert entry["command"] == f"echo go; {marker}"
+    assert entry["exit_code"] == code
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
 from bastion.cli.options import OutputMode, retry_selection
+from bastion.cli.termination import sigterm_as_interrupt
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
@@ -101,17 +102,18 @@ def drive(fanout: Fanout) -> int:
     started = time.monotonic()
     interrupted = False
     report: BatchReport | None = None
-    try:
-        report = asyncio.run(_run_all(fanout, consumers))
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        consumers.stop_progress()
+    with sigterm_as_interrupt() as termination:
+        try:
+            report = asyncio.run(_run_all(fanout, consumers))
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            consumers.stop_progress()
     elapsed = time.monotonic() - started
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
     consumers.finish_output(results)
-    code = EXIT_INTERRUPTED if interrupted else exit_code(results)
+    code = termination.exit_code(EXIT_INTERRUPTED) if interrupted else exit_code(results)
     color = wants_color(sys.stderr)
     sys.stderr.write(render_summary(results, elapsed, color=color))
     if report is not None:
@@ -123,7 +125,9 @@ def drive(fanout: Fanout) -> int:
     if interrupted:
         done = {r.host for r in results}
         pending = [h.name for h in fanout.targets if h.name not in done]
-        sys.stderr.write(f"bastion: interrupted; not finished: {fold(pending) or 'none'}\n")
+        sys.stderr.write(
+            f"bastion: {termination.describe()}; not finished: {fold(pending) or 'none'}\n"
+        )
     if consumers.recorder is not None:
         consumers.recorder.finish(results, exit_code=code, elapsed_s=elapsed)
     record_run(fanout.context, results, exit_code=code, elapsed_s=elapsed)
