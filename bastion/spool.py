@@ -12,9 +12,11 @@ run.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,8 @@ class Spool:
         self._held = 0
         self._path: Path | None = None
         self._file: int | None = None
+        self._on_disk = 0
+        """Bytes of whole texts in the file (a failed write may have left part of one more)."""
         self._digest = hashlib.sha256() if hashed else None
         self.chars = 0
         """Characters written so far."""
@@ -68,10 +72,19 @@ class Spool:
         self.chars += len(text)
         if self._digest is not None:
             self._digest.update(text.encode("utf-8", "surrogatepass"))
-        if self._path is None and self._held + len(text) <= self._limit:
+        if self._path is None and (
+            self._held + len(text) <= self._limit or self._directory.broken is not None
+        ):
             self._parts.append(text)
             self._held += len(text)
             return
+        try:
+            self._spill(text)
+        except OSError as exc:  # a full or unwritable $TMPDIR: keep the text, in memory
+            self._directory.give_up(exc)
+            self._recover(text)
+
+    def _spill(self, text: str) -> None:
         if self._path is None:
             self._path = self._directory.new_file(self._name)
             self._file = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
@@ -81,12 +94,33 @@ class Spool:
             self._file = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         self._append(text)
 
+    def _recover(self, text: str) -> None:
+        """Spilling failed: bring the text the file holds whole back into memory, then ``text``.
+
+        While ``_parts`` is not empty the first spill failed and the memory copy is whole;
+        otherwise the file's first `_on_disk` bytes are every earlier text, whole.
+        """
+        self.seal()
+        if self._path is not None:
+            if not self._parts:
+                with self._path.open("rb") as handle:
+                    kept = handle.read(self._on_disk)
+                self._parts = [kept.decode("utf-8", "surrogatepass")]
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+            self._path = None
+        self._on_disk = 0
+        self._parts.append(text)
+        self._held = sum(len(part) for part in self._parts)
+
     def _append(self, text: str) -> None:
         assert self._file is not None
         data = text.encode("utf-8", "surrogatepass")
+        size = len(data)
         while data:
             written = os.write(self._file, data)
             data = data[written:]
+        self._on_disk += size  # only once the whole text is in the file
 
     def seal(self) -> None:
         """The host is done: release the file's descriptor (the text stays readable)."""
@@ -124,6 +158,18 @@ class SpoolDirectory:
         self._parent = parent
         self._path: Path | None = None
         self._count = 0
+        self.broken: str | None = None
+        """Why spilling failed (a full disk...); from then on every spool stays in memory."""
+
+    def give_up(self, error: OSError) -> None:
+        """Spilling failed: say so once on stderr; spools keep their text in memory from now."""
+        if self.broken is None:
+            where = self._parent or tempfile.gettempdir()
+            self.broken = f"{where}: {error.strerror or error}"
+            sys.stderr.write(
+                f"bastion: warning: cannot spill large output to disk ({self.broken}); "
+                "keeping it in memory\n"
+            )
 
     @property
     def path(self) -> Path | None:

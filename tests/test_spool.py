@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import gc
+import os
 import stat
 import weakref
 from pathlib import Path
+
+import pytest
 
 from bastion.models import HostOutput
 from bastion.spool import Spool, SpoolDirectory, SpoolSet
@@ -71,3 +75,43 @@ def test_a_removed_directory_leaves_no_exit_handler_behind(tmp_path: Path) -> No
     del spools
     gc.collect()
     assert directory() is None, "the exit handler still holds the removed directory"
+
+
+def test_an_unusable_temporary_directory_keeps_the_output_in_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    directory = SpoolDirectory(str(not_a_dir))  # mkdtemp fails: as on a full or read-only /tmp
+    spool = Spool(directory, "stdout", limit=10)
+    pieces = ["0123456789", "abcdef", "ghij"]
+    for piece in pieces:
+        spool.write(piece)
+    assert not spool.spilled and spool.text() == "".join(pieces)
+    warning = capsys.readouterr().err
+    assert warning.count("cannot spill large output to disk") == 1, warning
+    assert str(not_a_dir) in warning
+
+
+def test_a_disk_that_fills_mid_output_loses_and_repeats_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = SpoolDirectory(str(tmp_path))
+    spool = Spool(directory, "stdout", limit=4)
+    spool.write("abcd")
+    spool.write("efgh")  # spilled: abcdefgh on disk
+    assert spool.spilled
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        if len(data) > 3:
+            return real_write(fd, data[:3])  # a partial write, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("bastion.spool.os.write", half_then_full)
+    spool.write("ijklmnop")
+    spool.write("qr")
+    assert spool.text() == "abcdefghijklmnopqr"
+    assert not spool.spilled and list(tmp_path.iterdir()) != []  # the directory, now empty
+    assert all(not any(d.iterdir()) for d in tmp_path.iterdir())
+    assert "No space left on device" in capsys.readouterr().err
