@@ -132,3 +132,7 @@ def test_summary_folds_hosts_that_share_a_status_and_reason() -> None:
 
 def test_summary_of_one_host_is_singular() -> None:
     assert render_summary([result("node1")], 0.5).startswith("bastion: 1 host in 0.50s: 1 ok\n")
+
+
+def test_summary_of_a_run_stopped_before_any_host_finished_says_so() -> None:
+    assert render_summary([], 3.7) == "bastion: 0 hosts in 3.70s: none finished\n"

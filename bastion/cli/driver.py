@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
 from bastion.cli.options import OutputMode, retry_selection
-from bastion.cli.termination import sigterm_as_interrupt
+from bastion.cli.termination import Termination, until_sigterm
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
@@ -102,13 +102,17 @@ def drive(fanout: Fanout) -> int:
     started = time.monotonic()
     interrupted = False
     report: BatchReport | None = None
-    with sigterm_as_interrupt() as termination:
-        try:
-            report = asyncio.run(_run_all(fanout, consumers))
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            consumers.stop_progress()
+    termination = Termination()
+    try:
+        report = asyncio.run(until_sigterm(_run_all(fanout, consumers), termination))
+    except KeyboardInterrupt:
+        interrupted = True
+    except asyncio.CancelledError:
+        if not termination.received:
+            raise
+        interrupted = True
+    finally:
+        consumers.stop_progress()
     elapsed = time.monotonic() - started
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])

@@ -2,21 +2,24 @@
 
 A service manager, `timeout(1)` or a CI job cancelling bastion sends SIGTERM. Python's default
 is to die on the spot: no summary, no history entry, the output spool left in /tmp, and the
-remote commands left running. `sigterm_as_interrupt` turns the signal into the SIGINT that
-asyncio's runner already handles (it cancels the run, and the Ctrl-C path stops every remote
-process group), and remembers it, so the command exits 143 (128 + SIGTERM) instead of 130.
+remote commands left running. `until_sigterm` runs the work as asyncio's runner runs it for
+Ctrl-C: on SIGTERM the run's task is cancelled, which stops every remote process group, and the
+command exits 143 (128 + SIGTERM) instead of 130. (It does not re-raise SIGINT: a job started
+in the background by a non-interactive shell ignores SIGINT.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from types import FrameType
+from typing import Any, TypeVar
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
 """The exit code of a run ended by SIGTERM (143), as a shell reports a process it killed."""
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -33,17 +36,18 @@ class Termination:
         return "terminated (SIGTERM)" if self.received else "interrupted"
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[Termination]:
-    """While inside, SIGTERM takes the Ctrl-C path; the previous handler is restored after."""
-    termination = Termination()
+async def until_sigterm(work: Coroutine[Any, Any, T], termination: Termination) -> T:
+    """Await ``work``; SIGTERM cancels it (CancelledError), noted in ``termination``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def on_sigterm() -> None:
         termination.received = True
-        signal.raise_signal(signal.SIGINT)
+        task.cancel()
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
-        yield termination
+        return await work
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        loop.remove_signal_handler(signal.SIGTERM)

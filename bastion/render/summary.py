@@ -28,7 +28,8 @@ def render_summary(results: Sequence[HostResult], elapsed_s: float, *, color: bo
         counts[result.status] += 1
     parts = [f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s]]
     plural = "" if len(results) == 1 else "s"
-    lines = [f"bastion: {len(results)} host{plural} in {elapsed_s:.2f}s: {', '.join(parts)}"]
+    tally = ", ".join(parts) or "none finished"
+    lines = [f"bastion: {len(results)} host{plural} in {elapsed_s:.2f}s: {tally}"]
     width = max(len(str(s)) for s in STATUS_ORDER if counts[s]) if results else 0
     for status in STATUS_ORDER:
         reasons: dict[str, list[str]] = {}
