@@ -44,6 +44,7 @@ from bastion.playbook.plan import (
     plan_plays,
     play_runs,
     render_guards,
+    retry_limits,
 )
 from bastion.playbook.results import (
     HostStepResult,
@@ -57,7 +58,7 @@ from bastion.playbook.results import (
     StepStarted,
     StepStatus,
 )
-from bastion.playbook.template import Masker, evaluate
+from bastion.playbook.template import Masker, Pending, evaluate
 from bastion.transport.base import CommandSpec, OutputSink, Transport
 
 GUARD_TIMEOUT_S = 300.0
@@ -98,6 +99,8 @@ class PlaybookRun:
         self.tallies: dict[str, HostTally] = {}
         self.results: list[HostStepResult] = []
         self.started = time.monotonic()
+        self.touched: list[str] = []
+        """Uses of `Pending` values (--check: registered by steps that did not run)."""
 
     # -- before anything runs ----------------------------------------------------------------
 
@@ -254,9 +257,28 @@ class PlaybookRun:
         skipped = await self._skipped(play, step, host, context, transport)
         if skipped is not None:
             return skipped, None
+        self.touched.clear()
         prepared = prepare(step, context, play.path, check=self.options.check)
         if not self.options.check:
             return await self._attempts(play, step, host, context, prepared, transport, sink)
+        return await self._check(play, step, host, context, prepared, transport, sink)
+
+    async def _check(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        prepared: Prepared,
+        transport: Transport,
+        sink: OutputSink,
+    ) -> tuple[HostStepResult, dict[str, object] | None]:
+        """--check: a read-only step runs, any other says what it would do."""
+        unknown = self._depends()
+        if unknown:
+            # Rendered from values a not-run step would register: the text is not the real one.
+            detail = f"{_plan_line(prepared)} ({unknown})"
+            return self._result(step, host, StepStatus.WOULD_RUN, detail), None
         if not step.readonly:
             if isinstance(prepared, Upload):
                 return await self._check_upload(step, host, prepared, transport, sink), None
@@ -275,18 +297,52 @@ class PlaybookRun:
         context: Mapping[str, object],
         transport: Transport,
     ) -> HostStepResult | None:
-        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None."""
-        if step.when is not None and not evaluate(step.when, context, play.path):
-            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None.
+
+        In --check mode, a ``when`` or guard that uses a value registered by a step that did
+        not run cannot be decided: the step "would run if ..." (not "skipped").
+        """
+        if step.when is not None:
+            decided = self._when(play, step, host, context)
+            if decided is not None:
+                return decided
+        self.touched.clear()
         guards = render_guards(step, context, play.path)
         if not guards:
             return None
+        unknown = self._depends()
+        if unknown:
+            detail = f"unless a guard skips it (cannot check its guards: {unknown})"
+            return self._result(step, host, StepStatus.WOULD_RUN, detail)
         verdict, failure = await self._check_guards(guards, step, transport, host)
         if failure is not None:
             return failure
         if verdict != "run":
             return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
         return None
+
+    def _when(
+        self, play: Play, step: Step, host: Host, context: Mapping[str, object]
+    ) -> HostStepResult | None:
+        """Skipped if ``when`` is false, "would run if" if it cannot be decided (--check)."""
+        assert step.when is not None
+        self.touched.clear()
+        holds = evaluate(step.when, context, play.path)
+        unknown = self._depends()
+        if unknown:
+            detail = f"if {step.when.value} ({unknown})"
+            return self._result(step, host, StepStatus.WOULD_RUN, detail)
+        if not holds:
+            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+        return None
+
+    def _depends(self) -> str:
+        """What the `Pending` values used since ``touched`` was cleared are (empty: none)."""
+        if not self.touched:
+            return ""
+        origins = list(dict.fromkeys(self.touched))
+        self.touched.clear()
+        return "depends on " + "; ".join(origins)
 
     async def _check_upload(
         self, step: Step, host: Host, upload: Upload, transport: Transport, sink: OutputSink
@@ -327,6 +383,7 @@ class PlaybookRun:
         transport: Transport,
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object]]:
+        retries, delay = retry_limits(step, context, play.path)
         attempts = 0
         met = False
         held: list[tuple[str, str]] = []
@@ -348,9 +405,9 @@ class PlaybookRun:
                 met = bool(evaluate(step.until, {**context, "result": value}, play.path))
             else:
                 met = done.status is Status.OK
-            if met or attempts > step.retries:
+            if met or attempts > retries:
                 break
-            await asyncio.sleep(step.delay)
+            await asyncio.sleep(delay)
         return self._finish(play, step, host, context, done, attempts, met), value
 
     def _finish(
@@ -417,6 +474,11 @@ class PlaybookRun:
         self, step: Step, host: Host, outcome: HostStepResult, raw: dict[str, object] | None
     ) -> None:
         if step.register is None:
+            return
+        if outcome.status is StepStatus.WOULD_RUN:
+            # --check: the step did not run, so what it registers is not known in this run.
+            origin = f"{step.register}, registered by step {step.name!r} in this run"
+            self.registered[host.name][step.register] = Pending(self.touched, origin)
             return
         value = (
             dict(raw)
