@@ -554,3 +554,35 @@ def test_check_mode_says_a_step_depending_on_this_runs_registers_would_run_if(
     assert real.returncode == 0, real.stdout + real.stderr
     assert "    node2 | join TOK-1\n" in real.stdout
     assert node_path(lab, "node2", f"{work_dir}/made").exists()
+
+
+def test_a_guarded_step_costs_one_connection_and_its_output_has_no_verdict(
+    lab: Cli, tmp_path: Path, work_dir: str
+) -> None:
+    # sshd runs ~/.ssh/rc once per session: the lab makes one session per connection.
+    sessions = f"{work_dir}/sessions.log"
+    rc = f"mkdir -p {work_dir} /root/.ssh && echo 'echo x >> {sessions}' > /root/.ssh/rc"
+    assert lab("run", "-i", "lab", "-H", "node1", rc).returncode == 0
+    book = tmp_path / "guarded.yaml"
+    book.write_text(
+        "name: guarded\nhosts: -H node1\nsteps:\n"
+        "  - {name: runs, run: 'echo ran; echo oops >&2', creates: /nonexistent, register: r}\n"
+        "  - {name: skips, run: 'touch /root/never', creates: /etc}\n"
+        "  - {name: sudo guard, run: 'echo as $(id -un)', unless: 'false', sudo: true}\n"
+        "  - {name: sees, run: 'echo \"[{{ r.stdout }}]\"'}\n"
+    )
+    try:
+        lab("run", "-i", "lab", "-H", "node1", f"rm -f {sessions}")
+        done = lab("play", "-i", "lab", str(book), "-v")
+    finally:
+        lab("run", "-i", "lab", "-H", "node1", "rm -f /root/.ssh/rc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "    node1 | ran\n" in out and "bastion-guard" not in out
+    assert "  skipped  node1: creates /etc exists\n" in out
+    assert "    node1 | as root\n" in out
+    assert "    node1 | [ran]\n" in out  # the registered stdout has no verdict line either
+    assert not node_path(lab, "node1", "/root/never").exists()
+    # 4 steps, 4 connections (the 2 guarded that ran: one each, not guard + command), and the
+    # one that removed ~/.ssh/rc (rc ran first).
+    assert node_path(lab, "node1", sessions).read_text() == "x\n" * 5

@@ -347,3 +347,42 @@ def test_retries_and_delay_take_templates_checked_after_rendering(tmp_path: Path
         "  - {name: probe, run: 'true', register: probe}\n"
         "  - {name: b, run: 'true', retries: '{{ hosts.node1.probe.stdout }}'}\n",
     )
+
+
+def test_guards_and_command_in_one_remote_command(tmp_path: Path) -> None:
+    from bastion.playbook.guards import VerdictSplitter, guarded_command, without_verdict
+
+    present = tmp_path / "present"
+    present.write_text("")
+    made = tmp_path / "made"
+    command = f"printf 'out\\n'; echo err >&2; cat; touch {made}; exit 3"
+
+    def remote(guards: Guards) -> tuple[str, list[tuple[str, str]], int]:
+        text = guarded_command(guards, command, sudo=False)
+        done = subprocess.run(
+            ["sh", "-c", text], input="from stdin\n", capture_output=True, text=True, check=False
+        )
+        seen: list[tuple[str, str]] = []
+        splitter = VerdictSplitter(lambda stream, chunk: seen.append((stream, chunk)))
+        for char in done.stdout:  # as small chunks as the transport could deliver
+            splitter("stdout", char)
+        splitter.flush()
+        assert without_verdict(done.stdout) == "".join(c for s, c in seen if s == "stdout")
+        return str(splitter.verdict), seen, done.returncode
+
+    verdict, seen, rc = remote(Guards(creates=str(present)))
+    assert (verdict, seen, rc) == ("creates", [], 0)
+    assert not made.exists()  # skipped: the command never ran
+    verdict, seen, rc = remote(Guards(unless="false", only_if=f"test -e {present}"))
+    assert verdict == "run" and rc == 3  # the command's own exit status
+    assert "".join(c for s, c in seen) == "out\nfrom stdin\n"  # the verdict line is gone
+    assert made.exists()
+    # A guard that cannot be checked (here sudo is missing or refuses) fails, not "run".
+    text = guarded_command(Guards(creates="/nonexistent"), "touch never", sudo=True)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sh").symlink_to("/bin/sh")
+    env = {"PATH": str(tmp_path / "bin")}  # sh, and no sudo, on this PATH
+    done = subprocess.run(
+        ["/bin/sh", "-c", text], capture_output=True, text=True, env=env, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 125 and not (tmp_path / "never").exists()

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
-from bastion.executor import execute_work
+from bastion.executor import MOSH_MODES, execute_work
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostOutput, HostResult, Status
@@ -33,7 +33,15 @@ from bastion.playbook.actions import (
 )
 from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
-from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
+from bastion.playbook.guards import (
+    Guards,
+    VerdictSplitter,
+    guard_command,
+    guard_verdict,
+    guarded_command,
+    skip_reason,
+    without_verdict,
+)
 from bastion.playbook.model import Play, Playbook, Step
 from bastion.playbook.plan import (
     PlannedPlay,
@@ -254,9 +262,25 @@ class PlaybookRun:
         transport: Transport,
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object] | None]:
-        skipped = await self._skipped(play, step, host, context, transport)
-        if skipped is not None:
-            return skipped, None
+        decided = self._decide(play, step, host, context)
+        if isinstance(decided, HostStepResult):
+            return decided, None
+        guards = decided
+        if guards and self._one_connection(step, host):
+            try:
+                combined = prepare(step, context, play.path)
+            except PlaybookError:
+                combined = None  # maybe a guard skips it: check them alone, then render again
+            if isinstance(combined, Command):
+                return await self._attempts(
+                    play, step, host, context, combined, transport, sink, guards
+                )
+        if guards:
+            verdict, failure = await self._check_guards(guards, step, transport, host)
+            if failure is not None:
+                return failure, None
+            if verdict != "run":
+                return self._skip(step, host, guards, verdict), None
         self.touched.clear()
         prepared = prepare(step, context, play.path, check=self.options.check)
         if not self.options.check:
@@ -289,15 +313,10 @@ class PlaybookRun:
             return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
         return outcome, raw
 
-    async def _skipped(
-        self,
-        play: Play,
-        step: Step,
-        host: Host,
-        context: Mapping[str, object],
-        transport: Transport,
-    ) -> HostStepResult | None:
-        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None.
+    def _decide(
+        self, play: Play, step: Step, host: Host, context: Mapping[str, object]
+    ) -> HostStepResult | Guards:
+        """The step's result if ``when`` decides it, else its guards (to check on the host).
 
         In --check mode, a ``when`` or guard that uses a value registered by a step that did
         not run cannot be decided: the step "would run if ..." (not "skipped").
@@ -308,18 +327,19 @@ class PlaybookRun:
                 return decided
         self.touched.clear()
         guards = render_guards(step, context, play.path)
-        if not guards:
-            return None
-        unknown = self._depends()
+        unknown = self._depends() if guards else ""
         if unknown:
             detail = f"unless a guard skips it (cannot check its guards: {unknown})"
             return self._result(step, host, StepStatus.WOULD_RUN, detail)
-        verdict, failure = await self._check_guards(guards, step, transport, host)
-        if failure is not None:
-            return failure
-        if verdict != "run":
-            return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
-        return None
+        return guards
+
+    def _one_connection(self, step: Step, host: Host) -> bool:
+        """Whether the guards can go with the command (not a durable job, not --check)."""
+        durable = step.durable or self.options.run.transport_of(host) in MOSH_MODES
+        return not self.options.check and not durable
+
+    def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:
+        return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
 
     def _when(
         self, play: Play, step: Step, host: Host, context: Mapping[str, object]
@@ -361,8 +381,7 @@ class PlaybookRun:
     async def _check_guards(
         self, guards: Guards, step: Step, transport: Transport, host: Host
     ) -> tuple[str, HostStepResult | None]:
-        script = guard_script(guards)
-        command = f"sudo -n sh -c {_quote(script)}" if step.sudo else f"sh -c {_quote(script)}"
+        command = guard_command(guards, sudo=step.sudo)
         spec = CommandSpec(command, step.timeout or GUARD_TIMEOUT_S)
         done = await transport.run(host, spec, lambda stream, text: None)
         verdict = guard_verdict(done.stdout)
@@ -382,7 +401,10 @@ class PlaybookRun:
         prepared: Prepared,
         transport: Transport,
         sink: OutputSink,
-    ) -> tuple[HostStepResult, dict[str, object]]:
+        guards: Guards | None = None,
+    ) -> tuple[HostStepResult, dict[str, object] | None]:
+        """Run the action (retried per retries/until); with ``guards``, the first attempt
+        checks them in the same remote command and may end as skipped."""
         retries, delay = retry_limits(step, context, play.path)
         attempts = 0
         met = False
@@ -392,7 +414,15 @@ class PlaybookRun:
         )
         while True:
             attempts += 1
-            done = await perform(prepared, step, transport, host, out, self.options.run)
+            if guards is not None and isinstance(prepared, Command):
+                done, verdict = await self._guarded_attempt(
+                    prepared, guards, step, host, out, transport
+                )
+                if done.status is not Status.UNREACHABLE and verdict != "run":
+                    return self._guard_outcome(step, host, guards, verdict, done), None
+                guards = None
+            else:
+                done = await perform(prepared, step, transport, host, out, self.options.run)
             if step.secret:
                 self.masker.add([done.stdout, done.stderr])
                 for stream, text in held:
@@ -409,6 +439,33 @@ class PlaybookRun:
                 break
             await asyncio.sleep(delay)
         return self._finish(play, step, host, context, done, attempts, met), value
+
+    async def _guarded_attempt(
+        self,
+        prepared: Command,
+        guards: Guards,
+        step: Step,
+        host: Host,
+        sink: OutputSink,
+        transport: Transport,
+    ) -> tuple[HostResult, str | None]:
+        """The guards and the command in one remote command: the result and the verdict."""
+        splitter = VerdictSplitter(sink)
+        text = guarded_command(guards, prepared.text, sudo=step.sudo)
+        together = replace(prepared, text=text)
+        done = await perform(together, step, transport, host, splitter, self.options.run)
+        splitter.flush()
+        verdict = guard_verdict(done.stdout.partition("\n")[0])
+        return replace(done, stdout=without_verdict(done.stdout)), verdict
+
+    def _guard_outcome(
+        self, step: Step, host: Host, guards: Guards, verdict: str | None, done: HostResult
+    ) -> HostStepResult:
+        """A guard skipped the step, or could not be checked."""
+        if verdict is not None and done.status is Status.OK:
+            return self._skip(step, host, guards, verdict)
+        reason = first_error_line(done) or f"exit {done.exit_status}"
+        return self._result(step, host, StepStatus.FAILED, f"guard check failed: {reason}")
 
     def _finish(
         self,
