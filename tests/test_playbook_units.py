@@ -358,7 +358,7 @@ def test_guards_and_command_in_one_remote_command(tmp_path: Path) -> None:
     command = f"printf 'out\\n'; echo err >&2; cat; touch {made}; exit 3"
 
     def remote(guards: Guards) -> tuple[str, list[tuple[str, str]], int]:
-        text = guarded_command(guards, command, sudo=False)
+        text = guarded_command(guards, command, sudo=False, guard_timeout=60)
         done = subprocess.run(
             ["sh", "-c", text], input="from stdin\n", capture_output=True, text=True, check=False
         )
@@ -378,7 +378,9 @@ def test_guards_and_command_in_one_remote_command(tmp_path: Path) -> None:
     assert "".join(c for s, c in seen) == "out\nfrom stdin\n"  # the verdict line is gone
     assert made.exists()
     # A guard that cannot be checked (here sudo is missing or refuses) fails, not "run".
-    text = guarded_command(Guards(creates="/nonexistent"), "touch never", sudo=True)
+    text = guarded_command(
+        Guards(creates="/nonexistent"), "touch never", sudo=True, guard_timeout=60
+    )
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "sh").symlink_to("/bin/sh")
     env = {"PATH": str(tmp_path / "bin")}  # sh, and no sudo, on this PATH
@@ -386,3 +388,9 @@ def test_guards_and_command_in_one_remote_command(tmp_path: Path) -> None:
         ["/bin/sh", "-c", text], capture_output=True, text=True, env=env, cwd=tmp_path, check=False
     )
     assert done.returncode == 125 and not (tmp_path / "never").exists()
+    # A guard that hangs is stopped after guard_timeout (coreutils' timeout), and fails.
+    text = guarded_command(Guards(unless="sleep 30"), "touch never", sudo=False, guard_timeout=1)
+    done = subprocess.run(
+        ["sh", "-c", text], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 125 and done.stdout == "\n"

@@ -451,7 +451,8 @@ class PlaybookRun:
     ) -> tuple[HostResult, str | None]:
         """The guards and the command in one remote command: the result and the verdict."""
         splitter = VerdictSplitter(sink)
-        text = guarded_command(guards, prepared.text, sudo=step.sudo)
+        limit = step.timeout or GUARD_TIMEOUT_S
+        text = guarded_command(guards, prepared.text, sudo=step.sudo, guard_timeout=limit)
         together = replace(prepared, text=text)
         done = await perform(together, step, transport, host, splitter, self.options.run)
         splitter.flush()

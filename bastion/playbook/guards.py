@@ -11,6 +11,7 @@ their verdict as the first line of stdout, which `VerdictSplitter` takes off the
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass
 
@@ -85,15 +86,18 @@ def guard_command(guards: Guards, *, sudo: bool) -> str:
     return f"sudo -n sh -c {script}" if sudo else f"sh -c {script}"
 
 
-def guarded_command(guards: Guards, command: str, *, sudo: bool) -> str:
+def guarded_command(guards: Guards, command: str, *, sudo: bool, guard_timeout: float) -> str:
     """One remote command: the guards, their verdict line, then ``command`` if they say run.
 
     ``command`` runs as it would alone: by the login shell (``$SHELL -c``), with the
     connection's stdin (a script step's body), after the guards (which never read stdin).
+    The guards get at most ``guard_timeout`` seconds where coreutils' ``timeout`` exists.
     """
+    limit = math.ceil(guard_timeout)
     script = "\n".join(
         [
-            f"verdict=$({guard_command(guards, sudo=sudo)} </dev/null) "
+            f"t=; if command -v timeout >/dev/null 2>&1; then t='timeout {limit}'; fi",
+            f"verdict=$($t {guard_command(guards, sudo=sudo)} </dev/null) "
             f"|| {{ printf '%s\\n' \"$verdict\"; exit {GUARD_FAILED_EXIT}; }}",
             "printf '%s\\n' \"$verdict\"",
             f"case $verdict in '{MARK} run') ;; *) exit 0 ;; esac",
