@@ -8,7 +8,7 @@ node sees (shared outside /etc, /root, /home, /tmp). The lab is this module's ow
 127.$BASTION_TEST_NET.12, and needs root (a user-mode lab shares this host's /etc).
 
 The tests are one scenario, in order: bootstrap, a second run, status, backup, a
-half-finished init, reset.
+half-finished init, reset, a Flannel bootstrap on the reset cluster.
 """
 
 from __future__ import annotations
@@ -311,5 +311,37 @@ def test_reset_refuses_without_yes_then_resets_every_node(kube: KubeLab) -> None
     )  # fmt: skip
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
     assert "would run  node1: umask 077; kubeadm init" in plan.stdout
+    # The joins depend on what this run would register: "would run if", never "skipped".
+    depends = "depends on join_state, registered by step 'join state' in this run"
+    joining = "host.name != control_plane and hosts[host.name].join_state.stdout | trim == 'join'"
+    step = "STEP 8/10 kubeadm join  [node[1-3]]\n"
+    assert f"{step}  would run  node[2-3]: if {joining} ({depends})\n" in plan.stdout
+    assert "skipped  node[2-3]: when: host.name != control_plane and" not in plan.stdout
     assert mutating(kube.calls()[before:]) == []
     assert os.environ.get("BASTION_LAB_PATH_PREFIX") is None  # the host's own PATH untouched
+
+
+def test_flannel_on_the_reset_cluster_with_another_pod_cidr(kube: KubeLab) -> None:
+    before = len(kube.calls())
+    done = kube.cli(
+        "cluster", "bootstrap", "-i", "lab", "--cni", "flannel", "--k8s-version", "1.33",
+        "--pod-cidr", "10.32.0.0/16", timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    calls = kube.calls()[before:]
+    assert [n for n, t, a in calls if t == "kubeadm" and a[:1] == ["init"]] == ["node1"]
+    cluster = kube.cluster()
+    assert cluster["flannel_network"] == "10.32.0.0/16"  # the manifest's net-conf.json Network
+    objects = cluster["objects"]
+    assert "cni/flannel" in objects  # type: ignore[operator]
+    assert "cni/weave" not in objects and "cni/calico" not in objects  # type: ignore[operator]
+    config = kube.cli(
+        "run", "-i", "lab", "-H", "node1", "--sudo", "cat /etc/kubernetes/kubeadm-config.yaml"
+    )  # fmt: skip
+    assert 'node1:   podSubnet: "10.32.0.0/16"\n' in config.stdout, config.stdout
+    # verify.yaml (bootstrap's last play) finds a Running flannel pod on each of the 3 nodes.
+    verify = kube.cli(
+        "play", "-i", "lab", str(REPO / "playbooks" / "verify.yaml"), "-e", "cni=flannel", "-v"
+    )
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr
+    assert "node1 | ok       kube-flannel/kube-flannel-ds-* running: 3\n" in verify.stdout

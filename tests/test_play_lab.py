@@ -387,8 +387,14 @@ def test_fetch_per_host_and_to_one_file_then_unchanged(
         assert local.read_text() == f"from {node}\n"
         assert local.stat().st_mode & 0o777 == 0o600
     assert (out / "node1-data.txt").read_text() == "from node1\n"
+    assert (out / "node1-data.txt").stat().st_mode & 0o777 == 0o600  # the default
+    assert (out / "node1-shared.txt").stat().st_mode & 0o777 == 0o640  # mode: "0640" asked
+    (out / "node1-shared.txt").chmod(0o644)  # same content, another mode: put right, changed
     second = play(lab, "fetch.yaml", *args)
-    assert ": 7 ok, 0 changed, 3 skipped" in second.stdout.splitlines()[-1]
+    assert ": 7 ok, 1 changed, 3 skipped" in second.stdout.splitlines()[-1], second.stdout
+    assert (out / "node1-shared.txt").stat().st_mode & 0o777 == 0o640
+    third = play(lab, "fetch.yaml", *args)
+    assert ": 8 ok, 0 changed, 3 skipped" in third.stdout.splitlines()[-1], third.stdout
 
 
 def sshd_sessions(lab: Cli, node: str) -> list[int]:
@@ -527,3 +533,56 @@ def test_copy_a_local_file_with_mode_owner_and_sudo(
     changed = lab("play", "-i", "lab", str(book), "-o", "json")
     assert steps_of(changed.stdout, "node2")["env file"]["status"] == "changed"
     assert target.read_text() == "A=2\n"
+
+
+def test_check_mode_says_a_step_depending_on_this_runs_registers_would_run_if(
+    lab: Cli, work_dir: str
+) -> None:
+    check = play(lab, "check_pending.yaml", "-e", f"dir={work_dir}", "--check")
+    out = check.stdout
+    assert check.returncode == 0, out + check.stderr
+    depends = "depends on token, registered by step 'make token' in this run"
+    assert "STEP 1/5 make token  [node1]\n  would run  node1: echo" in out
+    assert f"  would run  node[2-3]: if hosts.node1.token.rc == 0 ({depends})\n" in out
+    guards = f"unless a guard skips it (cannot check its guards: {depends})"
+    assert f"  would run  node2: {guards}\n" in out
+    # A read-only step is not run with PENDING in its command.
+    assert f'  would run  node3: echo "PENDING" ({depends})\n' in out
+    assert "  skipped  node[1-3]: when: flavour == 'fancy'\n" in out  # decided: really skipped
+    assert not node_path(lab, "node2", f"{work_dir}/made").exists()
+    real = play(lab, "check_pending.yaml", "-e", f"dir={work_dir}", "-v")
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert "    node2 | join TOK-1\n" in real.stdout
+    assert node_path(lab, "node2", f"{work_dir}/made").exists()
+
+
+def test_a_guarded_step_costs_one_connection_and_its_output_has_no_verdict(
+    lab: Cli, tmp_path: Path, work_dir: str
+) -> None:
+    # sshd runs ~/.ssh/rc once per session: the lab makes one session per connection.
+    sessions = f"{work_dir}/sessions.log"
+    rc = f"mkdir -p {work_dir} /root/.ssh && echo 'echo x >> {sessions}' > /root/.ssh/rc"
+    assert lab("run", "-i", "lab", "-H", "node1", rc).returncode == 0
+    book = tmp_path / "guarded.yaml"
+    book.write_text(
+        "name: guarded\nhosts: -H node1\nsteps:\n"
+        "  - {name: runs, run: 'echo ran; echo oops >&2', creates: /nonexistent, register: r}\n"
+        "  - {name: skips, run: 'touch /root/never', creates: /etc}\n"
+        "  - {name: sudo guard, run: 'echo as $(id -un)', unless: 'false', sudo: true}\n"
+        "  - {name: sees, run: 'echo \"[{{ r.stdout }}]\"'}\n"
+    )
+    try:
+        lab("run", "-i", "lab", "-H", "node1", f"rm -f {sessions}")
+        done = lab("play", "-i", "lab", str(book), "-v")
+    finally:
+        lab("run", "-i", "lab", "-H", "node1", "rm -f /root/.ssh/rc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "    node1 | ran\n" in out and "bastion-guard" not in out
+    assert "  skipped  node1: creates /etc exists\n" in out
+    assert "    node1 | as root\n" in out
+    assert "    node1 | [ran]\n" in out  # the registered stdout has no verdict line either
+    assert not node_path(lab, "node1", "/root/never").exists()
+    # 4 steps, 4 connections (the 2 guarded that ran: one each, not guard + command), and the
+    # one that removed ~/.ssh/rc (rc ran first).
+    assert node_path(lab, "node1", sessions).read_text() == "x\n" * 5

@@ -64,6 +64,32 @@ def test_pending_registers_pass_the_dry_render() -> None:
     assert shell("echo {{ hosts.node1.join.stdout }}", **context) == "echo PENDING"
 
 
+def test_pending_survives_attributes_items_calls_arithmetic_and_filters() -> None:
+    touched: list[str] = []
+    join = Pending(touched, "join, registered by step 'token'")
+    context = {"hosts": {"node1": {"join": join}}}
+    # Each of these raised "'Pending' object is not callable" (or similar) in the dry render.
+    for source in (
+        "{{ hosts.node1.join.stdout.split()[0] }}",
+        "{{ hosts.node1.join.stdout_lines[-1].strip() }}",
+        "{{ hosts.node1.join.json['token'] }}",
+        "{{ hosts.node1.join.rc + 1 }}",
+        "{{ hosts.node1.join.stdout | trim | upper }}",
+        "{{ hosts.node1.join.stdout | replace('a', 'b') | int }}",
+        "{{ 'x' | replace('x', hosts.node1.join.stdout) }}",
+        "{{ hosts.node1.join.stdout | raw }}",
+    ):
+        touched.clear()
+        assert shell(f"echo {source}", **context) == "echo PENDING", source
+        assert touched and set(touched) == {"join, registered by step 'token'"}, source
+    result = evaluate(Text("hosts.node1.join.stdout.split()[0] | length", 1), context, HERE)
+    assert isinstance(result, Pending)
+    assert evaluate(Text("hosts.node1.join.stdout.split() | length > 0", 1), context, HERE) is False
+    # The filters still work on ordinary values.
+    assert shell("echo {{ x | trim | upper }}", x=" a ") == "echo A"
+    assert shell("echo {{ xs | join(',') }}", xs=["a", "b"]) == "echo a,b"
+
+
 def test_the_masker_hides_every_form_of_a_secret() -> None:
     masker = Masker(["s3cret-token"])
     assert masker.mask("token=s3cret-token!") == f"token={MASK}!"
@@ -286,3 +312,85 @@ def test_errors_before_the_run_never_quote_a_secret(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"{tmp_path / 'book.yaml'}:7: undefined variable: 'dict object' has no attribute '{MASK}'"
     )
+
+
+def test_retries_and_delay_take_templates_checked_after_rendering(tmp_path: Path) -> None:
+    from bastion.playbook.plan import retry_limits
+
+    steps = (
+        "  - name: a\n    run: 'true'\n    retries: '{{ tries }}'\n    delay: '{{ pause }}'\n"
+        "    until: result.rc == 0\n"
+    )
+    book = tmp_path / "book.yaml"
+    (tmp_path / "inventory.yaml").write_text("hosts:\n  node1: {address: 127.0.0.1}\n")
+    book.write_text("name: t\nhosts: --all\nvars: {tries: 4, pause: 500ms}\nsteps:\n" + steps)
+    step = load_playbook(book).plays[0].steps[0]
+    assert isinstance(step.retries, Text) and isinstance(step.delay, Text)
+    assert retry_limits(step, {"tries": 4, "pause": "500ms"}, book) == (4, 0.5)
+    assert retry_limits(step, {"tries": " 0 ", "pause": 3}, book) == (0, 3.0)
+    whole = r"book\.yaml:7: step 'a': retries: expected a whole number >= 0"
+    for tries, pause, message in (
+        ("-1", "1s", whole + ", got '-1'"),
+        ("lots", "1s", whole + ", got 'lots'"),
+        ("2", "soon", r"book\.yaml:8: step 'a': delay: expected a duration .* got 'soon'"),
+    ):
+        with pytest.raises(PlaybookError, match=message):
+            retry_limits(step, {"tries": tries, "pause": pause}, book)
+    # The dry render checks them before anything runs...
+    with pytest.raises(PlaybookError, match=r"book\.yaml:5: .*retries: .*got 'x'"):
+        prepared_run(tmp_path, "  - {name: a, run: 'true', retries: '{{ cni[:0] ~ \"x\" }}'}\n")
+    with pytest.raises(PlaybookError, match=r"book\.yaml:5: undefined variable: 'nope'"):
+        prepared_run(tmp_path, "  - {name: a, run: 'true', delay: '{{ nope }}'}\n")
+    # ...except when they come from a value registered in the run (known only then).
+    prepared_run(
+        tmp_path,
+        "  - {name: probe, run: 'true', register: probe}\n"
+        "  - {name: b, run: 'true', retries: '{{ hosts.node1.probe.stdout }}'}\n",
+    )
+
+
+def test_guards_and_command_in_one_remote_command(tmp_path: Path) -> None:
+    from bastion.playbook.guards import VerdictSplitter, guarded_command, without_verdict
+
+    present = tmp_path / "present"
+    present.write_text("")
+    made = tmp_path / "made"
+    command = f"printf 'out\\n'; echo err >&2; cat; touch {made}; exit 3"
+
+    def remote(guards: Guards) -> tuple[str, list[tuple[str, str]], int]:
+        text = guarded_command(guards, command, sudo=False, guard_timeout=60)
+        done = subprocess.run(
+            ["sh", "-c", text], input="from stdin\n", capture_output=True, text=True, check=False
+        )
+        seen: list[tuple[str, str]] = []
+        splitter = VerdictSplitter(lambda stream, chunk: seen.append((stream, chunk)))
+        for char in done.stdout:  # as small chunks as the transport could deliver
+            splitter("stdout", char)
+        splitter.flush()
+        assert without_verdict(done.stdout) == "".join(c for s, c in seen if s == "stdout")
+        return str(splitter.verdict), seen, done.returncode
+
+    verdict, seen, rc = remote(Guards(creates=str(present)))
+    assert (verdict, seen, rc) == ("creates", [], 0)
+    assert not made.exists()  # skipped: the command never ran
+    verdict, seen, rc = remote(Guards(unless="false", only_if=f"test -e {present}"))
+    assert verdict == "run" and rc == 3  # the command's own exit status
+    assert "".join(c for s, c in seen) == "out\nfrom stdin\n"  # the verdict line is gone
+    assert made.exists()
+    # A guard that cannot be checked (here sudo is missing or refuses) fails, not "run".
+    text = guarded_command(
+        Guards(creates="/nonexistent"), "touch never", sudo=True, guard_timeout=60
+    )
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "sh").symlink_to("/bin/sh")
+    env = {"PATH": str(tmp_path / "bin")}  # sh, and no sudo, on this PATH
+    done = subprocess.run(
+        ["/bin/sh", "-c", text], capture_output=True, text=True, env=env, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 125 and not (tmp_path / "never").exists()
+    # A guard that hangs is stopped after guard_timeout (coreutils' timeout), and fails.
+    text = guarded_command(Guards(unless="sleep 30"), "touch never", sudo=False, guard_timeout=1)
+    done = subprocess.run(
+        ["sh", "-c", text], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 125 and done.stdout == "\n"

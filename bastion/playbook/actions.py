@@ -69,6 +69,7 @@ class Download:
 
     src: str
     dest: str
+    mode: int = 0o600
 
 
 Prepared = Command | Upload | Download
@@ -101,6 +102,7 @@ def prepare(  # noqa: PLR0911 (one return per action)
         return Download(
             render(action.src, context, path, quoted=False),
             render(action.dest, context, path, quoted=False),
+            action.mode,
         )
     return _wait_command(action, step, context, path, check=check)
 
@@ -235,13 +237,17 @@ async def _download(
             else:
                 target = local
             if _same_content(file, target):
-                unchanged.append(str(target))
+                if _mode_of(target) == download.mode:
+                    unchanged.append(str(target))
+                    continue
+                os.chmod(target, download.mode)
+                changed.append(str(target))
                 continue
             if into_dir:
                 private_dir(target.parent)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(file, 0o600)
+            os.chmod(file, download.mode)
             os.replace(file, target)
             changed.append(str(target))
     lines = [f"changed {p}" for p in changed] + [
@@ -251,6 +257,10 @@ async def _download(
     sink("stdout", text)
     report = FileReport(kind="fetch", changed=tuple(changed), unchanged=tuple(unchanged))
     return replace(result, stdout=text, files=report)
+
+
+def _mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
 
 
 def _same_content(new: Path, old: Path) -> bool:

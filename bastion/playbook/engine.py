@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
-from bastion.executor import execute_work
+from bastion.executor import MOSH_MODES, execute_work
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostOutput, HostResult, Status
@@ -33,7 +33,15 @@ from bastion.playbook.actions import (
 )
 from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
-from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
+from bastion.playbook.guards import (
+    Guards,
+    VerdictSplitter,
+    guard_command,
+    guard_verdict,
+    guarded_command,
+    skip_reason,
+    without_verdict,
+)
 from bastion.playbook.model import Play, Playbook, Step
 from bastion.playbook.plan import (
     PlannedPlay,
@@ -44,6 +52,7 @@ from bastion.playbook.plan import (
     plan_plays,
     play_runs,
     render_guards,
+    retry_limits,
 )
 from bastion.playbook.results import (
     HostStepResult,
@@ -57,7 +66,7 @@ from bastion.playbook.results import (
     StepStarted,
     StepStatus,
 )
-from bastion.playbook.template import Masker, evaluate
+from bastion.playbook.template import Masker, Pending, evaluate
 from bastion.transport.base import CommandSpec, OutputSink, Transport
 
 GUARD_TIMEOUT_S = 300.0
@@ -98,6 +107,8 @@ class PlaybookRun:
         self.tallies: dict[str, HostTally] = {}
         self.results: list[HostStepResult] = []
         self.started = time.monotonic()
+        self.touched: list[str] = []
+        """Uses of `Pending` values (--check: registered by steps that did not run)."""
 
     # -- before anything runs ----------------------------------------------------------------
 
@@ -251,12 +262,47 @@ class PlaybookRun:
         transport: Transport,
         sink: OutputSink,
     ) -> tuple[HostStepResult, dict[str, object] | None]:
-        skipped = await self._skipped(play, step, host, context, transport)
-        if skipped is not None:
-            return skipped, None
+        decided = self._decide(play, step, host, context)
+        if isinstance(decided, HostStepResult):
+            return decided, None
+        guards = decided
+        if guards and self._one_connection(step, host):
+            try:
+                combined = prepare(step, context, play.path)
+            except PlaybookError:
+                combined = None  # maybe a guard skips it: check them alone, then render again
+            if isinstance(combined, Command):
+                return await self._attempts(
+                    play, step, host, context, combined, transport, sink, guards
+                )
+        if guards:
+            verdict, failure = await self._check_guards(guards, step, transport, host)
+            if failure is not None:
+                return failure, None
+            if verdict != "run":
+                return self._skip(step, host, guards, verdict), None
+        self.touched.clear()
         prepared = prepare(step, context, play.path, check=self.options.check)
         if not self.options.check:
             return await self._attempts(play, step, host, context, prepared, transport, sink)
+        return await self._check(play, step, host, context, prepared, transport, sink)
+
+    async def _check(
+        self,
+        play: Play,
+        step: Step,
+        host: Host,
+        context: Mapping[str, object],
+        prepared: Prepared,
+        transport: Transport,
+        sink: OutputSink,
+    ) -> tuple[HostStepResult, dict[str, object] | None]:
+        """--check: a read-only step runs, any other says what it would do."""
+        unknown = self._depends()
+        if unknown:
+            # Rendered from values a not-run step would register: the text is not the real one.
+            detail = f"{_plan_line(prepared)} ({unknown})"
+            return self._result(step, host, StepStatus.WOULD_RUN, detail), None
         if not step.readonly:
             if isinstance(prepared, Upload):
                 return await self._check_upload(step, host, prepared, transport, sink), None
@@ -267,26 +313,56 @@ class PlaybookRun:
             return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
         return outcome, raw
 
-    async def _skipped(
-        self,
-        play: Play,
-        step: Step,
-        host: Host,
-        context: Mapping[str, object],
-        transport: Transport,
-    ) -> HostStepResult | None:
-        """The step's result if ``when`` or a guard skips it (or a guard cannot run), else None."""
-        if step.when is not None and not evaluate(step.when, context, play.path):
-            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
+    def _decide(
+        self, play: Play, step: Step, host: Host, context: Mapping[str, object]
+    ) -> HostStepResult | Guards:
+        """The step's result if ``when`` decides it, else its guards (to check on the host).
+
+        In --check mode, a ``when`` or guard that uses a value registered by a step that did
+        not run cannot be decided: the step "would run if ..." (not "skipped").
+        """
+        if step.when is not None:
+            decided = self._when(play, step, host, context)
+            if decided is not None:
+                return decided
+        self.touched.clear()
         guards = render_guards(step, context, play.path)
-        if not guards:
-            return None
-        verdict, failure = await self._check_guards(guards, step, transport, host)
-        if failure is not None:
-            return failure
-        if verdict != "run":
-            return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
+        unknown = self._depends() if guards else ""
+        if unknown:
+            detail = f"unless a guard skips it (cannot check its guards: {unknown})"
+            return self._result(step, host, StepStatus.WOULD_RUN, detail)
+        return guards
+
+    def _one_connection(self, step: Step, host: Host) -> bool:
+        """Whether the guards can go with the command (not a durable job, not --check)."""
+        durable = step.durable or self.options.run.transport_of(host) in MOSH_MODES
+        return not self.options.check and not durable
+
+    def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:
+        return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
+
+    def _when(
+        self, play: Play, step: Step, host: Host, context: Mapping[str, object]
+    ) -> HostStepResult | None:
+        """Skipped if ``when`` is false, "would run if" if it cannot be decided (--check)."""
+        assert step.when is not None
+        self.touched.clear()
+        holds = evaluate(step.when, context, play.path)
+        unknown = self._depends()
+        if unknown:
+            detail = f"if {step.when.value} ({unknown})"
+            return self._result(step, host, StepStatus.WOULD_RUN, detail)
+        if not holds:
+            return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
         return None
+
+    def _depends(self) -> str:
+        """What the `Pending` values used since ``touched`` was cleared are (empty: none)."""
+        if not self.touched:
+            return ""
+        origins = list(dict.fromkeys(self.touched))
+        self.touched.clear()
+        return "depends on " + "; ".join(origins)
 
     async def _check_upload(
         self, step: Step, host: Host, upload: Upload, transport: Transport, sink: OutputSink
@@ -305,8 +381,7 @@ class PlaybookRun:
     async def _check_guards(
         self, guards: Guards, step: Step, transport: Transport, host: Host
     ) -> tuple[str, HostStepResult | None]:
-        script = guard_script(guards)
-        command = f"sudo -n sh -c {_quote(script)}" if step.sudo else f"sh -c {_quote(script)}"
+        command = guard_command(guards, sudo=step.sudo)
         spec = CommandSpec(command, step.timeout or GUARD_TIMEOUT_S)
         done = await transport.run(host, spec, lambda stream, text: None)
         verdict = guard_verdict(done.stdout)
@@ -326,7 +401,11 @@ class PlaybookRun:
         prepared: Prepared,
         transport: Transport,
         sink: OutputSink,
-    ) -> tuple[HostStepResult, dict[str, object]]:
+        guards: Guards | None = None,
+    ) -> tuple[HostStepResult, dict[str, object] | None]:
+        """Run the action (retried per retries/until); with ``guards``, the first attempt
+        checks them in the same remote command and may end as skipped."""
+        retries, delay = retry_limits(step, context, play.path)
         attempts = 0
         met = False
         held: list[tuple[str, str]] = []
@@ -335,7 +414,15 @@ class PlaybookRun:
         )
         while True:
             attempts += 1
-            done = await perform(prepared, step, transport, host, out, self.options.run)
+            if guards is not None and isinstance(prepared, Command):
+                done, verdict = await self._guarded_attempt(
+                    prepared, guards, step, host, out, transport
+                )
+                if done.status is not Status.UNREACHABLE and verdict != "run":
+                    return self._guard_outcome(step, host, guards, verdict, done), None
+                guards = None
+            else:
+                done = await perform(prepared, step, transport, host, out, self.options.run)
             if step.secret:
                 self.masker.add([done.stdout, done.stderr])
                 for stream, text in held:
@@ -348,10 +435,38 @@ class PlaybookRun:
                 met = bool(evaluate(step.until, {**context, "result": value}, play.path))
             else:
                 met = done.status is Status.OK
-            if met or attempts > step.retries:
+            if met or attempts > retries:
                 break
-            await asyncio.sleep(step.delay)
+            await asyncio.sleep(delay)
         return self._finish(play, step, host, context, done, attempts, met), value
+
+    async def _guarded_attempt(
+        self,
+        prepared: Command,
+        guards: Guards,
+        step: Step,
+        host: Host,
+        sink: OutputSink,
+        transport: Transport,
+    ) -> tuple[HostResult, str | None]:
+        """The guards and the command in one remote command: the result and the verdict."""
+        splitter = VerdictSplitter(sink)
+        limit = step.timeout or GUARD_TIMEOUT_S
+        text = guarded_command(guards, prepared.text, sudo=step.sudo, guard_timeout=limit)
+        together = replace(prepared, text=text)
+        done = await perform(together, step, transport, host, splitter, self.options.run)
+        splitter.flush()
+        verdict = guard_verdict(done.stdout.partition("\n")[0])
+        return replace(done, stdout=without_verdict(done.stdout)), verdict
+
+    def _guard_outcome(
+        self, step: Step, host: Host, guards: Guards, verdict: str | None, done: HostResult
+    ) -> HostStepResult:
+        """A guard skipped the step, or could not be checked."""
+        if verdict is not None and done.status is Status.OK:
+            return self._skip(step, host, guards, verdict)
+        reason = first_error_line(done) or f"exit {done.exit_status}"
+        return self._result(step, host, StepStatus.FAILED, f"guard check failed: {reason}")
 
     def _finish(
         self,
@@ -417,6 +532,11 @@ class PlaybookRun:
         self, step: Step, host: Host, outcome: HostStepResult, raw: dict[str, object] | None
     ) -> None:
         if step.register is None:
+            return
+        if outcome.status is StepStatus.WOULD_RUN:
+            # --check: the step did not run, so what it registers is not known in this run.
+            origin = f"{step.register}, registered by step {step.name!r} in this run"
+            self.registered[host.name][step.register] = Pending(self.touched, origin)
             return
         value = (
             dict(raw)

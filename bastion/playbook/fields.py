@@ -100,6 +100,27 @@ class FieldReader:
             )
         return value
 
+    def retries(self, entries: Mapping[str, Entry], path: Path) -> int | Text:
+        """``retries``: a whole number, or a template checked per host after rendering."""
+        return self.templated(entries, "retries", path) or self.count(entries, "retries", path)
+
+    def delay(self, entries: Mapping[str, Entry], path: Path) -> float | Text:
+        """``delay`` (default 2s): a duration, or a template checked per host after rendering."""
+        templated = self.templated(entries, "delay", path)
+        return templated or self.duration(entries, "delay", path) or 2.0
+
+    def templated(self, entries: Mapping[str, Entry], key: str, path: Path) -> Text | None:
+        """The entry as a `Text` if it is a string holding Jinja (checked later, per host)."""
+        entry = entries.get(key)
+        if entry is None or not isinstance(entry.value, Scalar):
+            return None
+        value = entry.value.value
+        if not isinstance(value, str) or "{{" not in value:
+            return None
+        text = Text(value, entry.value.line)
+        check_template(text, path)
+        return text
+
     def duration(self, entries: Mapping[str, Entry], key: str, path: Path) -> float | None:
         entry = entries.get(key)
         if entry is None:

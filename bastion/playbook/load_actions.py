@@ -44,10 +44,12 @@ class ActionReader(FieldReader):
         if name in ("copy", "template"):
             return self.copy(name, node, path)
         if name == "fetch":
-            self.check_keys(node, ("src", "dest"), path, "fetch")
+            self.check_keys(node, ("src", "dest", "mode"), path, "fetch")
+            mode = self.mode(node, path)
             return FetchAction(
                 self.required_text(self.required(node, "src", path), path, "src"),
                 self.required_text(self.required(node, "dest", path), path, "dest"),
+                0o600 if mode is None else mode,
             )
         return self.wait_for(node, path)
 

@@ -62,6 +62,8 @@ class CopyAction:
 class FetchAction:
     src: Text
     dest: Text
+    mode: int = 0o600
+    """The local files' mode: 0600 unless the playbook asks for another."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +96,9 @@ class Step:
     only_if: Text | None = None
     when: Text | None = None
     register: str | None = None
-    retries: int = 0
-    delay: float = 2.0
+    retries: int | Text = 0
+    """A whole number, or a template rendered per host (see `plan.retry_limits`)."""
+    delay: float | Text = 2.0
     until: Text | None = None
     timeout: float | None = None
     sudo: bool = False

@@ -17,6 +17,7 @@ from bastion.inventory import Inventory
 from bastion.models import Host
 from bastion.playbook.actions import prepare
 from bastion.playbook.context import host_view, layered_vars, resolve_vars
+from bastion.playbook.durations import parse_duration
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.guards import Guards
 from bastion.playbook.model import Play, Playbook, Step, Text
@@ -108,10 +109,50 @@ def _render_step(
         return  # false whatever gets registered: the step's texts may rely on that
     render_guards(step, context, path)
     prepare(step, context, path, check=check)
+    touched.clear()
+    retry_limits_checked(step, context, path, touched)
     with_result = {**context, "result": Pending(touched)}
     for expression in (step.until, step.changed_when):
         if expression is not None:
             evaluate(expression, with_result, path)
+
+
+def retry_limits(step: Step, context: Mapping[str, object], path: Path) -> tuple[int, float]:
+    """The step's ``retries`` and ``delay`` for one host, templates rendered and checked."""
+    retries = step.retries
+    if isinstance(retries, Text):
+        text = render(retries, context, path, quoted=False).strip()
+        if not text.isdigit():
+            raise PlaybookError(
+                f"step {step.name!r}: retries: expected a whole number >= 0, got {text!r}",
+                source=path,
+                line=retries.line,
+            )
+        retries = int(text)
+    delay = step.delay
+    if isinstance(delay, Text):
+        text = render(delay, context, path, quoted=False)
+        seconds = parse_duration(text)
+        if seconds is None:
+            raise PlaybookError(
+                f"step {step.name!r}: delay: expected a duration such as 30, 5s, 10m or 1h, "
+                f"got {text.strip()!r}",
+                source=path,
+                line=delay.line,
+            )
+        delay = seconds
+    return retries, delay
+
+
+def retry_limits_checked(
+    step: Step, context: Mapping[str, object], path: Path, touched: list[str]
+) -> None:
+    """`retry_limits` in the dry render: a value built from a registered result waits for it."""
+    try:
+        retry_limits(step, context, path)
+    except PlaybookError:
+        if not touched:
+            raise
 
 
 def play_runs(playbook: Playbook, play: Play) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,7 +48,27 @@ def _environment(*, quoted: bool) -> jinja2.Environment:
         finalize=_shell_quote if quoted else None,
     )
     env.filters["raw"] = _raw
+    for name, function in list(env.filters.items()):
+        env.filters[name] = _pending_aware(function)
     return env
+
+
+def _pending_aware(function: Callable[..., object]) -> Callable[..., object]:
+    """The filter, except that a `Pending` argument makes it yield that `Pending` (dry render)."""
+    pass_arg = getattr(function, "jinja_pass_arg", None)
+
+    def filtered(*args: object, **kwargs: object) -> object:
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, Pending):
+                value.note()
+                return value
+        return function(*args, **kwargs)
+
+    if pass_arg is not None:
+        filtered.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
+    filtered.__name__ = getattr(function, "__name__", "filter")
+    filtered.__doc__ = function.__doc__
+    return filtered
 
 
 SHELL_ENV = _environment(quoted=True)
@@ -56,19 +76,28 @@ PLAIN_ENV = _environment(quoted=False)
 
 
 class Pending:
-    """A registered value not known yet (the dry render before the run): any use of it works.
+    """A registered value not known yet: any use of it works and yields a `Pending` again.
 
-    Every use is noted in ``touched``, so the dry render can tell a ``when`` that is false
-    whatever the registered values are from one that only looks false because of them.
+    Attribute and item access, calls (``stdout.split()``), arithmetic and filters all give a
+    `Pending`; comparisons are false, ``in`` is false, ``len`` is 0, ``str`` is ``PENDING``.
+    Every use is noted in ``touched`` (by ``origin``: the register and the step that makes it),
+    so a caller can tell a ``when`` that is false whatever the registered values are from one
+    that only looks false because of them, and say which value it depends on.
     """
 
-    __slots__ = ("_touched",)
+    __slots__ = ("_origin", "_touched")
 
-    def __init__(self, touched: list[str] | None = None) -> None:
+    def __init__(
+        self, touched: list[str] | None = None, origin: str = "a registered value"
+    ) -> None:
         self._touched = touched if touched is not None else []
+        self._origin = origin
 
-    def _use(self) -> None:
-        self._touched.append("used")
+    def note(self) -> None:
+        """Record a use of this value."""
+        self._touched.append(self._origin)
+
+    _use = note
 
     def __getattr__(self, name: str) -> Pending:
         if name.startswith("__"):
@@ -79,6 +108,18 @@ class Pending:
     def __getitem__(self, key: object) -> Pending:
         self._use()
         return self
+
+    def __call__(self, *args: object, **kwargs: object) -> Pending:
+        self._use()
+        return self
+
+    def _same(self, *other: object) -> Pending:
+        self._use()
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _same
+    __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = _same
 
     def __contains__(self, item: object) -> bool:
         self._use()
@@ -96,6 +137,9 @@ class Pending:
         self._use()
         return "PENDING"
 
+    def __repr__(self) -> str:
+        return f"Pending({self._origin!r})"
+
     def __eq__(self, other: object) -> bool:
         self._use()
         return False
@@ -112,6 +156,10 @@ class Pending:
     def __int__(self) -> int:
         self._use()
         return 0
+
+    def __float__(self) -> float:
+        self._use()
+        return 0.0
 
 
 def check_template(text: Text, path: Path) -> None:
