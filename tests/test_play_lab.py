@@ -586,3 +586,32 @@ def test_a_guarded_step_costs_one_connection_and_its_output_has_no_verdict(
     # 4 steps, 4 connections (the 2 guarded that ran: one each, not guard + command), and the
     # one that removed ~/.ssh/rc (rc ran first).
     assert node_path(lab, "node1", sessions).read_text() == "x\n" * 5
+
+
+def test_sigterm_stops_the_play_prints_the_recap_and_records_it(lab: Cli) -> None:
+    naptime = f"4{os.getpid() % 1000}"
+    process = subprocess.Popen(
+        [*BASTION, "play", "-i", "lab", str(PLAYBOOKS / "slow.yaml"), "-e", f"naptime={naptime}"],
+        env=lab.env,
+        cwd=lab.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("STEP 2/3"):
+            break
+    time.sleep(2)  # the nap has started on the nodes
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 143, err
+    assert "terminated (SIGTERM)" in err
+    assert "PLAY RECAP" in out and "never reached" not in out
+    history = lab("history", "--json", "-n", "1")
+    entry = json.loads(history.stdout.splitlines()[-1])
+    assert entry["exit_code"] == 143 and entry["command"].startswith("play ")
+    marker = f"sleep {naptime}.7"
+    still = lab("run", "-i", "lab", "--all", "-o", "json", f"pgrep -f '^{marker}$' || true")
+    assert [json.loads(line)["stdout"] for line in still.stdout.splitlines()] == [""] * 3

@@ -222,13 +222,11 @@ def _play(
     connect_timeout: float | None,
 ) -> None:
     """Run the shipped playbook ``name`` as `bastion play` would, and exit with its code."""
-    import asyncio
     from datetime import UTC, datetime
 
     from bastion.cli.options import connect_options
+    from bastion.cli.play_cmd import execute_play
     from bastion.executor import RunOptions
-    from bastion.history import record_run
-    from bastion.models import HostResult, Status
     from bastion.playbook import PlaybookRun, PlayOptions, load_playbook, parse_extra_vars
     from bastion.render.base import wants_color
     from bastion.render.play import PlayTextRenderer
@@ -243,9 +241,6 @@ def _play(
     renderer = PlayTextRenderer(sys.stdout, verbose=False, color=wants_color(sys.stdout))
     run = PlaybookRun(book, inventory, options, renderer.handle)
     run.prepare()  # bad input: exit 2 here, before any host is contacted
-    asyncio.run(run.execute())
-    recap = run.recap()
-    renderer.finish(recap)
     # History keeps the variable names only, never their values.
     described = f"cluster {name.removesuffix('.yaml')}" + "".join(
         f" -e {key}=..." for key in sorted(extra)
@@ -258,13 +253,7 @@ def _play(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         options={"check": check, "extra_vars": sorted(extra)},
     )
-    status = {"ok": Status.OK, "failed": Status.FAILED, "unreachable": Status.UNREACHABLE}
-    results = [
-        HostResult(host=t.host, address=t.address, status=status[t.status], error=t.reason)
-        for t in recap.hosts
-    ]
-    record_run(context, results, exit_code=recap.exit_code, elapsed_s=recap.elapsed_s)
-    raise typer.Exit(recap.exit_code)
+    raise typer.Exit(execute_play(run, renderer, None, None, context))
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -172,34 +172,46 @@ def play_command(
     run = PlaybookRun(book, loaded, options, emit)
     run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
     json_recap = sys.stderr if output is PlayOutput.JSON else None
-    raise typer.Exit(_execute(run, renderer, json_recap, recorder, context))
+    raise typer.Exit(execute_play(run, renderer, json_recap, recorder, context))
 
 
-def _execute(
+def execute_play(
     run: PlaybookRun,
     renderer: PlayTextRenderer | PlayJsonRenderer,
     json_recap: TextIO | None,
     recorder: PlayRecorder | None,
     context: RunContext,
 ) -> int:
-    """Run the prepared play, finish every output and the history entry; the exit code."""
+    """Run the prepared play, finish every output and the history entry; the exit code.
+
+    Shared by `bastion play` and `bastion cluster`. Ctrl-C (130) and SIGTERM (143) stop the
+    remote commands and still print the recap and record the run.
+    """
     import asyncio
 
+    from bastion.cli.termination import Termination, until_sigterm
     from bastion.history import record_run
     from bastion.outcome import EXIT_INTERRUPTED
 
     interrupted = False
+    termination = Termination()
     try:
-        asyncio.run(run.execute())
+        asyncio.run(until_sigterm(run.execute(), termination))
     except KeyboardInterrupt:
         interrupted = True
+    except asyncio.CancelledError:
+        if not termination.received:
+            raise
+        interrupted = True
     recap = run.recap()
-    code = EXIT_INTERRUPTED if interrupted else recap.exit_code
+    code = termination.exit_code(EXIT_INTERRUPTED) if interrupted else recap.exit_code
     renderer.finish(recap)
     if json_recap is not None:  # -o json: the objects on stdout, the recap for people on stderr
         json_recap.write(_text_recap(recap))
     if interrupted:
-        sys.stderr.write("bastion: interrupted; the recap shows the steps that finished\n")
+        sys.stderr.write(
+            f"bastion: {termination.describe()}; the recap shows the steps that finished\n"
+        )
     if recorder is not None:
         recorder.finish(recap, exit_code=code)
     record_run(context, _host_results(recap), exit_code=code, elapsed_s=recap.elapsed_s)
