@@ -30,6 +30,7 @@ from bastion.transport.base import (
     DataSink,
     LinkFailure,
     LinkLost,
+    OutputFlow,
     OutputSink,
 )
 from bastion.transport.files import ConnectionLost, FilesWork
@@ -135,9 +136,14 @@ class _HostKeyClient(asyncssh.SSHClient):
 class _CommandSession(asyncssh.SSHClientSession[bytes]):
     """Collects one command's output and exit status, streaming chunks as they arrive."""
 
-    def __init__(self, on_output: OutputSink, keep_chars: int | None = None) -> None:
+    def __init__(
+        self, on_output: OutputSink, keep_chars: int | None = None, flow: OutputFlow | None = None
+    ) -> None:
         self._on_output = on_output
         self._keep_chars = keep_chars
+        self._flow = flow
+        self._channel: asyncssh.SSHClientChannel[bytes] | None = None
+        self._paused = False
         self._kept: dict[Stream, int] = {"stdout": 0, "stderr": 0}
         self._decoders: dict[Stream, codecs.IncrementalDecoder] = {
             "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
@@ -150,14 +156,34 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
         self.exit_signal: str | None = None
         self.done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        self._channel = chan
+
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
             self._emit("stderr", data)
-            return
-        if self._preamble is not None:
-            data = self._strip_preamble(data)
-        if data:
-            self._emit("stdout", data)
+        else:
+            if self._preamble is not None:
+                data = self._strip_preamble(data)
+            if data:
+                self._emit("stdout", data)
+        if self._flow is not None and not self._paused and self._flow.throttle(self._resume):
+            # The consumer is behind: stop reading; the SSH window then stops the command.
+            self._paused = True
+            if self._channel is not None:
+                self._channel.pause_reading()
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self._channel is not None:
+                self._channel.resume_reading()
+
+    def stop_throttling(self) -> None:
+        """Read on regardless of the flow (a stopping command's close comes after its data:
+        at most one SSH window more reaches the consumer)."""
+        self._flow = None
+        self._resume()
 
     def _strip_preamble(self, data: bytes) -> bytes:
         """Take the pid line off the front of stdout (it may arrive split across packets)."""
@@ -369,7 +395,7 @@ class AsyncsshTransport:
 
         try:
             channel, opened = await connection.create_session(
-                lambda: _CommandSession(on_output, spec.keep_output_chars),
+                lambda: _CommandSession(on_output, spec.keep_output_chars, spec.flow),
                 with_pid_preamble(spec.command),
                 encoding=None,
             )
@@ -382,6 +408,7 @@ class AsyncsshTransport:
         try:
             lost = await asyncio.wait_for(asyncio.shield(session.done), spec.timeout)
         except TimeoutError:
+            session.stop_throttling()
             stopped = await self._stop_remote(connection, session)
             session.flush()
             channel.close()
@@ -392,6 +419,7 @@ class AsyncsshTransport:
             )
             return result(Status.TIMEOUT, session, f"timed out after {spec.timeout:g}s; {outcome}")
         except asyncio.CancelledError:
+            session.stop_throttling()
             await asyncio.shield(self._stop_remote(connection, session))
             channel.close()
             raise
