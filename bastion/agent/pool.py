@@ -20,16 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from bastion.hostkeys import known_hosts_files
 from bastion.models import Host, HostResult, Status
 from bastion.transport.asyncssh_transport import (
     AsyncsshTransport,
-    _Attempt,
-    _ended,
-    _HostKeyClient,
-    _KnownHostsCache,
+    ConnectAttempt,
+    Connection,
+    HostKeyClient,
+    KnownHosts,
+    KnownHostsCache,
+    ended_result,
 )
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
 from bastion.transport.retry import ConnectFailure
@@ -40,18 +40,18 @@ STALE_SESSION_ERROR = "cannot open a session"
 on a reused connection, that means the connection died while idle; the command never ran."""
 
 
-class FreshKnownHostsCache(_KnownHostsCache):
+class FreshKnownHostsCache(KnownHostsCache):
     """known_hosts parsed once, and again whenever one of its files changes on disk."""
 
     def __init__(self) -> None:
         super().__init__()
         self._stamps: dict[tuple[Path, ...], tuple[tuple[int, int, int], ...]] = {}
 
-    def get(self, files: list[Path]) -> asyncssh.SSHKnownHosts:
+    def get(self, files: list[Path]) -> KnownHosts:
         key = tuple(files)
         stamp = tuple(_stamp(path) for path in files)
         if self._stamps.get(key) != stamp:
-            self._parsed.pop(key, None)
+            self.forget(files)
             self._stamps[key] = stamp
         return super().get(files)
 
@@ -74,7 +74,7 @@ class PooledConnection:
 
     key: tuple[object, ...]
     host: Host
-    connection: asyncssh.SSHClientConnection
+    connection: Connection
     transport: PooledTransport
     opened: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
@@ -118,7 +118,7 @@ class PooledTransport(AsyncsshTransport):
         """Run on a pooled connection: (result, the connection or None, whether reused)."""
         entry, reused, error = await self._pool.acquire(self, host)
         if entry is None:
-            return _ended(host, Status.UNREACHABLE, error, started), None, False
+            return ended_result(host, Status.UNREACHABLE, error, started), None, False
         try:
             result = await self._execute(entry.connection, host, spec, on_output, started)
         finally:
@@ -129,11 +129,11 @@ class PooledTransport(AsyncsshTransport):
     def accepts_new(self) -> bool:
         return self._options.host_keys.accept_new
 
-    async def open(self, host: Host) -> _Attempt:
+    async def open(self, host: Host) -> ConnectAttempt:
         """A new connection, with the run's retries and the host-key policy."""
         return await self._connect_with_retries(host)
 
-    def still_trusted(self, host: Host, connection: asyncssh.SSHClientConnection) -> bool:
+    def still_trusted(self, host: Host, connection: Connection) -> bool:
         """Whether the key ``connection``'s server presented is in known_hosts now (strictly)."""
         key = connection.get_server_host_key()
         if key is None:
@@ -143,7 +143,7 @@ class PooledTransport(AsyncsshTransport):
             known = self._known_hosts.get(files)
         except ConnectFailure:
             return False
-        checker = _HostKeyClient(known, files, False, self._known_hosts)
+        checker = HostKeyClient(known, files, False, self._known_hosts)
         return checker.validate_host_public_key(host.address, host.address, host.port, key)
 
 
@@ -154,7 +154,7 @@ class ConnectionPool:
         self.idle_s = idle_s
         self._log = log
         self._entries: dict[tuple[object, ...], PooledConnection] = {}
-        self._opening: dict[tuple[object, ...], asyncio.Task[_Attempt]] = {}
+        self._opening: dict[tuple[object, ...], asyncio.Task[ConnectAttempt]] = {}
         self._transports: dict[str, PooledTransport] = {}
         self._closing: set[asyncio.Task[None]] = set()
 

@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
+from typing import TypeAlias, cast
 
 from bastion.hostkeys import (
     HostKeyVerdict,
@@ -58,8 +58,18 @@ where chacha20-poly1305 builds two cipher contexts and a MAC per packet; measure
 client CPU per host for `true`, and more for bulk output."""
 
 
-class _KnownHostsCache:
-    """known_hosts files parsed once per run, and kept current when a new key is accepted."""
+Connection: TypeAlias = asyncssh.SSHClientConnection
+"""An open SSH connection, for modules that keep connections (the agent's pool) without
+importing asyncssh themselves: this module and `asyncssh_sftp` are the only importers."""
+
+KnownHosts: TypeAlias = asyncssh.SSHKnownHosts
+"""Parsed known_hosts entries (see `KnownHostsCache`)."""
+
+
+class KnownHostsCache:
+    """known_hosts files parsed once per run, and kept current when a new key is accepted.
+
+    Public for the agent's pool, which subclasses it to parse a file again once it changed."""
 
     def __init__(self) -> None:
         self._parsed: dict[tuple[Path, ...], asyncssh.SSHKnownHosts] = {}
@@ -87,21 +97,28 @@ class _KnownHostsCache:
             self._parsed[key] = known
         return known
 
+    def forget(self, files: list[Path]) -> None:
+        """Parse ``files`` again on the next `get`."""
+        self._parsed.pop(tuple(files), None)
+
     def add(self, files: list[Path], line: str) -> None:
         for key, known in self._parsed.items():
             if key[0] == files[0]:
                 known.load(line)
 
 
-class _HostKeyClient(asyncssh.SSHClient):
-    """Decides on host keys that known_hosts does not already trust."""
+class HostKeyClient(asyncssh.SSHClient):
+    """Decides on host keys that known_hosts does not already trust.
+
+    Public for the agent's pool, which asks it (strictly) whether a held connection's key is
+    still trusted before reusing the connection."""
 
     def __init__(
         self,
         known: asyncssh.SSHKnownHosts,
         files: list[Path],
         accept_new: bool,
-        cache: _KnownHostsCache,
+        cache: KnownHostsCache,
     ) -> None:
         self._known = known
         self._files = files
@@ -296,8 +313,8 @@ class AsyncsshLink:
 
 
 @dataclass(slots=True)
-class _Attempt:
-    """What one host's connection attempts came to."""
+class ConnectAttempt:
+    """What one host's connection attempts came to (public: the agent's pool opens with it)."""
 
     connection: asyncssh.SSHClientConnection | None
     error: str | None = None
@@ -311,15 +328,15 @@ class AsyncsshTransport:
     def __init__(self, options: ConnectOptions) -> None:
         self._options = options
         self._gate = HandshakeGate(options.max_handshakes_per_server, options.max_handshakes)
-        self._known_hosts = _KnownHostsCache()
+        self._known_hosts = KnownHostsCache()
         self._client_keys: dict[str, list[asyncssh.SSHKey]] = {}
-        self._jumps: dict[str, asyncio.Task[_Attempt]] = {}
+        self._jumps: dict[str, asyncio.Task[ConnectAttempt]] = {}
 
     async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return _ended(host, Status.UNREACHABLE, attempt.error, started)
+            return ended_result(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             return await self._execute(connection, host, spec, on_output, started)
@@ -333,17 +350,21 @@ class AsyncsshTransport:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return _ended(host, Status.UNREACHABLE, attempt.error, started)
+            return ended_result(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             try:
                 sftp = await connection.start_sftp_client()
             except (asyncssh.Error, OSError) as exc:
-                return _ended(host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started)
+                return ended_result(
+                    host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started
+                )
             async with sftp:
                 result = await work(SftpFiles(connection, sftp))
         except ConnectionLost as exc:
-            return _ended(host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started)
+            return ended_result(
+                host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started
+            )
         finally:
             connection.close()
         return replace(result, duration_s=time.monotonic() - started)
@@ -448,20 +469,20 @@ class AsyncsshTransport:
             return False
         return True
 
-    async def _connect_with_retries(self, host: Host) -> _Attempt:
+    async def _connect_with_retries(self, host: Host) -> ConnectAttempt:
         try:
             connection = await connect_with_retries(
                 lambda: self._connect(host), self._options.retries
             )
         except ConnectFailure as exc:
-            return _Attempt(None, exc.message)
-        return _Attempt(connection)
+            return ConnectAttempt(None, exc.message)
+        return ConnectAttempt(connection)
 
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection:
         tunnel = await self._tunnel_for(host)
         files = known_hosts_files(host.known_hosts)
         known = self._known_hosts.get(files)
-        client = _HostKeyClient(known, files, self._options.host_keys.accept_new, self._known_hosts)
+        client = HostKeyClient(known, files, self._options.host_keys.accept_new, self._known_hosts)
         timeout = self._options.connect_timeout or host.connect_timeout
         kwargs: dict[str, object] = {}
         if host.user:
@@ -549,7 +570,7 @@ class AsyncsshTransport:
         return attempt.connection
 
 
-def _ended(host: Host, status: Status, error: str | None, started: float) -> HostResult:
+def ended_result(host: Host, status: Status, error: str | None, started: float) -> HostResult:
     """A result with no command outcome: the host was not reached, or lost, or failed early."""
     return HostResult(
         host=host.name,
