@@ -13,7 +13,6 @@ removed or changed there since is never trusted through an old connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -35,6 +34,8 @@ from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
 from bastion.transport.retry import ConnectFailure
 
 Log = Callable[[str], None]
+CLOSE_WAIT_S = 5.0
+"""How long the agent, stopping, waits for its connections to close and openings to end."""
 STALE_SESSION_ERROR = "cannot open a session"
 """The start of the error `AsyncsshTransport._execute` gives when no session could be opened:
 on a reused connection, that means the connection died while idle; the command never ran."""
@@ -249,14 +250,28 @@ class ConnectionPool:
         ]
 
     async def close(self) -> None:
+        """Close every connection, cancel those still opening, and wait until they are all
+        gone (at most `CLOSE_WAIT_S`): the agent exits leaving no socket or task behind."""
+        connections = [entry.connection for entry in self._entries.values()]
         for entry in list(self._entries.values()):
             self.discard(entry, "agent stopping")
-        for task in self._opening.values():
+        opening = list(self._opening.values())
+        for task in opening:
             task.cancel()
-        for transport in self._transports.values():
-            with contextlib.suppress(Exception):
-                await transport.close()
+        closing = [asyncio.ensure_future(t.close()) for t in self._transports.values()]
         self._transports.clear()
+        waits = [*opening, *closing, *self._closing]
+        waits += [asyncio.ensure_future(c.wait_closed()) for c in connections]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=CLOSE_WAIT_S)
+            if late:
+                self._log(f"stopping: {len(late)} connections did not close in {CLOSE_WAIT_S:g}s")
+        for task in opening:
+            # One that had connected before it could be cancelled: close what it opened.
+            if task.done() and not task.cancelled() and task.exception() is None:
+                connection = task.result().connection
+                if connection is not None:
+                    connection.close()
 
 
 def _describe(host: Host) -> str:

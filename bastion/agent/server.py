@@ -77,6 +77,8 @@ class AgentServer:
         self._clients = 0
         self._requests = 0
         self._stopping = asyncio.Event()
+        self._inode: int | None = None
+        """The socket file's inode once bound: removed at exit only if it is still ours."""
 
     async def serve(self) -> None:
         listener = self._bind()
