@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -608,3 +609,46 @@ def test_a_client_that_stops_reading_does_not_make_the_agent_buffer(agent: Cli) 
         want.update(block)
     want.update(STREAM_LINE * (STREAM_LINES % 16384))
     assert digest.hexdigest() == want.hexdigest()
+
+
+def _serve_one_status(path: Path, status: object) -> threading.Thread:
+    """A fake agent (fault injection, not bastion's): greets one client like the real one and
+    answers its request with ``status``, then closes."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve() -> None:
+        with listener:
+            listener.settimeout(30)
+            peer, _ = listener.accept()
+            with peer:
+                peer.sendall(json.dumps({"hello": 1, "pid": os.getpid()}).encode() + b"\n")
+                request = json.loads(peer.makefile("rb").readline())
+                peer.sendall(json.dumps({"id": request["id"], "status": status}).encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("status", "problem"),
+    [
+        ({"pid": 1}, "no 'socket'"),
+        ("ok", "expected an object, got str"),
+    ],
+)
+def test_a_malformed_status_is_one_line_not_a_traceback(
+    agent: Cli, status: object, problem: str
+) -> None:
+    server = _serve_one_status(_runtime(agent) / "agent.sock", status)
+    proc = agent("agent", "status")
+    server.join(30)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "sent a malformed status: " + problem in lines[0]
+    (_runtime(agent) / "agent.sock").unlink()
