@@ -7,6 +7,7 @@ of established TCP connections to the lab's port 22, as `ss` lists them, are the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -17,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -525,3 +527,128 @@ def test_bad_requests_get_an_error_and_the_agent_keeps_serving(agent: Cli) -> No
         assert json.loads(reader.readline())["error"] == "bad request: unknown op 'launch'"
     assert agent("run", "-i", "lab", "-H", "node1", "true").returncode == 0
     assert _status(agent)["requests"] == 2
+
+
+STREAM_LINE = b"x" * 63 + b"\n"
+STREAM_LINES = 3_125_000  # 200 MB
+RSS_BOUND_KB = 50 * 1024
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def _wire_host(cli: Cli, name: str) -> dict[str, object]:
+    """A lab host as the agent's protocol sends it, its files by absolute path."""
+    from bastion.agent.protocol import host_to_wire
+    from bastion.inventory import load_inventory
+
+    lab_dir = Path(cli.env["BASTION_LAB_DIR"])
+    host = load_inventory(lab_dir / "inventory.yaml").hosts[name]
+    wire = host_to_wire(host)
+    for field_name in ("identity_file", "known_hosts"):
+        if wire[field_name]:
+            wire[field_name] = str(lab_dir / str(wire[field_name]))
+    return wire
+
+
+def test_a_client_that_stops_reading_does_not_make_the_agent_buffer(agent: Cli) -> None:
+    """200 MB of output to a client that reads nothing for a while: the agent's memory stays
+    bounded (its channels pause, the SSH window stops the command), then every byte arrives."""
+    from bastion.agent.protocol import options_to_wire
+    from bastion.transport.base import ConnectOptions
+
+    assert agent("agent", "start").returncode == 0
+    pid = int(str(_status(agent)["pid"]))
+    request = {
+        "op": "run",
+        "id": 1,
+        "host": _wire_host(agent, "node1"),
+        "jumps": {},
+        "options": options_to_wire(ConnectOptions()),
+        "command": f"yes {STREAM_LINE[:-1].decode()} | head -n {STREAM_LINES}",
+        "timeout": None,
+        "stdin": None,
+    }
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(120)
+        sock.connect(str(_runtime(agent) / "agent.sock"))
+        reader = sock.makefile("rb")
+        assert json.loads(reader.readline())["hello"] == 1
+        start_kb = _rss_kb(pid)
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        # Read nothing for 8 s: unbounded, the agent would hold everything the host printed.
+        peak_kb = start_kb
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and peak_kb - start_kb <= RSS_BOUND_KB:
+            peak_kb = max(peak_kb, _rss_kb(pid))
+            time.sleep(0.2)
+        assert peak_kb - start_kb <= RSS_BOUND_KB, (start_kb, peak_kb)
+        received = 0
+        digest = hashlib.sha256()
+        for line in reader:
+            message = json.loads(line)
+            assert message["id"] == 1, message
+            if "result" in message:
+                result = message["result"]
+                break
+            assert message["stream"] == "stdout", message
+            data = message["data"].encode()
+            received += len(data)
+            digest.update(data)
+        else:
+            raise AssertionError("the agent closed the connection before the result")
+    assert result["status"] == "ok", result
+    assert received == len(STREAM_LINE) * STREAM_LINES
+    want = hashlib.sha256()
+    block = STREAM_LINE * 16384
+    for _ in range(STREAM_LINES // 16384):
+        want.update(block)
+    want.update(STREAM_LINE * (STREAM_LINES % 16384))
+    assert digest.hexdigest() == want.hexdigest()
+
+
+def _serve_one_status(path: Path, status: object) -> threading.Thread:
+    """A fake agent (fault injection, not bastion's): greets one client like the real one and
+    answers its request with ``status``, then closes."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve() -> None:
+        with listener:
+            listener.settimeout(30)
+            peer, _ = listener.accept()
+            with peer:
+                peer.sendall(json.dumps({"hello": 1, "pid": os.getpid()}).encode() + b"\n")
+                request = json.loads(peer.makefile("rb").readline())
+                peer.sendall(json.dumps({"id": request["id"], "status": status}).encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("status", "problem"),
+    [
+        ({"pid": 1}, "no 'socket'"),
+        ("ok", "expected an object, got str"),
+    ],
+)
+def test_a_malformed_status_is_one_line_not_a_traceback(
+    agent: Cli, status: object, problem: str
+) -> None:
+    server = _serve_one_status(_runtime(agent) / "agent.sock", status)
+    proc = agent("agent", "status")
+    server.join(30)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "sent a malformed status: " + problem in lines[0]
+    (_runtime(agent) / "agent.sock").unlink()

@@ -98,3 +98,23 @@ def test_parsing_run_options_loads_neither_pydantic_nor_rich(tmp_path: Path) -> 
     assert "bastion.inventory" in loaded
     assert "pydantic" not in loaded
     assert "rich" not in loaded
+
+
+def test_only_the_asyncssh_transport_imports_asyncssh() -> None:
+    """docs/architecture.md: the agent's pool builds on the transport's public names."""
+    import ast
+
+    package = Path(__file__).resolve().parent.parent / "bastion"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name == "asyncssh" or name.startswith("asyncssh.") for name in names):
+                importers.add(path.relative_to(package).as_posix())
+    assert importers == {"transport/asyncssh_transport.py", "transport/asyncssh_sftp.py"}

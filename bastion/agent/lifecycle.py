@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bastion.agent.paths import LOG_NAME, ensure_private_dir, find_socket, peer_credentials
 from bastion.agent.protocol import VERSION, Message, decode, encode
-from bastion.errors import EnvironmentProblem, UsageError
+from bastion.errors import BastionError, EnvironmentProblem, UsageError
 from bastion.private_files import open_private
 
 DEFAULT_PERSIST_S = 600.0
@@ -59,10 +59,69 @@ def request(op: str, timeout: float = REQUEST_TIMEOUT_S) -> Message | None:
         return None
 
 
+class MalformedStatus(BastionError):
+    """The agent answered ``status`` with something that is not a status (exit code 2)."""
+
+
+_NUMBER = (int, float)
+_STATUS_FIELDS: dict[str, tuple[type, ...]] = {
+    "pid": (int,),
+    "socket": (str,),
+    "log": (str,),
+    "uptime_s": _NUMBER,
+    "exits_in_s": _NUMBER,
+    "persist_s": _NUMBER,
+    "idle_s": _NUMBER,
+    "requests": (int,),
+    "connections": (list,),
+}
+_CONNECTION_FIELDS: dict[str, tuple[type, ...]] = {
+    "host": (str,),
+    "address": (str,),
+    "port": (int,),
+    "user": (str, type(None)),
+    "accept_new": (bool,),
+    "age_s": _NUMBER,
+    "idle_s": _NUMBER,
+    "uses": (int,),
+}
+
+
 def status() -> Message | None:
-    """The running agent's status (see `AgentServer.status`), or None."""
+    """The running agent's status (see `AgentServer.status`), or None; raises
+    `MalformedStatus` when a same-user agent answers with a status missing a field."""
     answer = request("status")
-    return None if answer is None else answer.get("status")
+    if answer is None:
+        return None
+    running = answer.get("status")
+    problem = _status_problem(running)
+    if problem is not None:
+        path, _ = find_socket()
+        raise MalformedStatus(f"the bastion agent at {path} sent a malformed status: {problem}")
+    assert isinstance(running, dict)
+    return running
+
+
+def _status_problem(running: object) -> str | None:
+    """What is wrong with a status answer, or None."""
+    if not isinstance(running, dict):
+        return f"expected an object, got {type(running).__name__}"
+    connections = running.get("connections")
+    records: list[tuple[str, object, dict[str, tuple[type, ...]]]] = [("", running, _STATUS_FIELDS)]
+    if isinstance(connections, list):
+        records += [
+            (f"connections[{i}].", c, _CONNECTION_FIELDS) for i, c in enumerate(connections)
+        ]
+    for where, record, fields in records:
+        if not isinstance(record, dict):
+            return f"{where.rstrip('.')} is not an object"
+        for name, types in fields.items():
+            if name not in record:
+                return f"no {where}{name!r}"
+            value = record[name]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                return f"{where}{name!r} is {type(value).__name__}"
+    return None
 
 
 def start(persist_s: float, idle_s: float | None = None) -> Message:

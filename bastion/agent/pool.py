@@ -13,45 +13,46 @@ removed or changed there since is never trusted through an old connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from bastion.hostkeys import known_hosts_files
 from bastion.models import Host, HostResult, Status
 from bastion.transport.asyncssh_transport import (
     AsyncsshTransport,
-    _Attempt,
-    _ended,
-    _HostKeyClient,
-    _KnownHostsCache,
+    ConnectAttempt,
+    Connection,
+    HostKeyClient,
+    KnownHosts,
+    KnownHostsCache,
+    ended_result,
 )
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
 from bastion.transport.retry import ConnectFailure
 
 Log = Callable[[str], None]
+CLOSE_WAIT_S = 5.0
+"""How long the agent, stopping, waits for its connections to close and openings to end."""
 STALE_SESSION_ERROR = "cannot open a session"
 """The start of the error `AsyncsshTransport._execute` gives when no session could be opened:
 on a reused connection, that means the connection died while idle; the command never ran."""
 
 
-class FreshKnownHostsCache(_KnownHostsCache):
+class FreshKnownHostsCache(KnownHostsCache):
     """known_hosts parsed once, and again whenever one of its files changes on disk."""
 
     def __init__(self) -> None:
         super().__init__()
         self._stamps: dict[tuple[Path, ...], tuple[tuple[int, int, int], ...]] = {}
 
-    def get(self, files: list[Path]) -> asyncssh.SSHKnownHosts:
+    def get(self, files: list[Path]) -> KnownHosts:
         key = tuple(files)
         stamp = tuple(_stamp(path) for path in files)
         if self._stamps.get(key) != stamp:
-            self._parsed.pop(key, None)
+            self.forget(files)
             self._stamps[key] = stamp
         return super().get(files)
 
@@ -74,7 +75,7 @@ class PooledConnection:
 
     key: tuple[object, ...]
     host: Host
-    connection: asyncssh.SSHClientConnection
+    connection: Connection
     transport: PooledTransport
     opened: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
@@ -118,7 +119,7 @@ class PooledTransport(AsyncsshTransport):
         """Run on a pooled connection: (result, the connection or None, whether reused)."""
         entry, reused, error = await self._pool.acquire(self, host)
         if entry is None:
-            return _ended(host, Status.UNREACHABLE, error, started), None, False
+            return ended_result(host, Status.UNREACHABLE, error, started), None, False
         try:
             result = await self._execute(entry.connection, host, spec, on_output, started)
         finally:
@@ -129,11 +130,11 @@ class PooledTransport(AsyncsshTransport):
     def accepts_new(self) -> bool:
         return self._options.host_keys.accept_new
 
-    async def open(self, host: Host) -> _Attempt:
+    async def open(self, host: Host) -> ConnectAttempt:
         """A new connection, with the run's retries and the host-key policy."""
         return await self._connect_with_retries(host)
 
-    def still_trusted(self, host: Host, connection: asyncssh.SSHClientConnection) -> bool:
+    def still_trusted(self, host: Host, connection: Connection) -> bool:
         """Whether the key ``connection``'s server presented is in known_hosts now (strictly)."""
         key = connection.get_server_host_key()
         if key is None:
@@ -143,7 +144,7 @@ class PooledTransport(AsyncsshTransport):
             known = self._known_hosts.get(files)
         except ConnectFailure:
             return False
-        checker = _HostKeyClient(known, files, False, self._known_hosts)
+        checker = HostKeyClient(known, files, False, self._known_hosts)
         return checker.validate_host_public_key(host.address, host.address, host.port, key)
 
 
@@ -154,7 +155,7 @@ class ConnectionPool:
         self.idle_s = idle_s
         self._log = log
         self._entries: dict[tuple[object, ...], PooledConnection] = {}
-        self._opening: dict[tuple[object, ...], asyncio.Task[_Attempt]] = {}
+        self._opening: dict[tuple[object, ...], asyncio.Task[ConnectAttempt]] = {}
         self._transports: dict[str, PooledTransport] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -249,14 +250,28 @@ class ConnectionPool:
         ]
 
     async def close(self) -> None:
+        """Close every connection, cancel those still opening, and wait until they are all
+        gone (at most `CLOSE_WAIT_S`): the agent exits leaving no socket or task behind."""
+        connections = [entry.connection for entry in self._entries.values()]
         for entry in list(self._entries.values()):
             self.discard(entry, "agent stopping")
-        for task in self._opening.values():
+        opening = list(self._opening.values())
+        for task in opening:
             task.cancel()
-        for transport in self._transports.values():
-            with contextlib.suppress(Exception):
-                await transport.close()
+        closing = [asyncio.ensure_future(t.close()) for t in self._transports.values()]
         self._transports.clear()
+        waits = [*opening, *closing, *self._closing]
+        waits += [asyncio.ensure_future(c.wait_closed()) for c in connections]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=CLOSE_WAIT_S)
+            if late:
+                self._log(f"stopping: {len(late)} connections did not close in {CLOSE_WAIT_S:g}s")
+        for task in opening:
+            # One that had connected before it could be cancelled: close what it opened.
+            if task.done() and not task.cancelled() and task.exception() is None:
+                connection = task.result().connection
+                if connection is not None:
+                    connection.close()
 
 
 def _describe(host: Host) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bastion.agent.flow import ClientFlow
 from bastion.agent.paths import (
     LOCK_NAME,
     LOG_NAME,
@@ -76,6 +77,8 @@ class AgentServer:
         self._clients = 0
         self._requests = 0
         self._stopping = asyncio.Event()
+        self._inode: int | None = None
+        """The socket file's inode once bound: removed at exit only if it is still ours."""
 
     async def serve(self) -> None:
         listener = self._bind()
@@ -161,6 +164,7 @@ class AgentServer:
         self._clients += 1
         self._last_activity = time.monotonic()
         tasks: dict[object, asyncio.Task[None]] = {}
+        flow = ClientFlow(writer)
 
         def send(message: Message) -> None:
             if not writer.is_closing():
@@ -176,7 +180,7 @@ class AgentServer:
                 if not line:
                     break
                 self._last_activity = time.monotonic()
-                if self._handle(line, send, tasks) == "stop":
+                if self._handle(line, send, flow, tasks) == "stop":
                     self._log(f"stop requested by pid {pid}")
                     with contextlib.suppress(OSError):
                         await writer.drain()
@@ -185,6 +189,7 @@ class AgentServer:
             # The client went away (a run interrupted): stop what it still had running.
             for task in list(tasks.values()):
                 task.cancel()
+            flow.close()
             if tasks:
                 await asyncio.gather(*tasks.values(), return_exceptions=True)
             self._clients -= 1
@@ -195,6 +200,7 @@ class AgentServer:
         self,
         line: bytes,
         send: Callable[[Message], None],
+        flow: ClientFlow,
         tasks: dict[object, asyncio.Task[None]],
     ) -> str | None:
         """Answer one request line; its op."""
@@ -207,7 +213,7 @@ class AgentServer:
         op = message.get("op")
         if op == "run":
             self._requests += 1
-            task = asyncio.ensure_future(self._run(message, send))
+            task = asyncio.ensure_future(self._run(message, send, flow))
             tasks[request_id] = task
             task.add_done_callback(lambda _: tasks.pop(request_id, None))
         elif op == "cancel":
@@ -222,7 +228,9 @@ class AgentServer:
             send({"id": request_id, "error": f"bad request: unknown op {op!r}"})
         return str(op)
 
-    async def _run(self, message: Message, send: Callable[[Message], None]) -> None:
+    async def _run(
+        self, message: Message, send: Callable[[Message], None], flow: ClientFlow
+    ) -> None:
         request_id = message.get("id")
         try:
             key = json.dumps([message["options"], message.get("jumps") or {}], sort_keys=True)
@@ -237,6 +245,7 @@ class AgentServer:
                 None if timeout is None else float(timeout),
                 stdin_from_wire(message.get("stdin")),
                 keep_output_chars=0,  # the output is streamed to the client, never kept here
+                flow=flow,  # and read from the host only as fast as the client reads it
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             send({"id": request_id, "error": f"bad request: {type(exc).__name__}: {exc}"})

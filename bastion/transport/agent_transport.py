@@ -38,6 +38,9 @@ from bastion.transport.base import CommandSpec, ConnectOptions, Link, OutputSink
 HELLO_TIMEOUT_S = 5.0
 """How long a live agent may take to greet a client before the run goes direct."""
 
+CLOSE_WAIT_S = 5.0
+"""How long `AgentTransport.close` waits for a connection attempt it cancelled to end."""
+
 _notices: set[str] = set()
 
 
@@ -107,8 +110,8 @@ class AgentChannel:
                 raise AgentUnavailable(
                     str(hello.get("error") or f"it speaks protocol {hello.get('hello')!r}")
                 )
-        except AgentUnavailable:
-            writer.close()
+        except (AgentUnavailable, asyncio.CancelledError):
+            writer.close()  # cancelled: the run is closing before the agent greeted it
             raise
         except (OSError, TimeoutError, ValueError) as exc:
             writer.close()
@@ -217,10 +220,16 @@ class AgentTransport:
         return await self._fallback().open_link(host, retry=retry)
 
     async def close(self) -> None:
-        if self._channel is not None and self._channel.done():
-            channel = self._channel.result()
-            if channel is not None:
-                await channel.close()
+        """Close the agent connection, cancelling it if still connecting (and waiting for
+        that, at most `CLOSE_WAIT_S`), then the direct transport if the run failed over."""
+        if self._channel is not None:
+            if not self._channel.done():
+                self._channel.cancel()
+                await asyncio.wait([self._channel], timeout=CLOSE_WAIT_S)
+            if self._channel.done() and not self._channel.cancelled():
+                channel = self._channel.result()
+                if channel is not None:
+                    await channel.close()
         if self._direct is not None:
             await self._direct.close()
 

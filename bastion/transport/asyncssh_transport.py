@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
+from typing import TypeAlias, cast
 
 from bastion.hostkeys import (
     HostKeyVerdict,
@@ -30,6 +30,7 @@ from bastion.transport.base import (
     DataSink,
     LinkFailure,
     LinkLost,
+    OutputFlow,
     OutputSink,
 )
 from bastion.transport.files import ConnectionLost, FilesWork
@@ -57,8 +58,18 @@ where chacha20-poly1305 builds two cipher contexts and a MAC per packet; measure
 client CPU per host for `true`, and more for bulk output."""
 
 
-class _KnownHostsCache:
-    """known_hosts files parsed once per run, and kept current when a new key is accepted."""
+Connection: TypeAlias = asyncssh.SSHClientConnection
+"""An open SSH connection, for modules that keep connections (the agent's pool) without
+importing asyncssh themselves: this module and `asyncssh_sftp` are the only importers."""
+
+KnownHosts: TypeAlias = asyncssh.SSHKnownHosts
+"""Parsed known_hosts entries (see `KnownHostsCache`)."""
+
+
+class KnownHostsCache:
+    """known_hosts files parsed once per run, and kept current when a new key is accepted.
+
+    Public for the agent's pool, which subclasses it to parse a file again once it changed."""
 
     def __init__(self) -> None:
         self._parsed: dict[tuple[Path, ...], asyncssh.SSHKnownHosts] = {}
@@ -86,21 +97,28 @@ class _KnownHostsCache:
             self._parsed[key] = known
         return known
 
+    def forget(self, files: list[Path]) -> None:
+        """Parse ``files`` again on the next `get`."""
+        self._parsed.pop(tuple(files), None)
+
     def add(self, files: list[Path], line: str) -> None:
         for key, known in self._parsed.items():
             if key[0] == files[0]:
                 known.load(line)
 
 
-class _HostKeyClient(asyncssh.SSHClient):
-    """Decides on host keys that known_hosts does not already trust."""
+class HostKeyClient(asyncssh.SSHClient):
+    """Decides on host keys that known_hosts does not already trust.
+
+    Public for the agent's pool, which asks it (strictly) whether a held connection's key is
+    still trusted before reusing the connection."""
 
     def __init__(
         self,
         known: asyncssh.SSHKnownHosts,
         files: list[Path],
         accept_new: bool,
-        cache: _KnownHostsCache,
+        cache: KnownHostsCache,
     ) -> None:
         self._known = known
         self._files = files
@@ -135,9 +153,14 @@ class _HostKeyClient(asyncssh.SSHClient):
 class _CommandSession(asyncssh.SSHClientSession[bytes]):
     """Collects one command's output and exit status, streaming chunks as they arrive."""
 
-    def __init__(self, on_output: OutputSink, keep_chars: int | None = None) -> None:
+    def __init__(
+        self, on_output: OutputSink, keep_chars: int | None = None, flow: OutputFlow | None = None
+    ) -> None:
         self._on_output = on_output
         self._keep_chars = keep_chars
+        self._flow = flow
+        self._channel: asyncssh.SSHClientChannel[bytes] | None = None
+        self._paused = False
         self._kept: dict[Stream, int] = {"stdout": 0, "stderr": 0}
         self._decoders: dict[Stream, codecs.IncrementalDecoder] = {
             "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
@@ -150,14 +173,34 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
         self.exit_signal: str | None = None
         self.done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        self._channel = chan
+
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
             self._emit("stderr", data)
-            return
-        if self._preamble is not None:
-            data = self._strip_preamble(data)
-        if data:
-            self._emit("stdout", data)
+        else:
+            if self._preamble is not None:
+                data = self._strip_preamble(data)
+            if data:
+                self._emit("stdout", data)
+        if self._flow is not None and not self._paused and self._flow.throttle(self._resume):
+            # The consumer is behind: stop reading; the SSH window then stops the command.
+            self._paused = True
+            if self._channel is not None:
+                self._channel.pause_reading()
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self._channel is not None:
+                self._channel.resume_reading()
+
+    def stop_throttling(self) -> None:
+        """Read on regardless of the flow (a stopping command's close comes after its data:
+        at most one SSH window more reaches the consumer)."""
+        self._flow = None
+        self._resume()
 
     def _strip_preamble(self, data: bytes) -> bytes:
         """Take the pid line off the front of stdout (it may arrive split across packets)."""
@@ -270,8 +313,8 @@ class AsyncsshLink:
 
 
 @dataclass(slots=True)
-class _Attempt:
-    """What one host's connection attempts came to."""
+class ConnectAttempt:
+    """What one host's connection attempts came to (public: the agent's pool opens with it)."""
 
     connection: asyncssh.SSHClientConnection | None
     error: str | None = None
@@ -285,15 +328,15 @@ class AsyncsshTransport:
     def __init__(self, options: ConnectOptions) -> None:
         self._options = options
         self._gate = HandshakeGate(options.max_handshakes_per_server, options.max_handshakes)
-        self._known_hosts = _KnownHostsCache()
+        self._known_hosts = KnownHostsCache()
         self._client_keys: dict[str, list[asyncssh.SSHKey]] = {}
-        self._jumps: dict[str, asyncio.Task[_Attempt]] = {}
+        self._jumps: dict[str, asyncio.Task[ConnectAttempt]] = {}
 
     async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return _ended(host, Status.UNREACHABLE, attempt.error, started)
+            return ended_result(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             return await self._execute(connection, host, spec, on_output, started)
@@ -307,17 +350,21 @@ class AsyncsshTransport:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return _ended(host, Status.UNREACHABLE, attempt.error, started)
+            return ended_result(host, Status.UNREACHABLE, attempt.error, started)
         connection = attempt.connection
         try:
             try:
                 sftp = await connection.start_sftp_client()
             except (asyncssh.Error, OSError) as exc:
-                return _ended(host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started)
+                return ended_result(
+                    host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started
+                )
             async with sftp:
                 result = await work(SftpFiles(connection, sftp))
         except ConnectionLost as exc:
-            return _ended(host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started)
+            return ended_result(
+                host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started
+            )
         finally:
             connection.close()
         return replace(result, duration_s=time.monotonic() - started)
@@ -369,7 +416,7 @@ class AsyncsshTransport:
 
         try:
             channel, opened = await connection.create_session(
-                lambda: _CommandSession(on_output, spec.keep_output_chars),
+                lambda: _CommandSession(on_output, spec.keep_output_chars, spec.flow),
                 with_pid_preamble(spec.command),
                 encoding=None,
             )
@@ -382,6 +429,7 @@ class AsyncsshTransport:
         try:
             lost = await asyncio.wait_for(asyncio.shield(session.done), spec.timeout)
         except TimeoutError:
+            session.stop_throttling()
             stopped = await self._stop_remote(connection, session)
             session.flush()
             channel.close()
@@ -392,6 +440,7 @@ class AsyncsshTransport:
             )
             return result(Status.TIMEOUT, session, f"timed out after {spec.timeout:g}s; {outcome}")
         except asyncio.CancelledError:
+            session.stop_throttling()
             await asyncio.shield(self._stop_remote(connection, session))
             channel.close()
             raise
@@ -420,20 +469,20 @@ class AsyncsshTransport:
             return False
         return True
 
-    async def _connect_with_retries(self, host: Host) -> _Attempt:
+    async def _connect_with_retries(self, host: Host) -> ConnectAttempt:
         try:
             connection = await connect_with_retries(
                 lambda: self._connect(host), self._options.retries
             )
         except ConnectFailure as exc:
-            return _Attempt(None, exc.message)
-        return _Attempt(connection)
+            return ConnectAttempt(None, exc.message)
+        return ConnectAttempt(connection)
 
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection:
         tunnel = await self._tunnel_for(host)
         files = known_hosts_files(host.known_hosts)
         known = self._known_hosts.get(files)
-        client = _HostKeyClient(known, files, self._options.host_keys.accept_new, self._known_hosts)
+        client = HostKeyClient(known, files, self._options.host_keys.accept_new, self._known_hosts)
         timeout = self._options.connect_timeout or host.connect_timeout
         kwargs: dict[str, object] = {}
         if host.user:
@@ -521,7 +570,7 @@ class AsyncsshTransport:
         return attempt.connection
 
 
-def _ended(host: Host, status: Status, error: str | None, started: float) -> HostResult:
+def ended_result(host: Host, status: Status, error: str | None, started: float) -> HostResult:
     """A result with no command outcome: the host was not reached, or lost, or failed early."""
     return HostResult(
         host=host.name,

@@ -13,6 +13,16 @@ OutputSink = Callable[[Stream, str], None]
 """Receives decoded output chunks as they arrive (not necessarily whole lines)."""
 
 
+class OutputFlow(Protocol):
+    """Back-pressure from where a command's output goes (the agent's client socket)."""
+
+    def throttle(self, resume: Callable[[], None]) -> bool:
+        """Asked after each chunk is handed to the sink: True when the transport must stop
+        reading this command's output now; it then calls ``resume`` exactly once, when the
+        consumer has drained, and the transport reads again."""
+        ...
+
+
 DEFAULT_RETRIES = 2
 
 
@@ -46,6 +56,9 @@ class CommandSpec:
     """Characters of each stream the result keeps (its start); None keeps all. Every byte is
     streamed to the output sink either way, so consumers that write as output arrives (inline,
     --out-dir) see it all while a host printing 100 MB costs no memory."""
+    flow: OutputFlow | None = field(default=None, compare=False)
+    """When set, the transport pauses reading the command's output while ``flow`` says so
+    (the SSH window then stops the remote command), instead of buffering it."""
 
 
 class Transport(Protocol):
