@@ -8,7 +8,6 @@ write the summary, append to the history and return the exit code.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
 from bastion.cli.options import OutputMode, retry_selection
-from bastion.cli.termination import Termination, until_sigterm
+from bastion.cli.termination import run_stoppable
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
@@ -27,7 +26,7 @@ from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult
-from bastion.outcome import EXIT_INTERRUPTED, exit_code
+from bastion.outcome import exit_code
 from bastion.render.base import Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
@@ -100,24 +99,15 @@ def drive(fanout: Fanout) -> int:
     """Run, feeding every consumer of the event stream, then summarise and record."""
     consumers = _Consumers(fanout)
     started = time.monotonic()
-    interrupted = False
-    report: BatchReport | None = None
-    termination = Termination()
     try:
-        report = asyncio.run(until_sigterm(_run_all(fanout, consumers), termination))
-    except KeyboardInterrupt:
-        interrupted = True
-    except asyncio.CancelledError:
-        if not termination.received:
-            raise
-        interrupted = True
+        report, stop = run_stoppable(_run_all(fanout, consumers))
     finally:
         consumers.stop_progress()
     elapsed = time.monotonic() - started
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
     consumers.finish_output(results)
-    code = termination.exit_code(EXIT_INTERRUPTED) if interrupted else exit_code(results)
+    code = stop.exit_code if stop.interrupted else exit_code(results)
     color = wants_color(sys.stderr)
     sys.stderr.write(render_summary(results, elapsed, color=color))
     if report is not None:
@@ -126,12 +116,10 @@ def drive(fanout: Fanout) -> int:
         sys.stderr.write(f"bastion: {note}\n")
     if consumers.output_closed:
         sys.stderr.write("bastion: stdout was closed early; the summary has every host\n")
-    if interrupted:
+    if stop.interrupted:
         done = {r.host for r in results}
         pending = [h.name for h in fanout.targets if h.name not in done]
-        sys.stderr.write(
-            f"bastion: {termination.describe()}; not finished: {fold(pending) or 'none'}\n"
-        )
+        sys.stderr.write(f"bastion: {stop.describe()}; not finished: {fold(pending) or 'none'}\n")
     if consumers.recorder is not None:
         consumers.recorder.finish(results, exit_code=code, elapsed_s=elapsed)
     record_run(fanout.context, results, exit_code=code, elapsed_s=elapsed)

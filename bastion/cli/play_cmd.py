@@ -187,31 +187,17 @@ def execute_play(
     Shared by `bastion play` and `bastion cluster`. Ctrl-C (130) and SIGTERM (143) stop the
     remote commands and still print the recap and record the run.
     """
-    import asyncio
-
-    from bastion.cli.termination import Termination, until_sigterm
+    from bastion.cli.termination import run_stoppable
     from bastion.history import record_run
-    from bastion.outcome import EXIT_INTERRUPTED
 
-    interrupted = False
-    termination = Termination()
-    try:
-        asyncio.run(until_sigterm(run.execute(), termination))
-    except KeyboardInterrupt:
-        interrupted = True
-    except asyncio.CancelledError:
-        if not termination.received:
-            raise
-        interrupted = True
+    _, stop = run_stoppable(run.execute())
     recap = run.recap()
-    code = termination.exit_code(EXIT_INTERRUPTED) if interrupted else recap.exit_code
+    code = stop.exit_code if stop.interrupted else recap.exit_code
     renderer.finish(recap)
     if json_recap is not None:  # -o json: the objects on stdout, the recap for people on stderr
         json_recap.write(_text_recap(recap))
-    if interrupted:
-        sys.stderr.write(
-            f"bastion: {termination.describe()}; the recap shows the steps that finished\n"
-        )
+    if stop.interrupted:
+        sys.stderr.write(f"bastion: {stop.describe()}; the recap shows the steps that finished\n")
     if recorder is not None:
         recorder.finish(recap, exit_code=code)
     record_run(context, _host_results(recap), exit_code=code, elapsed_s=recap.elapsed_s)

@@ -1,8 +1,8 @@
-"""SIGTERM ends a run the way Ctrl-C does: remote commands stopped, summary, record, history.
+"""Ctrl-C and SIGTERM end a run the same way: remote commands stopped, summary, record, history.
 
 A service manager, `timeout(1)` or a CI job cancelling bastion sends SIGTERM. Python's default
 is to die on the spot: no summary, no history entry, the output spool left in /tmp, and the
-remote commands left running. `until_sigterm` runs the work as asyncio's runner runs it for
+remote commands left running. `run_stoppable` runs the work as asyncio's runner runs it for
 Ctrl-C: on SIGTERM the run's task is cancelled, which stops every remote process group, and the
 command exits 143 (128 + SIGTERM) instead of 130. (It does not re-raise SIGINT: a job started
 in the background by a non-interactive shell ignores SIGINT.)
@@ -16,6 +16,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bastion.outcome import EXIT_INTERRUPTED
+
 EXIT_TERMINATED = 128 + signal.SIGTERM
 """The exit code of a run ended by SIGTERM (143), as a shell reports a process it killed."""
 
@@ -23,27 +25,45 @@ T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class Termination:
-    """Whether SIGTERM arrived while the run was going."""
+class Stop:
+    """Whether, and how, a run was stopped before it finished."""
 
-    received: bool = False
+    interrupted: bool = False
+    """Ctrl-C or SIGTERM arrived."""
+    terminated: bool = False
+    """It was SIGTERM."""
 
-    def exit_code(self, interrupted_code: int) -> int:
-        """143 after SIGTERM, else the code of a Ctrl-C interruption."""
-        return EXIT_TERMINATED if self.received else interrupted_code
+    @property
+    def exit_code(self) -> int:
+        """143 after SIGTERM, 130 after Ctrl-C (only meaningful when interrupted)."""
+        return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
 
     def describe(self) -> str:
-        return "terminated (SIGTERM)" if self.received else "interrupted"
+        return "terminated (SIGTERM)" if self.terminated else "interrupted"
 
 
-async def until_sigterm(work: Coroutine[Any, Any, T], termination: Termination) -> T:
-    """Await ``work``; SIGTERM cancels it (CancelledError), noted in ``termination``."""
+def run_stoppable(work: Coroutine[Any, Any, T]) -> tuple[T | None, Stop]:
+    """`asyncio.run(work)`; after Ctrl-C or SIGTERM, None and how it was stopped."""
+    stop = Stop()
+    try:
+        return asyncio.run(_until_sigterm(work, stop)), stop
+    except KeyboardInterrupt:
+        pass
+    except asyncio.CancelledError:
+        if not stop.terminated:
+            raise
+    stop.interrupted = True
+    return None, stop
+
+
+async def _until_sigterm(work: Coroutine[Any, Any, T], stop: Stop) -> T:
+    """Await ``work``; SIGTERM cancels it (CancelledError), noted in ``stop``."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
 
     def on_sigterm() -> None:
-        termination.received = True
+        stop.terminated = True
         task.cancel()
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
