@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,35 @@ class RunContext:
     started_at: str
     """ISO 8601, UTC."""
     options: dict[str, object]
+
+
+def write_manifest(
+    directory: Path,
+    context: RunContext,
+    *,
+    exit_code: int,
+    elapsed_s: float,
+    hosts: Sequence[Mapping[str, object]],
+    kind: str | None = None,
+) -> None:
+    """Write ``run.json`` (0600): what was asked, how it ended, one entry per host.
+
+    ``kind`` names a record that is not a plain run (``play``); a run's manifest has none.
+    """
+    manifest: dict[str, object] = {"schema": MANIFEST_SCHEMA}
+    if kind is not None:
+        manifest["kind"] = kind
+    manifest |= {
+        "command": context.command,
+        "selection": context.selection,
+        "inventory": {"path": context.inventory_path, "sha256": context.inventory_digest},
+        "started_at": context.started_at,
+        "duration_s": round(elapsed_s, 3),
+        "options": context.options,
+        "exit_code": exit_code,
+        "hosts": hosts,
+    }
+    write_private(directory / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def file_stem(host: str) -> str:
@@ -83,21 +112,9 @@ class OutDirRecorder:
             record["stdout_file"] = f"{file_stem(result.host)}.out"
             record["stderr_file"] = f"{file_stem(result.host)}.err"
             hosts.append(record)
-        manifest = {
-            "schema": MANIFEST_SCHEMA,
-            "command": self._context.command,
-            "selection": self._context.selection,
-            "inventory": {
-                "path": self._context.inventory_path,
-                "sha256": self._context.inventory_digest,
-            },
-            "started_at": self._context.started_at,
-            "duration_s": round(elapsed_s, 3),
-            "options": self._context.options,
-            "exit_code": exit_code,
-            "hosts": hosts,
-        }
-        write_private(self._dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        write_manifest(
+            self._dir, self._context, exit_code=exit_code, elapsed_s=elapsed_s, hosts=hosts
+        )
 
 
 def hosts_to_retry(out_dir: Path) -> list[str]:

@@ -8,7 +8,6 @@ result per step. Everything arrives masked from the engine; files are 0600 in a 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from bastion.playbook.results import (
     StepStarted,
 )
 from bastion.private_files import open_private, private_dir, write_private
-from bastion.runrecord import MANIFEST, MANIFEST_SCHEMA, RunContext, file_stem
+from bastion.runrecord import RunContext, file_stem, write_manifest
 
 
 class PlayRecorder:
@@ -100,19 +99,11 @@ class PlayRecorder:
                     "steps": steps,
                 }
             )
-        manifest = {
-            "schema": MANIFEST_SCHEMA,
-            "kind": "play",
-            "command": self._context.command,
-            "selection": self._context.selection,
-            "inventory": {
-                "path": self._context.inventory_path,
-                "sha256": self._context.inventory_digest,
-            },
-            "started_at": self._context.started_at,
-            "duration_s": round(recap.elapsed_s, 3),
-            "options": self._context.options,
-            "exit_code": exit_code,
-            "hosts": hosts,
-        }
-        write_private(self._dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        write_manifest(
+            self._dir,
+            self._context,
+            exit_code=exit_code,
+            elapsed_s=recap.elapsed_s,
+            hosts=hosts,
+            kind="play",
+        )
