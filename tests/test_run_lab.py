@@ -327,6 +327,21 @@ def private_home(lab: Cli, tmp_path: Path) -> dict[str, str]:
     return {**lab.env, "HOME": str(home)}
 
 
+def hostname_through(inventory: Path, env: dict[str, str]) -> str:
+    """What ``cat /etc/hostname`` prints on the inventory's one host (the run must succeed)."""
+    done = subprocess.run(
+        [*BASTION, "run", "-i", str(inventory), "--all", "-o", "json", "cat /etc/hostname"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    stdout: str = json_lines(done.stdout)[0]["stdout"]
+    return stdout
+
+
 def test_ssh_config_supplies_hostname_user_and_identity(lab: Cli, tmp_path: Path) -> None:
     if not is_root():
         pytest.skip("the non-root lab listens on per-node ports")
@@ -342,16 +357,7 @@ def test_ssh_config_supplies_hostname_user_and_identity(lab: Cli, tmp_path: Path
     inventory.write_text(
         f"defaults:\n  known_hosts: {lab_dir / 'known_hosts'}\nhosts:\n  aliasnode:\n"
     )
-    done = subprocess.run(
-        [*BASTION, "run", "-i", str(inventory), "--all", "-o", "json", "cat /etc/hostname"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json_lines(done.stdout)[0]["stdout"] == "node2\n"
+    assert hostname_through(inventory, env) == "node2\n"
 
 
 def test_keys_from_ssh_agent(lab: Cli, tmp_path: Path) -> None:
@@ -374,16 +380,7 @@ def test_keys_from_ssh_agent(lab: Cli, tmp_path: Path) -> None:
             f"defaults:\n  user: root\n  known_hosts: {lab_dir / 'known_hosts'}\n"
             f"hosts:\n  node3: {{address: {ADDRESSES['node3']}}}\n"
         )
-        done = subprocess.run(
-            [*BASTION, "run", "-i", str(inventory), "--all", "-o", "json", "cat /etc/hostname"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        assert json_lines(done.stdout)[0]["stdout"] == "node3\n"
+        assert hostname_through(inventory, env) == "node3\n"
     finally:
         agent.terminate()
         agent.wait(timeout=10)
