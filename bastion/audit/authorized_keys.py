@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 # Options that take no value (sshd auth-options.c), lower case: sshd matches them that way.
@@ -46,6 +47,8 @@ VALUE_OPTIONS = frozenset(
     }
 )
 
+_BLANKS = " \t\r"
+_WORD_BREAK = re.compile(r"[ \t]+")
 _ECDSA_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
 CERT_SUFFIX = "-cert-v01@openssh.com"
 KEY_TYPES = frozenset(
@@ -168,8 +171,10 @@ def parse_authorized_keys(text: str) -> ParsedFile:
     """Parse a whole authorized_keys file; blank and comment lines are neither key nor error."""
     keys: list[AuthorizedKey] = []
     bad: list[BadLine] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
+    # sshd reads lines ending in \n and skips spaces and tabs; str.splitlines() and str.strip()
+    # would also cut at \f, \v, \x1c-\x1e, \x85, U+2028, U+2029 (a line sshd sees whole).
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip(_BLANKS)
         if not stripped or stripped.startswith("#"):
             continue
         try:
@@ -181,13 +186,13 @@ def parse_authorized_keys(text: str) -> ParsedFile:
 
 def parse_key_line(text: str, number: int = 1) -> AuthorizedKey:
     """Parse one non-blank line; `KeyLineError` says why sshd would not use it."""
-    first = text.split(None, 1)[0]
+    first = (_words(text, 1) or [""])[0]
     options = KeyOptions()
     rest = text
     if first not in ALL_KEY_TYPES:
         # sshd: a line not starting with a key type starts with options.
         options, rest = _split_options(text)
-    fields = rest.split(None, 2)
+    fields = _words(rest, 2)
     if not fields:
         raise KeyLineError("options but no key")
     key_type = fields[0]
@@ -196,7 +201,7 @@ def parse_key_line(text: str, number: int = 1) -> AuthorizedKey:
     if len(fields) < 2:
         raise KeyLineError(f"{key_type} without key data")
     blob_text = fields[1]
-    comment = fields[2].strip() if len(fields) > 2 else ""
+    comment = fields[2].strip(_BLANKS) if len(fields) > 2 else ""
     try:
         blob = base64.b64decode(blob_text, validate=True)
     except (binascii.Error, ValueError):
@@ -217,7 +222,7 @@ def parse_key_line(text: str, number: int = 1) -> AuthorizedKey:
 
 def fingerprint_of(public_key: str) -> str:
     """The SHA256 fingerprint of ``TYPE BLOB [comment]``; `KeyLineError` if it is not a key."""
-    return parse_key_line(public_key.strip()).fingerprint
+    return parse_key_line(public_key.strip(_BLANKS)).fingerprint
 
 
 def _split_options(text: str) -> tuple[KeyOptions, str]:
@@ -249,7 +254,7 @@ def _split_options(text: str) -> tuple[KeyOptions, str]:
             pos += 1
             continue
         if pos < len(text) and text[pos] in " \t":
-            return KeyOptions(frozenset(flags), tuple(values)), text[pos:].strip()
+            return KeyOptions(frozenset(flags), tuple(values)), text[pos:].strip(_BLANKS)
         raise KeyLineError("bad options: no key after the options")
 
 
@@ -314,6 +319,11 @@ class _WireReader:
 
     def mpint(self) -> int:
         return int.from_bytes(self.string(), "big", signed=True)
+
+
+def _words(text: str, maxsplit: int) -> list[str]:
+    """``text`` split on runs of spaces and tabs (sshd's separators), at most ``maxsplit`` times."""
+    return [w for w in _WORD_BREAK.split(text.strip(_BLANKS), maxsplit) if w]
 
 
 def _shorten(text: str, limit: int = 40) -> str:

@@ -32,7 +32,9 @@ def host_findings(
         return [finding("COLL-01", seen.host, f"not audited: {seen.error}")]
     out: list[Finding] = []
     if seen.coverage is Coverage.FAILED:
-        out.append(finding("COLL-01", seen.host, f"probe did not finish: {seen.error}"))
+        unreadable = (seen.error or "").startswith("probe output unreadable")
+        message = seen.error if unreadable else f"probe did not finish: {seen.error}"
+        out.append(finding("COLL-01", seen.host, message or "probe did not finish"))
     if seen.coverage is Coverage.PARTIAL:
         out.append(finding("COLL-02", seen.host, "; ".join(seen.warnings) or "not root"))
     out += _config(seen)

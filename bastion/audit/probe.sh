@@ -1,37 +1,48 @@
 # bastion audit probe: read-only, POSIX sh, base-system tools only. Sent on stdin to
-# `sudo -n sh -s` (or `sh -s` as the login user) in one round trip per host.
+# `sudo -n sh -s` (or `sh -s` as the login user) in one round trip per host, after one line
+# `nonce=...` that bastion draws at random for the run (the node cannot know it beforehand).
 #
-# Output: marker lines start with "@@", data lines start with "|" (so no file content can
-# forge a marker). Nothing secret is printed: shadow entries are reduced to a class
-# (HASH, LOCKED, EMPTY), private keys to a fingerprint and whether they are encrypted.
-# Key files are read as their owner (runuser), as sshd does, so a symlink to /etc/shadow
-# yields a read error, never its content.
+# Output (probe_output.py reads it; docs/audit.md "The probe's output"):
+#   @@NONCE probe 2 ENCODING     first line; ENCODING is base64, or hex (od) without base64
+#   @@NONCE section NAME         NAME is one of this script's own words, never host data
+#   @@NONCE field NAME           the encoded lines that follow are this field's bytes
+#   ENCODED...                   base64 or od hex lines only: no host string is printed raw
+#   @@NONCE end COUNT            COUNT sections were printed
+# A field holding several strings separates them with NUL (no path, name or shell value can
+# hold one). Markers are printed by the shell's own printf, so the nonce is never in the argv
+# or the environment of a process another user could look at.
+# Nothing secret is printed: shadow entries are reduced to a class (HASH, LOCKED, EMPTY),
+# private keys to a fingerprint and whether they are encrypted. Key files are read as their
+# owner (runuser), as sshd does, so a symlink to /etc/shadow yields a read error.
 LC_ALL=C
 export LC_ALL
 PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 umask 077
+case "${nonce:-}" in
+"" | *[!0-9a-f]*) echo "bastion probe: no nonce" >&2 && exit 2 ;;
+esac
 
-data() { awk '{print "|" $0}'; }  # awk also ends an unterminated last line
-warn() { echo "@@warn $*"; }
+if [ "$(printf 'ab\n' | base64 2>/dev/null)" = YWIK ]; then
+    encoding=base64
+    enc() { base64; }
+else
+    encoding=hex
+    enc() { od -An -v -tx1; }
+fi
+sections=0
+mark() { printf '@@%s %s\n' "$nonce" "$*"; }
+section() { sections=$((sections + 1)) && mark "section $1"; }
+field() { mark "field $1"; }
+put() { field "$1" && printf '%s' "$2" | enc; }  # put NAME VALUE: one field from a shell value
+warn() { put warn "$*"; }
+mark "probe 2 $encoding"
+
 is_root=no
 [ "$(id -u)" = 0 ] && is_root=yes
 me=$(id -un)
-
-echo "@@section facts"
-echo "@@fact hostname $(hostname 2>/dev/null || cat /etc/hostname)"
-if [ -r /etc/os-release ]; then
-    # shellcheck disable=SC1091 # only the host's own os-release
-    os=$(. /etc/os-release && echo "${ID:-unknown} ${VERSION_ID:-}")
-    echo "@@fact os $os"
-fi
-echo "@@fact openssh $(sshd -V 2>&1 | grep -m1 -o 'OpenSSH_[^ ,]*')"
-echo "@@fact now $(date -u +%s)"
-echo "@@fact root $is_root"
-echo "@@fact login_user $me"
 # shellcheck disable=SC2086 # split SSH_CONNECTION into its four fields
 set -- ${SSH_CONNECTION:-0.0.0.0 0 0.0.0.0 0}
 client_addr=$1 server_addr=$3 server_port=$4
-echo "@@fact client_addr $client_addr"
 
 # The config the running sshd reads: the -f of our own sshd ancestor (a lab node, a second
 # instance), else the default. sshd rewrites its title, so read argv as one string.
@@ -59,36 +70,52 @@ while [ "$pid" -gt 1 ] 2>/dev/null; do
     pid=$next
     [ -n "$pid" ] || break
 done
-echo "@@fact sshd_config $sshd_config"
-
-spec() { echo "user=$1,host=$client_addr,addr=$client_addr,laddr=$server_addr,lport=$server_port"; }
-work=$(mktemp -d) || exit 1
-trap 'rm -rf "$work"' EXIT
-sshd -T -f "$sshd_config" -C "$(spec root)" >"$work/sshd_t" 2>"$work/sshd_t.err"
-echo "@@section sshd_t root"
-data <"$work/sshd_t"
-[ -s "$work/sshd_t.err" ] && warn "sshd -T: $(head -c 300 "$work/sshd_t.err" | tr '\n' ' ')"
 # Match blocks make settings differ per user: only then is sshd -T worth running per account.
 has_match=no
 if cat "$sshd_config" /etc/ssh/sshd_config.d/*.conf 2>/dev/null |
     grep -qi '^[[:space:]]*match[[:space:]]'; then
     has_match=yes
 fi
-echo "@@fact has_match $has_match"
 
-echo "@@section passwd"
-getent passwd | data
-echo "@@section group"
-getent group | data
-echo "@@section shadow"
+os=
+if [ -r /etc/os-release ]; then
+    # shellcheck disable=SC1091 # only the host's own os-release
+    os=$(. /etc/os-release && echo "${ID:-unknown} ${VERSION_ID:-}")
+fi
+section facts
+field facts
+printf '%s\0' "hostname=$(hostname 2>/dev/null || cat /etc/hostname)" "os=$os" \
+    "openssh=$(sshd -V 2>&1 | grep -m1 -o 'OpenSSH_[^ ,]*')" "now=$(date -u +%s)" \
+    "root=$is_root" "login_user=$me" "client_addr=$client_addr" \
+    "sshd_config=$sshd_config" "has_match=$has_match" | enc
+
+spec() { echo "user=$1,host=$client_addr,addr=$client_addr,laddr=$server_addr,lport=$server_port"; }
+work=$(mktemp -d) || exit 1
+trap 'rm -rf "$work"' EXIT
+sshd -T -f "$sshd_config" -C "$(spec root)" >"$work/sshd_t" 2>"$work/sshd_t.err"
+section sshd_t
+put account root
+field output
+enc <"$work/sshd_t"
+[ -s "$work/sshd_t.err" ] && warn "sshd -T: $(head -c 300 "$work/sshd_t.err" | tr '\n' ' ')"
+
+getent passwd >"$work/passwd"
+section passwd
+field output
+enc <"$work/passwd"
+section group
+field output
+getent group | enc
+section shadow
 if [ "$is_root" = yes ]; then
     # The class of the password field only, and the account expiry day: never the hash.
     # LOCKED is sshd's own test on Linux (a leading "!"); "*" and the like are NOPASSWORD.
+    field output
     getent shadow | awk -F: '{
         p = $2; c = substr(p, 1, 1)
         if (p == "") s = "EMPTY"; else if (c == "!") s = "LOCKED"
         else if (c == "$" || length(p) == 13) s = "HASH"; else s = "NOPASSWORD"
-        print $1 ":" s ":" $8 }' | data
+        print $1 ":" s ":" $8 }' | enc
 else
     warn "not root: password state of accounts unknown"
 fi
@@ -113,22 +140,26 @@ expand_patterns() {  # expand_patterns PATTERNS < passwd lines: user|pattern|pat
 }
 
 # Candidates to a file first; with Match blocks, each account's own sshd -T is printed (and
-# its patterns used) before any key section starts, so sections never interleave.
+# its patterns used) before any key section starts, so sections never interleave. Loops read
+# files, never pipes: a piped loop would run in a subshell and miss the section count.
 if [ "$has_match" = no ]; then
-    getent passwd | expand_patterns "$default_akf" >"$work/candidates"
+    expand_patterns "$default_akf" <"$work/passwd" >"$work/candidates"
 else
-    getent passwd | while IFS= read -r entry; do
+    : >"$work/candidates"
+    while IFS= read -r entry; do
         user=${entry%%:*}
         if [ "$user" = root ]; then
             cp "$work/sshd_t" "$work/sshd_u"
         else
             sshd -T -f "$sshd_config" -C "$(spec "$user")" >"$work/sshd_u" 2>/dev/null
-            echo "@@section sshd_t $user"
-            data <"$work/sshd_u"
+            section sshd_t
+            put account "$user"
+            field output
+            enc <"$work/sshd_u"
         fi
         patterns=$(awk '$1 == "authorizedkeysfile" {$1 = ""; print}' "$work/sshd_u")
-        echo "$entry" | expand_patterns "${patterns:-$default_akf}" >>"$work/candidates"
-    done
+        printf '%s\n' "$entry" | expand_patterns "${patterns:-$default_akf}" >>"$work/candidates"
+    done <"$work/passwd"
 fi
 
 read_as() {  # read_as USER FILE: at most 1 MiB, as sshd would see it (as USER), or fail
@@ -141,14 +172,23 @@ read_as() {  # read_as USER FILE: at most 1 MiB, as sshd would see it (as USER),
     fi
 }
 
+: >"$work/credentialed"
 while IFS='|' read -r user pattern path; do
+    # Globbing without word splitting: a matched name may hold spaces or newlines.
+    saved_ifs=$IFS
+    IFS=
     # shellcheck disable=SC2086 # the pattern may be a glob, as sshd allows
     for file in $path; do
+        IFS=$saved_ifs
         [ -e "$file" ] || [ -L "$file" ] || continue
-        echo "@@section keys $user $file"
-        echo "@@pattern $pattern"
-        echo "@@stat $(stat -c '%F|%U|%G|%a|%Y|%s' -- "$file")"
-        [ -L "$file" ] && echo "@@link $(readlink -- "$file")"
+        section keys
+        field meta
+        { printf '%s\0%s\0%s\0' "$user" "$pattern" "$file"; stat -c '%F|%U|%G|%a|%Y|%s' -- "$file"; } |
+            enc
+        if [ -L "$file" ]; then
+            field link
+            readlink -- "$file" | enc
+        fi
         # sshd's StrictModes walk: each directory from the file up to /, in one stat.
         set --
         dir=$file
@@ -157,53 +197,65 @@ while IFS='|' read -r user pattern path; do
             [ -n "$dir" ] || dir=/
             set -- "$@" "$dir"
         done
-        stat -c '@@dir %U|%a|%n' -- "$@"
+        field dirs
+        stat --printf '%U|%a|%n\0' -- "$@" | enc
         # sshd wants a regular file; a device or a FIFO would never end.
         if [ ! -f "$file" ]; then
-            echo "@@readerror not a regular file"
-        elif content=$(read_as "$user" "$file"); then
-            printf '%s\n' "$content" | data
-            echo "$user" >>"$work/credentialed"
+            put readerror "not a regular file"
+        elif read_as "$user" "$file" >"$work/content"; then
+            field content
+            enc <"$work/content"
+            printf '%s\n' "$user" >>"$work/credentialed"
         else
-            echo "@@readerror could not read as $user"
+            put readerror "could not read as $user"
         fi
     done
+    IFS=$saved_ifs
 done <"$work/candidates"
 
-echo "@@section hostkeys"
-awk '$1 == "hostkey" {print $2}' "$work/sshd_t" |
-    while read -r key; do
-        [ -r "$key" ] || { warn "host key $key unreadable"; continue; }
-        echo "@@hostkey $key|$(stat -c '%U|%a' -- "$key")|$(ssh-keygen -lf "$key" 2>/dev/null)"
-    done
+section hostkeys
+awk '$1 == "hostkey" {print $2}' "$work/sshd_t" >"$work/hostkeys"
+while read -r key; do
+    [ -r "$key" ] || { warn "host key $key unreadable"; continue; }
+    field hostkey
+    printf '%s\0%s\0%s\0' "$key" "$(stat -c '%U|%a' -- "$key")" "$(ssh-keygen -lf "$key" 2>/dev/null)" |
+        enc
+done <"$work/hostkeys"
 
-echo "@@section privatekeys"
+section privatekeys
+# find hands the names to sh as arguments (a name may hold a newline); each key is 4 fields.
+field keys
 for base in /root /home; do
     [ -d "$base" ] || continue
     find "$base" -maxdepth 4 -path '*/.ssh/*' -type f ! -name '*.pub' \
-        ! -name 'authorized_keys*' ! -name 'known_hosts*' ! -name config 2>/dev/null
-done | while read -r file; do
-    head -c 100 -- "$file" 2>/dev/null | grep -q 'PRIVATE KEY' || continue
-    owner=$(stat -c %U -- "$file")
-    encrypted=yes
-    # An empty passphrase works only on an unencrypted key; the public half goes to /dev/null.
-    ssh-keygen -y -P '' -f "$file" >/dev/null 2>&1 && encrypted=no
-    echo "@@privkey $file|$owner|$encrypted|$(ssh-keygen -lf "$file" 2>/dev/null)"
-done
+        ! -name 'authorized_keys*' ! -name 'known_hosts*' ! -name config -exec sh -c '
+        for file do
+            head -c 100 -- "$file" 2>/dev/null | grep -q "PRIVATE KEY" || continue
+            encrypted=yes
+            # An empty passphrase works only on an unencrypted key; the public half is discarded.
+            ssh-keygen -y -P "" -f "$file" >/dev/null 2>&1 && encrypted=no
+            printf "%s\0%s\0%s\0%s\0" "$file" "$(stat -c %U -- "$file")" "$encrypted" \
+                "$(ssh-keygen -lf "$file" 2>/dev/null)"
+        done' sh {} + 2>/dev/null
+done | enc
 
-echo "@@section sudo"
+section sudo
 if [ "$is_root" = yes ] && command -v sudo >/dev/null 2>&1; then
     # Only accounts holding a credential (a key file or a password): sudo -l costs a fork each.
     getent shadow | awk -F: '$2 == "" || $2 ~ /^\$/ {print $1}' >>"$work/credentialed"
-    sort -u "$work/credentialed" 2>/dev/null | while read -r user; do
+    sort -u "$work/credentialed" >"$work/sudo_users"
+    while read -r user; do
         [ "$user" = root ] && continue  # uid 0 needs no sudo
-        out=$(sudo -n -l -U "$user" 2>/dev/null) || continue
-        case "$out" in *"not allowed"*) continue ;; esac
-        echo "@@section sudouser $user"
-        printf '%s\n' "$out" | data
-    done
+        # shellcheck disable=SC2024 # the file is ours; sudo only lists
+        sudo -n -l -U "$user" >"$work/sudo_l" 2>/dev/null || continue
+        grep -q "not allowed" "$work/sudo_l" && continue
+        section sudouser
+        put account "$user"
+        field output
+        enc <"$work/sudo_l"
+    done <"$work/sudo_users"
 elif ! command -v sudo >/dev/null 2>&1; then
-    echo "@@fact sudo absent"
+    put absent yes
 else
     warn "not root: sudo rules unknown"
 fi
@@ -216,8 +268,10 @@ if [ "$is_root" = yes ] && command -v cvtsudoers >/dev/null 2>&1; then
         [ -f "$file" ] || continue
         case "${file##*/}" in *~ | *.*) continue ;; esac  # files sudo's @includedir skips
         if cvtsudoers -e -s aliases -f json -- "$file" >"$work/sudoers.json" 2>"$work/cvt.err"; then
-            echo "@@section sudoers $file"
-            data <"$work/sudoers.json"
+            section sudoers
+            put file "$file"
+            field output
+            enc <"$work/sudoers.json"
         else
             warn "cvtsudoers $file failed: $(head -c 200 "$work/cvt.err" | tr '\n' ' ')"
         fi
@@ -226,20 +280,26 @@ elif [ "$is_root" = yes ] && command -v sudo >/dev/null 2>&1; then
     warn "cvtsudoers absent: sudoers rules not traced to their file"
 fi
 
-echo "@@section kube"
+section kube
 for f in /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf; do
-    [ -e "$f" ] && echo "@@kubeconfig $f|$(stat -c '%U|%G|%a' -- "$f")"
+    [ -e "$f" ] || continue
+    field kubeconfig
+    printf '%s\0%s\0' "$f" "$(stat -c '%U|%G|%a' -- "$f")" | enc
 done
 
-echo "@@section logins"
+# Login evidence: at most 5,000 lines of at most 2,000 bytes each.
+section logins
 if command -v journalctl >/dev/null 2>&1 && [ -n "$(journalctl -q -n 1 2>/dev/null)" ]; then
-    echo "@@source journal"
+    put source journal
+    field output
     journalctl -q --no-pager -o short-unix --since -90d _COMM=sshd _COMM=sshd-session 2>/dev/null |
-        grep 'Accepted ' | tail -n 5000 | data
+        grep 'Accepted ' | tail -n 5000 | cut -b -2000 | enc
 elif ls /var/log/auth.log /var/log/secure >/dev/null 2>&1; then
-    echo "@@source authlog"
-    cat /var/log/auth.log /var/log/secure 2>/dev/null | grep 'Accepted ' | tail -n 5000 | data
+    put source authlog
+    field output
+    cat /var/log/auth.log /var/log/secure 2>/dev/null | grep 'Accepted ' | tail -n 5000 |
+        cut -b -2000 | enc
 else
-    echo "@@source none"
+    put source none
 fi
-echo "@@end"
+mark "end $sections"

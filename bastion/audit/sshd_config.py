@@ -41,7 +41,7 @@ class SshdSettings:
 def parse_sshd_t(text: str) -> SshdSettings:
     """Parse ``sshd -T`` output: ``keyword value...`` per line."""
     values: dict[str, list[str]] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         parts = line.strip().split(None, 1)
         if not parts:
             continue

@@ -39,7 +39,7 @@ def parse_sudo_list(text: str) -> SudoAccess:
     privilege = Privilege.NONE
     nopasswd = False
     commands: list[str] = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if "may run the following commands" in line:
             in_entries = True

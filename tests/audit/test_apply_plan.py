@@ -17,6 +17,7 @@ from bastion.audit.declared import load_access_list
 from bastion.audit.drift import expected_keys
 from bastion.audit.probe_output import parse_probe_output
 from bastion.inventory import load_inventory
+from tests.audit.probe_text import GOLDEN_NONCE, framed
 
 TODAY = dt.date(2026, 6, 1)
 
@@ -59,7 +60,7 @@ def plan(world: dict[str, object], access_text: str, lines: list[str], **kw: obj
     (tmp / "access.yaml").write_text(access_text)
     access = load_access_list(tmp / "access.yaml")
     inventory = load_inventory(tmp / "inventory.yaml")
-    seen = parse_probe_output("web1", "127.0.0.1", observe(lines))
+    seen = parse_probe_output("web1", "127.0.0.1", framed(observe(lines)), GOLDEN_NONCE)
     keys = world["keys"]
     assert isinstance(keys, dict)
     return plan_host(
@@ -121,7 +122,7 @@ def test_an_unreadable_file_is_never_replaced(world: dict[str, object]) -> None:
         "@@section keys alice /home/alice/.ssh/authorized_keys\n@@pattern .ssh/authorized_keys\n"
         "@@link /etc/shadow\n@@readerror could not read as alice\n@@end\n",
     )
-    seen = parse_probe_output("web1", "127.0.0.1", text)
+    seen = parse_probe_output("web1", "127.0.0.1", framed(text), GOLDEN_NONCE)
     result = plan_host(
         seen, access, expected_keys(access, load_inventory(tmp / "inventory.yaml")),
         today=TODAY, own_fingerprints=frozenset(), login_user="root",

@@ -14,6 +14,7 @@ from bastion.audit.probe_output import parse_probe_output
 from bastion.audit.sshd_config import parse_sshd_t, password_path_open
 from bastion.audit.sudo_rules import parse_sudo_list
 from tests.audit.golden import DATA, check_golden
+from tests.audit.probe_text import GOLDEN_NONCE, framed
 
 SUDO = sorted((DATA / "sudo").glob("*.txt"))
 PROBES = sorted((DATA / "probe").glob("*.out"))
@@ -63,7 +64,7 @@ def test_password_path(text: str, open_: bool) -> None:
 
 
 def observation_data(path: Path) -> dict[str, Any]:
-    seen = parse_probe_output(path.stem, "127.0.0.1", path.read_text())
+    seen = parse_probe_output(path.stem, "127.0.0.1", path.read_text(), GOLDEN_NONCE)
     data = dataclasses.asdict(seen)
     data["sshd"] = {user: s.get("permitrootlogin") for user, s in seen.sshd.items()}
     for key_file in data["key_files"]:
@@ -88,7 +89,7 @@ def test_file_content_cannot_forge_a_marker() -> None:
         "@@section keys eve /home/eve/.ssh/authorized_keys\n@@pattern .ssh/authorized_keys\n"
         "|@@section shadow\n|@@fact root no\n@@end\n"
     )
-    seen = parse_probe_output("h", "127.0.0.1", text)
+    seen = parse_probe_output("h", "127.0.0.1", framed(text), GOLDEN_NONCE)
     assert seen.facts["root"] == "yes"
     assert seen.coverage is Coverage.FULL
     assert [b.line for b in seen.key_files[0].bad_lines] == [1, 2]
@@ -96,7 +97,9 @@ def test_file_content_cannot_forge_a_marker() -> None:
 
 
 def test_a_probe_cut_short_keeps_what_it_printed_and_says_so() -> None:
-    seen = parse_probe_output("h", "127.0.0.1", "@@section facts\n@@fact root yes\n")
+    seen = parse_probe_output(
+        "h", "127.0.0.1", framed("@@section facts\n@@fact root yes\n"), GOLDEN_NONCE
+    )
     assert seen.coverage is Coverage.FAILED
     assert any("stopped before its end" in w for w in seen.warnings)
 
@@ -105,7 +108,7 @@ def test_a_probe_without_root_is_partial_and_says_what_it_could_not_see() -> Non
     from bastion.audit.report import build_report
 
     case = DATA / "probe" / "node1-as-nobody.out"
-    seen = parse_probe_output("node1", "127.0.0.1", case.read_text())
+    seen = parse_probe_output("node1", "127.0.0.1", case.read_text(), GOLDEN_NONCE)
     assert seen.coverage is Coverage.PARTIAL
     report = build_report([seen], started_at="2026-01-01T00:00:00+00:00")
     ids = {f.id for f in report.findings}

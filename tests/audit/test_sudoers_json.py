@@ -15,6 +15,7 @@ import pytest
 
 from bastion.audit.access import access_rows
 from bastion.audit.checks import host_findings
+from bastion.audit.observation import HostObservation
 from bastion.audit.probe_output import parse_probe_output
 from bastion.audit.sudoers_json import (
     attribute_sources,
@@ -22,6 +23,7 @@ from bastion.audit.sudoers_json import (
     parse_sudoers_json,
 )
 from tests.audit.golden import DATA, check_golden
+from tests.audit.probe_text import GOLDEN_NONCE, framed
 
 CASES = sorted(p for p in (DATA / "sudoers").iterdir() if p.is_dir())
 
@@ -93,7 +95,7 @@ def test_priv_01_names_the_sudoers_file_and_markers_cannot_be_faked() -> None:
         "/etc/sudoers": (case / "sudoers.json").read_text(),
         "/etc/sudoers.d/ops": (case / "sudoers.d" / "ops.json").read_text(),
     }
-    seen = parse_probe_output("node3", "127.0.0.1", _probe(sections, SUDO_L))
+    seen = parse_probe(_probe(sections, SUDO_L))
     assert seen.coverage.value == "ok"
     assert not any("@@" in w for w in seen.warnings)  # the passprompt's "@@end" is data
     assert seen.sudoers["ops"].source == "/etc/sudoers.d/ops"
@@ -107,7 +109,7 @@ def test_priv_01_names_the_sudoers_file_and_markers_cannot_be_faked() -> None:
 def test_a_disagreement_with_sudo_l_is_a_collection_warning() -> None:
     main = '{"User_Specs": [{"User_List": [{"username": "ops"}], "Host_List": [{"hostname": '
     main += '"ALL"}], "Cmnd_Specs": [{"Commands": [{"command": "/bin/ls"}]}]}]}'
-    seen = parse_probe_output("node3", "127.0.0.1", _probe({"/etc/sudoers": main}, SUDO_L))
+    seen = parse_probe(_probe({"/etc/sudoers": main}, SUDO_L))
     assert seen.sudo["ops"].nopasswd  # sudo -l stays the authority for the privilege
     assert any("disagree for ops" in w for w in seen.warnings)
     priv = [f for f in host_findings(seen, access_rows(seen)) if f.id == "PRIV-01"]
@@ -115,7 +117,11 @@ def test_a_disagreement_with_sudo_l_is_a_collection_warning() -> None:
 
 
 def test_without_cvtsudoers_the_finding_has_no_file() -> None:
-    seen = parse_probe_output("node3", "127.0.0.1", _probe({}, SUDO_L))
+    seen = parse_probe(_probe({}, SUDO_L))
     assert seen.sudoers == {}
     priv = [f for f in host_findings(seen, access_rows(seen)) if f.id == "PRIV-01"]
     assert [(f.file, f.message) for f in priv] == [(None, "sudo: NOPASSWD ALL")]
+
+
+def parse_probe(text: str) -> HostObservation:
+    return parse_probe_output("node3", "127.0.0.1", framed(text), GOLDEN_NONCE)
