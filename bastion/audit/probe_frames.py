@@ -174,8 +174,11 @@ def read_frames(text: str, nonce: str) -> Frames:
             reader.line(line)
         if not reader.frames.ended:
             reader.close_field()  # a probe cut short keeps its last field
+        if reader.encoding is None and reader.frames.ignored:
+            number = 0
+            raise _Unreadable(f"no probe header in {reader.frames.ignored} lines of output")
     except _Unreadable as exc:
         shown = lines[number - 1][:_SHOWN] if number else ""
-        reader.frames.error = f"line {number}: {exc} ({shown!r})"
+        reader.frames.error = f"line {number}: {exc} ({shown!r})" if number else str(exc)
         reader.frames.ended = False
     return reader.frames

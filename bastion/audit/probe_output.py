@@ -333,15 +333,16 @@ def log_time(line: str, now: int) -> int:
         return int(dt.datetime.fromisoformat(first).timestamp())
     except (ValueError, OverflowError, OSError):
         pass
-    clock = now if 0 < now <= MAX_EPOCH else 0
-    year = dt.datetime.fromtimestamp(clock, dt.UTC).year
+    if not 0 < now <= MAX_EPOCH:
+        return 0  # a stamp without a year cannot be placed without the host's clock
+    year = dt.datetime.fromtimestamp(now, dt.UTC).year
     for candidate in range(year, max(year - 8, 0), -1):
         try:
             parsed = dt.datetime.strptime(f"{candidate} {line[:15]}", "%Y %b %d %H:%M:%S")
         except ValueError:
             continue
         stamp = int(parsed.replace(tzinfo=dt.UTC).timestamp())
-        if not clock or stamp <= clock + 86400:
+        if stamp <= now + 86400:
             return stamp
     return 0
 

@@ -16,6 +16,7 @@ from bastion.audit.declared import AccessList
 from bastion.audit.diff import FindingsDiff
 from bastion.audit.findings import Finding, Severity
 from bastion.audit.observation import Coverage, HostObservation
+from bastion.audit.probe_output import unreadable
 from bastion.inventory import Inventory
 
 EXIT_CLEAN = 0
@@ -74,10 +75,18 @@ def build_report(
     """Compute rows and findings; ``extra`` adds drift findings, ``adjust`` applies a policy."""
     rows: list[AccessRow] = []
     findings: list[Finding] = []
-    for seen in observations:
-        host_rows = access_rows(seen) if seen.coverage is not Coverage.UNREACHABLE else []
+    observations = list(observations)
+    for index, seen in enumerate(observations):
+        try:
+            host_rows = access_rows(seen) if seen.coverage is not Coverage.UNREACHABLE else []
+            found = host_findings(seen, host_rows, unused_days=unused_days)
+        except Exception as exc:  # one host's odd data must not cost the others their report
+            failed = unreadable(seen.host, seen.address, f"{type(exc).__name__}: {exc}")
+            failed.groups = seen.groups
+            observations[index] = failed
+            host_rows, found = [], host_findings(failed, [], unused_days=unused_days)
         rows += host_rows
-        findings += host_findings(seen, host_rows, unused_days=unused_days)
+        findings += found
     findings += fleet_findings(observations, rows)
     if extra is not None:
         findings += extra(observations, rows)

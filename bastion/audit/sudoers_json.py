@@ -18,6 +18,8 @@ from typing import Any
 from bastion.audit.sudo_rules import Privilege, SudoAccess
 
 MAIN_SUDOERS = "/etc/sudoers"
+MAX_RULES = 5000
+"""More rules than this in one file is an error for that file (real policies hold dozens)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +67,10 @@ def parse_sudoers_json(text: str, source: str) -> SudoersFile:
         return SudoersFile(source)
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except ValueError as exc:  # also a number of more than 4,300 digits
         return SudoersFile(source, error=f"{source}: cvtsudoers output is not JSON ({exc})")
+    except RecursionError:  # nesting deeper than the interpreter's stack
+        return SudoersFile(source, error=f"{source}: cvtsudoers output is nested too deeply")
     if not isinstance(doc, dict):
         return SudoersFile(source, error=f"{source}: cvtsudoers output is not a JSON object")
     default = False
@@ -90,6 +94,8 @@ def parse_sudoers_json(text: str, source: str) -> SudoersFile:
             authenticate = _option(cmnd.get("Options"), "authenticate")
             nopasswd = None if authenticate is None else not authenticate
             rules.append(SudoersRule(who, hosts, runas, commands, nopasswd, source))
+    if len(rules) > MAX_RULES:  # attribution compares rules pairwise: keep it bounded
+        return SudoersFile(source, error=f"{source}: more than {MAX_RULES} sudoers rules")
     return SudoersFile(source, tuple(rules), default, tuple(users))
 
 
