@@ -159,6 +159,7 @@ def audit_command(
         forks=forks,
         connect=connect_options(loaded, connect_timeout, accept_new=accept_new),
     )
+    check_output(output)
     declared = None if bootstrap else load_declared(access, loaded.path)
     if diff is not None and str(diff) == "last":
         diff = last_stored_run()
@@ -179,8 +180,9 @@ def audit_command(
         raise typer.Exit(3 if report.not_audited else 0)
     if previous is not None and diff is not None:
         report = replace(report, diff=diff_findings(previous, report.findings, str(diff)))
-    _store_run(report, threshold)
+    # The report first: a full disk or an unusable state directory costs only the stored copy.
     _deliver(_render(report, report_format, threshold), output)
+    _store_run(report, threshold)
     raise typer.Exit(report.exit_code(threshold))
 
 
@@ -235,19 +237,41 @@ def last_stored_run() -> Path:
 
 
 def _store_run(report: AuditReport, fail_on: Severity) -> None:
-    """Keep every run's JSON (0600) under the state directory, for later ``--diff``."""
+    """Keep every run's JSON (0600) under the state directory, for later ``--diff``.
+
+    A copy that cannot be stored is one warning line: the report was already delivered, and
+    the exit code stays that of the hosts.
+    """
     from bastion.audit.reports.json_report import render_json
+    from bastion.errors import BastionError
     from bastion.private_files import private_dir, write_private
 
-    directory = private_dir(_runs_dir())
     stamp = report.started_at.replace(":", "").replace("+0000", "Z")
-    write_private(directory / f"audit-{stamp}.json", render_json(report, fail_on=fail_on))
+    try:
+        directory = private_dir(_runs_dir())
+        write_private(directory / f"audit-{stamp}.json", render_json(report, fail_on=fail_on))
+    except (OSError, BastionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        sys.stderr.write(
+            f"bastion: warning: the audit was not stored in {_runs_dir()}: {reason[:200]}\n"
+        )
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse an unusable ``-O`` before any host is contacted (exit 2)."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise UsageError("is a directory", source=output)
+    if not output.parent.is_dir():
+        raise UsageError("its directory does not exist", source=output)
 
 
 def _deliver(text: str, output: Path | None) -> None:
     """Print the report, or write it as a 0600 file."""
     if output is None:
         sys.stdout.write(text)
+        sys.stdout.flush()
         return
     from bastion.private_files import write_private
 
