@@ -74,7 +74,7 @@ def access_rows(seen: HostObservation) -> list[AccessRow]:
             continue
         settings = seen.settings_for(account.name)
         privilege, nopasswd = privilege_of(seen, account)
-        gate = account_refusals(account, settings)
+        gate = account_refusals(account, settings) + unprivileged_sshd_refusal(seen, account)
         file_refusals = _file_refusals(key_file, settings)
         for key in key_file.keys:
             refusals = gate + file_refusals + _key_refusals(key, settings, seen.now)
@@ -106,6 +106,8 @@ def access_rows(seen: HostObservation) -> list[AccessRow]:
         settings = seen.settings_for(account.name)
         if not password_login_possible(account, settings):
             continue
+        if unprivileged_sshd_refusal(seen, account):
+            continue
         privilege, nopasswd = privilege_of(seen, account)
         rows.append(
             AccessRow(
@@ -120,6 +122,14 @@ def access_rows(seen: HostObservation) -> list[AccessRow]:
             )
         )
     return rows
+
+
+def unprivileged_sshd_refusal(seen: HostObservation, account: Account) -> list[str]:
+    """An sshd not running as root logs in only its own user (a user-mode lab, say)."""
+    uid = seen.facts.get("sshd_uid", "")
+    if uid in ("", "0") or str(account.uid) == uid:
+        return []
+    return [f"sshd runs as uid {uid[:12]}: only that account can log in"]
 
 
 def password_login_possible(account: Account, settings: SshdSettings) -> bool:

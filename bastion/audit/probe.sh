@@ -46,13 +46,17 @@ client_addr=$1 server_addr=$3 server_port=$4
 
 # The config the running sshd reads: the -f of our own sshd ancestor (a lab node, a second
 # instance), else the default. sshd rewrites its title, so read argv as one string.
+# The uid of the topmost sshd ancestor (the listener) too: an sshd not running as root (a
+# user-mode lab, a personal sshd) logs in only its own user, whatever else passwd lists.
 sshd_config=/etc/ssh/sshd_config
+sshd_uid=
 pid=$$
 while [ "$pid" -gt 1 ] 2>/dev/null; do
     comm=
     read -r comm <"/proc/$pid/comm" 2>/dev/null
     case "$comm" in
     sshd*)
+        sshd_uid=$(awk '$1 == "Uid:" {print $2}' "/proc/$pid/status" 2>/dev/null)
         cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
         case "$cmd" in
         *" -f "*)
@@ -87,7 +91,7 @@ field facts
 printf '%s\0' "hostname=$(hostname 2>/dev/null || cat /etc/hostname)" "os=$os" \
     "openssh=$(sshd -V 2>&1 | grep -m1 -o 'OpenSSH_[^ ,]*')" "now=$(date -u +%s)" \
     "root=$is_root" "login_user=$me" "client_addr=$client_addr" \
-    "sshd_config=$sshd_config" "has_match=$has_match" | enc
+    "sshd_config=$sshd_config" "has_match=$has_match" "sshd_uid=$sshd_uid" | enc
 
 spec() { echo "user=$1,host=$client_addr,addr=$client_addr,laddr=$server_addr,lport=$server_port"; }
 work=$(mktemp -d) || exit 1
@@ -100,6 +104,12 @@ enc <"$work/sshd_t"
 [ -s "$work/sshd_t.err" ] && warn "sshd -T: $(head -c 300 "$work/sshd_t.err" | tr '\n' ' ')"
 
 getent passwd >"$work/passwd"
+# Key files only of accounts the serving sshd can log in (all of them when it runs as root).
+if [ -n "$sshd_uid" ] && [ "$sshd_uid" != 0 ]; then
+    awk -F: -v uid="$sshd_uid" '$3 == uid' "$work/passwd" >"$work/loginable"
+else
+    cp "$work/passwd" "$work/loginable"
+fi
 section passwd
 field output
 enc <"$work/passwd"
@@ -143,7 +153,7 @@ expand_patterns() {  # expand_patterns PATTERNS < passwd lines: user|pattern|pat
 # its patterns used) before any key section starts, so sections never interleave. Loops read
 # files, never pipes: a piped loop would run in a subshell and miss the section count.
 if [ "$has_match" = no ]; then
-    expand_patterns "$default_akf" <"$work/passwd" >"$work/candidates"
+    expand_patterns "$default_akf" <"$work/loginable" >"$work/candidates"
 else
     : >"$work/candidates"
     while IFS= read -r entry; do
@@ -159,7 +169,7 @@ else
         fi
         patterns=$(awk '$1 == "authorizedkeysfile" {$1 = ""; print}' "$work/sshd_u")
         printf '%s\n' "$entry" | expand_patterns "${patterns:-$default_akf}" >>"$work/candidates"
-    done <"$work/passwd"
+    done <"$work/loginable"
 fi
 
 read_as() {  # read_as USER FILE: at most 1 MiB, as sshd would see it (as USER), or fail
