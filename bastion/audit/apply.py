@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bastion.audit.authorized_keys import KeyLineError, KeyOptions, parse_key_line
+from bastion.audit.authorized_keys import AuthorizedKey, KeyLineError, KeyOptions, parse_key_line
 from bastion.audit.declared import AccessList
 from bastion.audit.drift import Expected, Slot, options_satisfied
+from bastion.audit.login_guard import LoginNeeds, login_blockers
 from bastion.audit.observation import Coverage, HostObservation
 
 DEFAULT_FILE = ".ssh/authorized_keys"
@@ -72,8 +73,14 @@ def plan_host(
     own_fingerprints: frozenset[str],
     login_user: str,
     allow_lockout: bool = False,
+    needs_pty: bool = False,
+    needs_forwarding: bool = False,
 ) -> HostPlan:
-    """What to write on one host so its managed files match the access list."""
+    """What to write on one host so its managed files match the access list.
+
+    ``needs_pty`` and ``needs_forwarding`` say what bastion's own login there needs besides a
+    command (mosh; a jump host): the lockout guard counts a line without them as removed.
+    """
     plan = HostPlan(seen.host)
     if seen.coverage is not Coverage.FULL:
         plan.refused = f"not fully audited ({seen.coverage.value}): nothing written"
@@ -107,7 +114,11 @@ def plan_host(
         wanted = expected.get((seen.host, account), {})
         plan.files.append(_plan_file(seen, account, wanted, access, today))
     if not allow_lockout:
-        plan.refused = _lockout(seen, plan, own_fingerprints, login_user)
+        needs = LoginNeeds(
+            client_addr=seen.facts.get("client_addr", ""), now=seen.now,
+            pty=needs_pty, port_forwarding=needs_forwarding,
+        )  # fmt: skip
+        plan.refused = _lockout(seen, plan, own_fingerprints, login_user, needs)
     return plan
 
 
@@ -187,30 +198,58 @@ def _with_options(line: str, have: KeyOptions, required: KeyOptions) -> str:
 
 
 def _lockout(
-    seen: HostObservation, plan: HostPlan, own: frozenset[str], login_user: str
+    seen: HostObservation, plan: HostPlan, own: frozenset[str], login_user: str, needs: LoginNeeds
 ) -> str | None:
-    """Refuse the host when bastion's own key would no longer open its login account."""
+    """Refuse the host when no line of bastion's own key would still let bastion in.
+
+    A line removed, or rewritten with an option that stops bastion's login (`login_guard`),
+    counts the same. Lines in files apply does not write (authorized_keys2) still count.
+    """
     if not own:
         return None
     for file_plan in plan.files:
-        if file_plan.account != login_user:
+        if file_plan.account != login_user or not file_plan.changed:
             continue
-        removed = own.intersection(_fingerprint(c.text) for c in file_plan.changes if c.sign == "-")
-        if not removed:
-            continue
-        kept = {_fingerprint(line) for line in file_plan.new_lines}
-        elsewhere = {
+        before = {_fingerprint(line) for line in file_plan.old_lines}
+        if not own & before:
+            continue  # bastion does not log in through this file today: nothing to lose
+        usable: list[str] = []
+        blocked: list[str] = []
+        for line in file_plan.new_lines:
+            key = _parsed(line)
+            if key is None or key.fingerprint not in own:
+                continue
+            reasons = login_blockers(key.options, needs)
+            if reasons:
+                blocked += reasons
+            else:
+                usable.append(key.fingerprint)
+        elsewhere = [
             k.fingerprint
             for f in seen.key_files
             if f.account == login_user and not f.is_default_file
             for k in f.keys
-        }
-        if not (own & (kept | elsewhere)):
-            return (
-                f"would remove the key bastion logs in with ({login_user}, "
-                f"{', '.join(sorted(removed))}); declare it, or pass --allow-lockout"
-            )
+            if k.fingerprint in own and not login_blockers(k.options, needs)
+        ]
+        if usable or elsewhere:
+            continue
+        what = "; ".join(dict.fromkeys(blocked)) or "its line would be removed"
+        return (
+            f"would lock bastion out: the key bastion logs in with ({login_user}, "
+            f"{', '.join(sorted(own & before))}): {what}; declare it so that bastion still "
+            "gets in, or pass --allow-lockout"
+        )
     return None
+
+
+def _parsed(line: str) -> AuthorizedKey | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    try:
+        return parse_key_line(stripped)
+    except KeyLineError:
+        return None
 
 
 def _fingerprint(line: str) -> str | None:

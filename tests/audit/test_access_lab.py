@@ -213,7 +213,7 @@ def test_lockout_guard_refuses_to_remove_the_bastions_key(
     declared = write(tmp_path / "lockout.yaml", data)
     done = audit_lab.cli("access", "apply", *NODE3, "--access", str(declared))
     assert done.returncode == 1
-    assert "node3: REFUSED: would remove the key bastion logs in with" in done.stdout
+    assert "node3: REFUSED: would lock bastion out: the key bastion logs in with" in done.stdout
     assert audit_lab.lab_key.fingerprint in done.stdout
     assert root_keys_on_node3(audit_lab) == original
 

@@ -46,7 +46,7 @@ def world(tmp_path: Path) -> dict[str, object]:
 def observe(lines: list[str], home: str = "/home/alice") -> str:
     body = "".join(f"|{line}\n" for line in lines)
     return (
-        "@@section facts\n@@fact root yes\n@@fact now 1780000000\n"
+        "@@section facts\n@@fact root yes\n@@fact now 1780000000\n@@fact client_addr 127.0.0.1\n"
         "@@section sshd_t root\n|usepam no\n|permitrootlogin prohibit-password\n"
         f"@@section passwd\n|root:x:0:0::/root:/bin/sh\n|alice:x:1000:1000::{home}:/bin/sh\n"
         "@@section keys root /root/.ssh/authorized_keys\n@@pattern .ssh/authorized_keys\n"
@@ -161,3 +161,66 @@ def test_write_script_backs_up_and_replaces_atomically_as_the_owner(
     assert sorted(p.name for p in target.parent.iterdir()) == [
         "authorized_keys", "authorized_keys.bastion-backup-STAMP"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "needs", "blocked_by"),
+    [
+        ('from="10.9.9.9"', {}, 'from="10.9.9.9" does not match 127.0.0.1'),
+        ('from="127.0.0.0/8"', {}, None),
+        ('from="*"', {}, None),
+        ('from="127.0.0.*,!127.0.0.1"', {}, "does not match"),
+        ('from="bastion.example.org"', {}, "does not match"),
+        ('restrict,command="/bin/false"', {}, 'command="/bin/false" replaces every command'),
+        ('command="/usr/bin/true"', {}, "replaces every command"),
+        ("restrict", {}, None),
+        ("restrict", {"needs_pty": True}, "mosh needs one"),
+        ("restrict,pty", {"needs_pty": True}, None),
+        ("no-pty", {"needs_pty": True}, "mosh needs one"),
+        ("no-pty", {}, None),
+        ('expiry-time="20200101"', {}, "expiry-time=20200101 is past"),
+        ('expiry-time="29991231"', {}, None),
+        ('principals="ops"', {}, "trust certificates"),
+        ("restrict", {"needs_forwarding": True}, "other hosts are reached through this one"),
+        ("restrict,port-forwarding", {"needs_forwarding": True}, None),
+        ('permitopen="10.0.0.1:22"', {"needs_forwarding": True}, "no port forwarding"),
+    ],
+)
+def test_the_lockout_guard_counts_options_that_stop_bastions_login_as_removal(
+    world: dict[str, object], options: str, needs: dict[str, bool], blocked_by: str | None
+) -> None:
+    keys = world["keys"]
+    assert isinstance(keys, dict)
+    result = plan(world, access_for(world, ["bastion"], options), [keys["bastion"][0]], **needs)
+    [file_plan] = result.files
+    assert file_plan.changed  # the line is rewritten with the declared options
+    if blocked_by is None:
+        assert result.refused is None
+    else:
+        assert result.refused is not None and blocked_by in result.refused
+        assert result.refused.startswith("would lock bastion out")
+        assert plan(world, access_for(world, ["bastion"], options), [keys["bastion"][0]],
+                    allow_lockout=True, **needs).refused is None  # fmt: skip
+
+
+def test_a_usable_line_elsewhere_keeps_the_guard_quiet(world: dict[str, object]) -> None:
+    keys = world["keys"]
+    assert isinstance(keys, dict)
+    tmp = world["tmp"]
+    assert isinstance(tmp, Path)
+    (tmp / "access.yaml").write_text(access_for(world, ["alice"]))
+    access = load_access_list(tmp / "access.yaml")
+    text = observe([keys["bastion"][0], keys["alice"][0]]).replace(
+        "@@end\n",
+        "@@section keys root /root/.ssh/authorized_keys2\n@@pattern .ssh/authorized_keys2\n"
+        f"|{keys['bastion'][0]}\n@@end\n",
+    )
+    seen = parse_probe_output("web1", "127.0.0.1", framed(text), GOLDEN_NONCE)
+    result = plan_host(
+        seen, access, expected_keys(access, load_inventory(tmp / "inventory.yaml")),
+        today=TODAY, own_fingerprints=frozenset({keys["bastion"][1]}), login_user="root",
+    )  # fmt: skip
+    assert result.refused is None  # bastion still gets in through authorized_keys2
+    assert [c.reason for c in result.files[0].changes] == ["undeclared"]
+    alone = plan(world, access_for(world, ["alice"]), [keys["bastion"][0], keys["alice"][0]])
+    assert alone.refused is not None and "its line would be removed" in alone.refused
