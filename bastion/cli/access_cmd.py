@@ -12,11 +12,16 @@ import typer
 from bastion.cli.audit_cmd import AccessOption, load_declared
 from bastion.cli.options import (
     AllOption,
+    BatchOption,
+    CanaryOption,
     ExcludeOption,
     GroupOption,
     HostsOption,
     InventoryOption,
+    MaxFailOption,
+    PauseOption,
     SelectorOption,
+    batch_plan,
     connect_options,
     inventory_of,
     selection_from,
@@ -24,7 +29,11 @@ from bastion.cli.options import (
 from bastion.errors import UsageError
 
 if TYPE_CHECKING:
-    from bastion.audit.apply import Change, HostPlan
+    from bastion.audit.apply import Change, FilePlan, HostPlan
+    from bastion.batches import BatchPlan
+    from bastion.executor import HostWork, RunOptions
+    from bastion.inventory import Inventory
+    from bastion.models import Host, HostResult
 
 access_app = typer.Typer(
     help="Converge hosts to the declared access list (access.yaml).", no_args_is_help=True
@@ -65,60 +74,65 @@ def apply_command(
             help="Trust unknown host keys on first use.",
         ),
     ] = False,
+    batch: BatchOption = None,
+    max_fail: MaxFailOption = None,
+    pause: PauseOption = 0.0,
+    canary: CanaryOption = False,
 ) -> None:
     """Make each declared account's ~/.ssh/authorized_keys match the access list.
 
     Adds missing keys, removes undeclared, revoked and expired ones, restores declared options.
     Each file is backed up beside itself and replaced atomically as its owner, mode 0600.
     Other key sources (authorized_keys2, cert-authority lines) are reported, never touched.
-    Exit status: 0 done (or nothing to do); 1 a host refused (lockout guard) or a write failed;
-    2 bad usage or input; 3 some host could not be audited.
+    After writing, a new connection with bastion's own login must run `true`, or the backup is
+    put back over the connection still open (REVERTED).
+    Exit status: 0 done (or nothing to do); 1 a host refused (lockout guard), reverted, skipped
+    or a write failed; 2 bad usage or input; 3 some host could not be audited.
     """
     # Imported here: a help page needs none of them.
     import datetime as dt
 
-    from bastion.audit.apply import (
-        apply_command as remote_command,
-    )
-    from bastion.audit.apply import (
-        own_key_fingerprints,
-        plan_host,
-        write_script,
-    )
+    from bastion.audit.apply import own_key_fingerprints, plan_host, write_script
+    from bastion.audit.apply_run import HostScripts, apply_work, restore_script
     from bastion.audit.collect import collect
     from bastion.audit.drift import expected_keys
-    from bastion.executor import RunOptions, Task, run
+    from bastion.audit.observation import Coverage
+    from bastion.audit.probe_output import unreadable
+    from bastion.executor import RunOptions
     from bastion.jumps import check_jump_chains
-    from bastion.select import select_hosts
 
+    rolling = batch_plan(batch, max_fail, pause, canary)
     loaded = inventory_of(inventory)
     declared = load_declared(access, loaded.path)
     if declared is None:
         raise UsageError(
             f"no access list: give --access FILE or put access.yaml beside {loaded.path}"
         )
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
-    if selection.is_empty():
-        selection = selection_from(True, None, None, None, exclude)
-    targets = select_hosts(loaded, selection)
+    targets = _targets(loaded, all_hosts, group, hosts, selector, exclude)
     check_jump_chains(targets, loaded.hosts)
     connect = connect_options(loaded, accept_new=accept_new)
-    observations = collect(targets, RunOptions(forks=forks, connect=connect))
+    options = RunOptions(forks=forks, connect=connect)
+    observations = collect(targets, options)
     expected = expected_keys(declared, loaded)
     today = dt.datetime.now(dt.UTC).date()
     by_name = {h.name: h for h in targets}
-    plans = [
-        plan_host(
-            seen,
-            declared,
-            expected,
-            today=today,
-            own_fingerprints=own_key_fingerprints(by_name[seen.host].identity_file),
-            login_user=by_name[seen.host].user or getpass.getuser(),
-            allow_lockout=allow_lockout,
-        )
-        for seen in observations
-    ]
+    jumps = {h.jump for h in loaded.hosts.values() if h.jump}
+    plans = []
+    for seen in observations:
+        host = by_name[seen.host]
+        try:
+            plan = plan_host(
+                seen, declared, expected, today=today,
+                own_fingerprints=own_key_fingerprints(host.identity_file),
+                login_user=host.user or getpass.getuser(), allow_lockout=allow_lockout,
+                needs_pty=host.transport == "mosh", needs_forwarding=host.name in jumps,
+            )  # fmt: skip
+        except Exception as exc:  # one host's odd data must not cost the others their plan
+            failed = unreadable(seen.host, seen.address, f"{type(exc).__name__}: {exc}")
+            seen.coverage, seen.error = Coverage.FAILED, failed.error
+            plan = plan_host(seen, declared, expected, today=today,
+                             own_fingerprints=frozenset(), login_user="")  # fmt: skip
+        plans.append(plan)
     for plan in plans:
         _print_plan(plan, check)
     code = EXIT_NOT_REACHED if any(o.coverage.value != "ok" for o in observations) else EXIT_OK
@@ -127,28 +141,159 @@ def apply_command(
     if check:
         raise typer.Exit(code)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    tasks = [
-        Task(by_name[p.host], remote_command(write_script(p.files, stamp)))
-        for p in plans
-        if p.changed and p.refused is None
-    ]
-    if not tasks:
+    to_write = [p for p in plans if p.changed and p.refused is None]
+    if not to_write:
         raise typer.Exit(code)
-    results = run(tasks, RunOptions(forks=forks, connect=connect), lambda event: None)
+    scripts = {
+        p.host: HostScripts(write_script(p.files, stamp), restore_script(p.files, stamp))
+        for p in to_write
+    }
+    results = _execute([by_name[p.host] for p in to_write], options, apply_work(scripts), rolling)
+    files = {p.host: p.files for p in to_write}
     for result in results:
-        written = [
-            line[10:] for line in result.stdout.splitlines() if line.startswith("@@written ")
-        ]
-        failed = [line[9:] for line in result.stdout.splitlines() if line.startswith("@@failed ")]
-        for item in written:
-            sys.stdout.write(f"{result.host}: written {item}\n")
-        for item in failed:
-            sys.stdout.write(f"{result.host}: FAILED {item} (nothing replaced)\n")
-        if not result.succeeded or failed:
-            reason = result.error or result.stderr.strip()[-200:] or "write failed"
-            sys.stderr.write(f"bastion: {result.host}: {reason}\n")
+        if not _report_apply(result, files[result.host]):
             code = max(code, EXIT_SOME_FAILED) if code != EXIT_NOT_REACHED else code
     raise typer.Exit(code)
+
+
+@access_app.command("restore")
+def restore_command(
+    inventory: InventoryOption = None,
+    all_hosts: AllOption = False,
+    group: GroupOption = None,
+    hosts: HostsOption = None,
+    selector: SelectorOption = None,
+    exclude: ExcludeOption = None,
+    stamp: Annotated[
+        str | None,
+        typer.Option(
+            "--stamp",
+            help="Restore the backups of this apply (20261202T194600Z) rather than the newest.",
+            show_default=False,
+        ),
+    ] = None,
+    forks: Annotated[
+        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
+    ] = 64,
+    accept_new: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new",
+            envvar="BASTION_ACCEPT_NEW",
+            help="Trust unknown host keys on first use.",
+        ),
+    ] = False,
+) -> None:
+    """Put back the authorized_keys files `access apply` backed up (the newest, or --stamp).
+
+    Each account's ~/.ssh/authorized_keys.bastion-backup-STAMP is copied back as the account,
+    mode 0600, replaced atomically. Exit status: 0 done (or nothing to restore); 1 a restore
+    failed; 2 bad usage; 3 some host could not be reached.
+    """
+    from bastion.audit.apply_run import HostScripts, apply_work, restore_latest_script
+    from bastion.executor import RunOptions
+    from bastion.jumps import check_jump_chains
+
+    try:
+        script = restore_latest_script(stamp)
+    except ValueError as exc:
+        raise UsageError(str(exc), source="--stamp") from None
+    loaded = inventory_of(inventory)
+    targets = _targets(loaded, all_hosts, group, hosts, selector, exclude)
+    check_jump_chains(targets, loaded.hosts)
+    options = RunOptions(forks=forks, connect=connect_options(loaded, accept_new=accept_new))
+    scripts = {h.name: HostScripts(script, "") for h in targets}
+    code = EXIT_OK
+    for result in _execute(targets, options, apply_work(scripts, verify=False), None):
+        restored = [
+            line[11:] for line in result.stdout.split("\n") if line.startswith("@@restored ")
+        ]
+        for item in restored:
+            user, _, when = item.partition(" ")
+            sys.stdout.write(f"{result.host}: restored {_visible(user)} from backup {when}\n")
+        if result.status.value == "unreachable":
+            sys.stderr.write(f"bastion: {result.host}: {_visible(result.error or '')}\n")
+            code = EXIT_NOT_REACHED
+        elif not result.succeeded:
+            sys.stderr.write(f"bastion: {result.host}: a restore failed\n")
+            code = max(code, EXIT_SOME_FAILED)
+        elif not restored:
+            sys.stdout.write(f"{result.host}: no backup to restore\n")
+    raise typer.Exit(code)
+
+
+def _targets(
+    loaded: Inventory,
+    all_hosts: bool,
+    group: list[str] | None,
+    hosts: list[str] | None,
+    selector: str | None,
+    exclude: list[str] | None,
+) -> list[Host]:
+    from bastion.select import select_hosts
+
+    selection = selection_from(all_hosts, group, hosts, selector, exclude)
+    if selection.is_empty():
+        selection = selection_from(True, None, None, None, exclude)
+    return select_hosts(loaded, selection)
+
+
+def _execute(
+    targets: list[Host], options: RunOptions, work: HostWork, rolling: BatchPlan | None
+) -> list[HostResult]:
+    """Run ``work`` on every target, in rolling batches when asked (canary first)."""
+    import asyncio
+
+    from bastion.batches import run_in_batches
+    from bastion.executor import execute_work
+
+    def ignore(event: object) -> None:
+        del event
+
+    if rolling is None:
+        return asyncio.run(execute_work(targets, options, ignore, work))
+
+    async def rolled() -> list[HostResult]:
+        results, report = await run_in_batches(
+            targets, rolling, lambda batch: execute_work(batch, options, ignore, work)
+        )
+        if report.stopped:
+            sys.stderr.write(f"bastion: stopped: {report.stopped}\n")
+        return results
+
+    return asyncio.run(rolled())
+
+
+def _report_apply(result: HostResult, files: list[FilePlan]) -> bool:
+    """Print what happened on one host; whether it went as planned."""
+    from bastion.audit.apply_run import outcome_of
+
+    done = outcome_of(result, files)
+    out = sys.stdout
+    for account, path in done.written:
+        if done.reverted is None:
+            out.write(f"{result.host}: written {account} {path}\n")
+    for account, path in done.failed:
+        out.write(f"{result.host}: FAILED {account} {path} (nothing replaced)\n")
+    if done.reverted is not None:
+        for account, path in done.written:
+            out.write(
+                f"{result.host}: REVERTED {account} {path}: a new login as bastion failed "
+                f"after writing ({_visible(done.reverted)}); the backup is back\n"
+            )
+    if result.status.value == "skipped":
+        out.write(f"{result.host}: skipped ({result.error}): nothing written\n")
+    if result.succeeded and not done.failed:
+        return True
+    if result.status.value != "skipped":
+        reason = result.error or result.stderr.strip()[-200:] or "write failed"
+        sys.stderr.write(f"bastion: {result.host}: {_visible(reason)}\n")
+    return False
+
+
+def _visible(text: str) -> str:
+    """``text`` with control characters shown as escapes (a host chose some of it)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _print_plan(plan: HostPlan, check: bool) -> None:
