@@ -172,11 +172,15 @@ else
     done <"$work/loginable"
 fi
 
-read_as() {  # read_as USER FILE: at most 1 MiB, as sshd would see it (as USER), or fail
+# At most 1 MiB; O_NONBLOCK, so a file swapped for a FIFO after the -f test reads as empty
+# instead of stalling the probe.
+read_file() { dd if="$1" bs=1048576 count=1 iflag=nonblock,fullblock status=none 2>/dev/null; }
+read_as() {  # read_as USER FILE: as sshd would see it (as USER), or fail
     if [ "$is_root" = yes ]; then
-        runuser -u "$1" -- head -c 1048576 -- "$2" 2>/dev/null
+        runuser -u "$1" -- dd if="$2" bs=1048576 count=1 iflag=nonblock,fullblock status=none \
+            2>/dev/null
     elif [ "$1" = "$me" ]; then
-        head -c 1048576 -- "$2" 2>/dev/null
+        read_file "$2"
     else
         return 1
     fi
@@ -240,12 +244,15 @@ for base in /root /home; do
     find "$base" -maxdepth 4 -path '*/.ssh/*' -type f ! -name '*.pub' \
         ! -name 'authorized_keys*' ! -name 'known_hosts*' ! -name config -exec sh -c '
         for file do
-            head -c 100 -- "$file" 2>/dev/null | grep -q "PRIVATE KEY" || continue
+            # Non-blocking, and ssh-keygen bounded: a name swapped for a FIFO cannot stall us.
+            dd if="$file" bs=100 count=1 iflag=nonblock status=none 2>/dev/null |
+                grep -q "PRIVATE KEY" || continue
+            [ -f "$file" ] && [ ! -L "$file" ] || continue
             encrypted=yes
             # An empty passphrase works only on an unencrypted key; the public half is discarded.
-            ssh-keygen -y -P "" -f "$file" >/dev/null 2>&1 && encrypted=no
+            timeout 10 ssh-keygen -y -P "" -f "$file" >/dev/null 2>&1 && encrypted=no
             printf "%s\0%s\0%s\0%s\0" "$file" "$(stat -c %U -- "$file")" "$encrypted" \
-                "$(ssh-keygen -lf "$file" 2>/dev/null)"
+                "$(timeout 10 ssh-keygen -lf "$file" 2>/dev/null)"
         done' sh {} + 2>/dev/null
 done | enc
 
