@@ -111,9 +111,13 @@ def attribute_sources(files: Sequence[SudoersFile], main: str = MAIN_SUDOERS) ->
             any(f.nopasswd_default for f in parts),
             tuple(u for f in parts for u in f.nopasswd_users),
         )
+    origins: dict[SudoersRule, str] = {}  # the source is not part of a rule's identity
+    for part in parts:
+        for rule in part.rules:
+            origins.setdefault(rule, rule.source)
     placed = []
     for rule in whole.rules:
-        origin = next((r.source for f in parts for r in f.rules if r == rule), main)
+        origin = origins.get(rule, main)
         placed.append(
             SudoersRule(rule.users, rule.hosts, rule.runas, rule.commands, rule.nopasswd, origin)
         )

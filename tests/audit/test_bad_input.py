@@ -256,3 +256,31 @@ def test_any_field_values_give_a_report(
     out.section("logins", ("source", "authlog"), ("output", login + "\n"))
     built = build_report([parse(out.text())], started_at="2026-01-01T00:00:00+00:00")
     assert built.observations[0].coverage is Coverage.FULL
+
+
+def test_a_sudo_l_line_repeating_a_tag_is_read_in_linear_time() -> None:
+    line = "    (ALL) " + "NOPASSWD: " * 200_000 + "ALL\n"  # more than 60 s of CPU on d293b42
+    started = time.process_time()
+    listed = parse_sudo_list("User eve may run the following commands on h:\n" + line)
+    assert time.process_time() - started < BUDGET_S
+    assert (listed.privilege.value, listed.nopasswd) == ("all", True)
+
+
+def test_attributing_thousands_of_sudoers_rules_is_linear() -> None:
+    from bastion.audit.sudoers_json import MAX_RULES, attribute_sources
+
+    specs = [
+        {"User_List": [{"username": f"u{i}"}], "Cmnd_Specs": [{"Commands": [{"command": "ALL"}]}]}
+        for i in range(MAX_RULES)
+    ]
+    text = json.dumps({"User_Specs": specs})
+    whole = parse_sudoers_json(text, "/etc/sudoers")
+    part = parse_sudoers_json(text, "/etc/sudoers.d/many")
+    started = time.process_time()
+    policy = attribute_sources([whole, part])
+    assert time.process_time() - started < BUDGET_S
+    assert {r.source for r in policy.rules} == {"/etc/sudoers.d/many"}
+    too_many = json.dumps({"User_Specs": [*specs, specs[0]]})
+    assert parse_sudoers_json(too_many, "/etc/sudoers").error == (
+        f"/etc/sudoers: more than {MAX_RULES} sudoers rules"
+    )
