@@ -12,7 +12,7 @@ from bastion.models import Event, Host, HostResult, Status
 
 # A probe that needs longer than this on one host is stuck (a hung NFS home, say).
 DEFAULT_PROBE_TIMEOUT_S = 120.0
-PROBE_OUTPUT_CHARS = 64 * 1024 * 1024
+PROBE_OUTPUT_CHARS = 16 * 1024 * 1024
 """What one host's probe output may be; past it the rest is dropped and the host is not fully
 audited (its end marker is lost), so a hostile node cannot fill the bastion's memory."""
 
@@ -49,7 +49,12 @@ def observe(result: HostResult, host: Host, nonce: str) -> HostObservation:
         )  # fmt: skip
     else:
         seen = parse_probe_output(result.host, result.address, result.stdout, nonce)
-        if result.status is not Status.OK:
+        if len(result.stdout) >= PROBE_OUTPUT_CHARS:
+            seen.coverage = Coverage.FAILED
+            seen.error = (
+                f"probe output over {PROBE_OUTPUT_CHARS:,} characters: the rest was dropped"
+            )
+        elif result.status is not Status.OK:
             seen.coverage = Coverage.FAILED
             detail = result.stderr.strip().split("\n")[-1:] or [result.status.value]
             seen.error = result.error or detail[0][:300]

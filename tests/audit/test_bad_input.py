@@ -284,3 +284,12 @@ def test_attributing_thousands_of_sudoers_rules_is_linear() -> None:
     assert parse_sudoers_json(too_many, "/etc/sudoers").error == (
         f"/etc/sudoers: more than {MAX_RULES} sudoers rules"
     )
+
+
+def test_probe_output_past_its_cap_is_not_audited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collect, "PROBE_OUTPUT_CHARS", 1000)
+    text = ProbeText().section("facts", facts(root="yes")).text() + "A" * 1000
+    result = HostResult(host="a", address="127.0.0.1", status=Status.OK, stdout=text[:1000])
+    seen = collect.observe(result, Host(name="a", address="127.0.0.1"), GOLDEN_NONCE)
+    assert seen.coverage is Coverage.FAILED
+    assert seen.error == "probe output over 1,000 characters: the rest was dropped"
