@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+import sys
+import traceback
 
 from bastion.audit.authorized_keys import parse_authorized_keys
 from bastion.audit.observation import (
@@ -59,6 +62,8 @@ def parse_probe_output(host: str, address: str, text: str, nonce: str) -> HostOb
     try:
         return _observe(host, address, read_frames(text, nonce))
     except Exception as exc:  # one host's bad output must not cost the others
+        if os.environ.get("BASTION_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
         return unreadable(host, address, f"{type(exc).__name__}: {exc}")
 
 

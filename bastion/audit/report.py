@@ -6,6 +6,9 @@ Every report format (terminal, JSON, Markdown, HTML, SARIF) renders this one obj
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -81,6 +84,8 @@ def build_report(
             host_rows = access_rows(seen) if seen.coverage is not Coverage.UNREACHABLE else []
             found = host_findings(seen, host_rows, unused_days=unused_days)
         except Exception as exc:  # one host's odd data must not cost the others their report
+            if os.environ.get("BASTION_DEBUG"):
+                traceback.print_exc(file=sys.stderr)
             failed = unreadable(seen.host, seen.address, f"{type(exc).__name__}: {exc}")
             failed.groups = seen.groups
             observations[index] = failed
