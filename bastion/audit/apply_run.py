@@ -135,6 +135,13 @@ def apply_work(scripts: Mapping[str, HostScripts], *, verify: bool = True) -> Ho
                         error = f"bastion could not log in again ({refused}); REVERT FAILED"
         except LinkLost as exc:
             error = f"connection lost while writing: {exc.reason}"
+            # Nothing left to revert over: at least say whether bastion still gets in.
+            refused = await _login_refused(transport, host) if verify else None
+            if refused is not None:
+                error += (
+                    f"; bastion cannot log in any more ({refused}): put back the "
+                    "authorized_keys.bastion-backup-* file by hand"
+                )
         finally:
             link.close()
         return HostResult(
