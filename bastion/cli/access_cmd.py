@@ -272,15 +272,16 @@ def _report_apply(result: HostResult, files: list[FilePlan]) -> bool:
     out = sys.stdout
     for account, path in done.written:
         if done.reverted is None:
-            out.write(f"{result.host}: written {account} {path}\n")
+            out.write(_visible(f"{result.host}: written {account} {path}") + "\n")
     for account, path in done.failed:
-        out.write(f"{result.host}: FAILED {account} {path} (nothing replaced)\n")
+        out.write(_visible(f"{result.host}: FAILED {account} {path} (nothing replaced)") + "\n")
     if done.reverted is not None:
         for account, path in done.written:
-            out.write(
+            line = (
                 f"{result.host}: REVERTED {account} {path}: a new login as bastion failed "
-                f"after writing ({_visible(done.reverted)}); the backup is back\n"
+                f"after writing ({done.reverted}); the backup is back"
             )
+            out.write(_visible(line) + "\n")
     if result.status.value == "skipped":
         out.write(f"{result.host}: skipped ({result.error}): nothing written\n")
     if result.succeeded and not done.failed:
@@ -297,20 +298,24 @@ def _visible(text: str) -> str:
 
 
 def _print_plan(plan: HostPlan, check: bool) -> None:
-    out = sys.stdout
+    """The plan of one host; what came from the host (comments, paths) with controls escaped."""
+
+    def say(line: str) -> None:
+        sys.stdout.write(_visible(line) + "\n")
+
     for note in plan.notes:
-        out.write(f"{plan.host}: note: {note}\n")
+        say(f"{plan.host}: note: {note}")
     if plan.refused:
-        out.write(f"{plan.host}: REFUSED: {plan.refused}\n")
+        say(f"{plan.host}: REFUSED: {plan.refused}")
     changed = [f for f in plan.files if f.changes]
     if not changed and not plan.refused:
-        out.write(f"{plan.host}: no change\n")
+        say(f"{plan.host}: no change")
     for file_plan in changed:
-        out.write(f"{plan.host}: {file_plan.account} {file_plan.path}\n")
+        say(f"{plan.host}: {file_plan.account} {file_plan.path}")
         for change in file_plan.changes:
-            out.write(f"  {change.sign} {_describe(change)}\n")
+            say(f"  {change.sign} {_describe(change)}")
     if changed and check:
-        out.write(f"{plan.host}: --check: nothing written\n")
+        say(f"{plan.host}: --check: nothing written")
 
 
 def _describe(change: Change) -> str:

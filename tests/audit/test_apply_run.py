@@ -114,3 +114,16 @@ def test_unreachable_is_unreachable() -> None:
 def test_restore_refuses_a_stamp_that_is_not_one(stamp: str) -> None:
     with pytest.raises(ValueError, match="not a backup stamp"):
         restore_latest_script(stamp)
+
+
+def test_host_strings_in_apply_output_are_shown_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    from bastion.audit.apply import Change, FilePlan, HostPlan
+    from bastion.cli.access_cmd import _print_plan
+
+    path = "/home/e\x1b]52;c;aGk=\x07/.ssh/authorized_keys"
+    change = Change("-", "ssh-ed25519 AAAA bad\x1b[2J", "undeclared")
+    plan = HostPlan("web1", [FilePlan("web1", "eve", path, (), (), (change,), True)])
+    _print_plan(plan, check=True)
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\\x1b]52;c;aGk=\\x07" in shown
