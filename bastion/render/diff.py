@@ -44,7 +44,7 @@ class DiffRenderer:
             majority = groups[0] if groups else None
             expected = majority.text if majority is not None else ""
             name = majority.folded if majority is not None else "none"
-            label = f"{name} (majority, {len(majority.hosts) if majority else 0})"
+            label = f"{name} ({len(majority.hosts) if majority else 0} of {len(results)} hosts)"
         else:
             reference = next((r for r in results if r.host == self._ref), None)
             expected = reference.stdout if reference is not None else ""
