@@ -40,17 +40,13 @@ CERTIFICATE = "MIIDBTCCAe2gAwIBAgIIQ" + "A" * 180 + "=="
 
 def per_host(commands: dict[str, str]) -> str:
     """One shell command that runs ``commands[host]`` on each lab host (by its address)."""
-    cases = " ".join(
-        f"{LAB_SUBNET}.{name[-1]}) {command} ;;" for name, command in commands.items()
-    )
+    cases = " ".join(f"{LAB_SUBNET}.{name[-1]}) {command} ;;" for name, command in commands.items())
     return f'set -- $SSH_CONNECTION; case "$3" in {cases} esac'
 
 
 def rows_of(screen_lines: list[str], host: str) -> list[str]:
     """The text after ``host:`` (and its padding) on every screen row prefixed with it."""
-    return [
-        row.split(":", 1)[1].lstrip(" ") for row in screen_lines if row.startswith(f"{host}:")
-    ]
+    return [row.split(":", 1)[1].lstrip(" ") for row in screen_lines if row.startswith(f"{host}:")]
 
 
 def test_control_characters_from_hosts_are_shown_never_interpreted(lab: Cli) -> None:
@@ -81,9 +77,9 @@ def test_the_oracle_sees_the_attack_with_raw(lab: Cli) -> None:
     assert rows_of(lines, "node2") != SEEN["node2"]
 
 
-EVERY_ASCII_CONTROL = "printf '" + "".join(
-    f"\\{code:03o}x" for code in [*range(0, 9), *range(11, 32), 127]
-) + "\\n'"
+EVERY_ASCII_CONTROL = (
+    "printf '" + "".join(f"\\{code:03o}x" for code in [*range(0, 9), *range(11, 32), 127]) + "\\n'"
+)
 """printf of every C0 control but tab and line feed, and DEL, each followed by an x."""
 
 
@@ -155,3 +151,11 @@ def test_each_host_prefix_has_its_own_colour_unless_no_color(lab: Cli) -> None:
     assert len(set(colours.values())) == 3 and "default" not in colours.values(), colours
     plain, _ = run_in_pty(lab, "run", "-i", "lab", "--all", "hostname")  # NO_COLOR=1
     assert set(check_colours(plain).values()) == {"default"}
+
+
+def test_stdout_and_stderr_text_line_up_on_a_terminal(lab: Cli) -> None:
+    run, _ = run_in_pty(lab, "run", "-i", "lab", "--all", "echo out; echo err >&2")
+    assert run.returncode == 0
+    rows = [row for row in run.lines() if row.startswith("node")]
+    assert len(rows) == 6, rows
+    assert {row.rindex(" ") + 1 for row in rows} == {len("node1 [stderr]: ")}, rows
