@@ -112,7 +112,8 @@ class StatusBoard:
         try:
             columns = os.get_terminal_size(self._terminal.fileno()).columns
         except (OSError, ValueError, io.UnsupportedOperation):
-            columns = 80
+            columns = 0
+        columns = columns or 80  # a pty nobody gave a size reports 0 columns
         # One cell short of the width: a line filling the last column would wrap on some
         # terminals, and then erasing it would leave a row behind.
         lines = [cut_to_width(line, max(columns - 1, 1)) for line in self._lines_of()]
