@@ -214,3 +214,20 @@ def test_status_board_keeps_output_whole_above_it(monkeypatch: pytest.MonkeyPatc
 def test_cut_to_width_counts_wide_characters_twice() -> None:
     assert cut_to_width("日本語", 5) == "日本"
     assert cut_to_width("abc", 5) == "abc"
+
+
+def test_error_lines_show_control_characters() -> None:
+    """`bastion: error: ...` quotes what it was given; a control character in it is shown."""
+    from tests.conftest import BASTION, REPO
+
+    done = subprocess.run(
+        [*BASTION, "run", "-H", "node1", "--script", "/nonexistent/x\x1b]0;pwned\x07", "--"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "x^[]0;pwned^G" in done.stderr

@@ -1,4 +1,4 @@
-"""The audit's terminal report at 80 and 120 columns: no path cut, nothing from a host obeyed."""
+"""The audit's and cluster status's tables: no path cut, nothing from a host obeyed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from bastion.audit.findings import Finding, Severity
 from bastion.audit.probe_output import parse_probe_output
 from bastion.audit.report import AuditReport, build_report
+from bastion.cluster.nodes import NodeStatus
 from bastion.render.audit_terminal import render_audit
+from bastion.render.cluster_nodes import render_nodes
 from tests.audit.golden import DATA
 
 
@@ -54,3 +56,18 @@ def test_findings_from_a_hostile_host_are_shown_not_obeyed(report: AuditReport) 
         assert "\x1b" not in text and "\r" not in text
         assert "eve^[]0;pwned^G^M" in text and "eve^[[2J" in text
         assert re.search(r"/home/eve/\.ssh/authorized_keys\^\[\[1A", text)
+
+
+def test_cluster_status_shows_a_hostile_node_name_visibly() -> None:
+    node = NodeStatus(
+        name="evil\x1b]0;pwned\x07[red]x[/]",
+        roles=("control-plane\x1b[2J",),
+        ready=True,
+        version="v1.33.4\r",
+        internal_ip="10.0.0.1",
+        capacity={"cpu": "4"},
+    )
+    text = render_nodes([node], "node1", width=200)
+    assert "\x1b" not in text and "\r" not in text
+    assert "evil^[]0;pwned^G[red]x[/]" in text  # not rich markup either
+    assert "control-plane^[[2J" in text and "v1.33.4^M" in text
