@@ -159,3 +159,30 @@ def test_stdout_and_stderr_text_line_up_on_a_terminal(lab: Cli) -> None:
     rows = [row for row in run.lines() if row.startswith("node")]
     assert len(rows) == 6, rows
     assert {row.rindex(" ") + 1 for row in rows} == {len("node1 [stderr]: ")}, rows
+
+
+def test_a_running_play_step_shows_its_time_and_each_hosts_last_line(
+    lab: Cli, tmp_path: Path
+) -> None:
+    book = tmp_path / "slow.yaml"
+    book.write_text(
+        "name: slow\nhosts: -H node[1-2]\nsteps:\n"
+        "  - name: kubeadm init\n"
+        "    run: echo '[preflight] pulling images'; sleep 1; echo '[init] halfway'; sleep 1\n"
+    )
+    run, _ = run_in_pty(lab, "play", "-i", "lab", str(book))
+    assert run.returncode == 0, run.data
+    assert b"STEP 1/1 kubeadm init  running for " in run.data
+    assert re.search(rb"node[12]  +\d+s ago  \[init\] halfway", run.data), run.data
+    final = "\n".join(run.lines())
+    assert "running for" not in final and "ago  [init]" not in final  # the board is gone
+    assert "PLAY RECAP" in final
+
+
+def test_a_batch_pause_is_counted_down(lab: Cli) -> None:
+    run, _ = run_in_pty(
+        lab, "run", "-i", "lab", "-H", "node[1-2]", "--batch", "1", "--pause", "2", "true"
+    )
+    assert run.returncode == 0, run.data
+    assert b"1/2 done  0 running  pausing 2 s before the next batch" in run.data
+    assert "pausing" not in "\n".join(run.lines())

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bastion.playbook.record import PlayRecorder
     from bastion.playbook.results import PlayEvent
     from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
+    from bastion.render.progress import PlayProgress
     from bastion.runrecord import RunContext
 
 
@@ -140,6 +141,7 @@ def play_command(
         limit=selection,
     )
     color = wants_color(sys.stdout)
+    progress = start_play_progress(output is not PlayOutput.JSON)
     renderer: PlayTextRenderer | PlayJsonRenderer
     if output is PlayOutput.JSON:
         renderer = PlayJsonRenderer(sys.stdout)
@@ -165,14 +167,32 @@ def play_command(
     recorder = PlayRecorder(out_dir, context) if out_dir is not None else None
 
     def emit(event: PlayEvent) -> None:
+        if progress is not None:
+            progress.handle(event)
         renderer.handle(event)
         if recorder is not None:
             recorder.handle(event)
 
-    run = PlaybookRun(book, loaded, options, emit)
-    run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
-    json_recap = sys.stderr if output is PlayOutput.JSON else None
-    raise typer.Exit(execute_play(run, renderer, json_recap, recorder, context))
+    try:
+        run = PlaybookRun(book, loaded, options, emit)
+        run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
+        json_recap = sys.stderr if output is PlayOutput.JSON else None
+        code = execute_play(run, renderer, json_recap, recorder, context)
+    finally:
+        if progress is not None:
+            progress.stop()
+    raise typer.Exit(code)
+
+
+def start_play_progress(wanted: bool) -> PlayProgress | None:
+    """The live step board on stderr when it is a terminal (started: build renderers after)."""
+    if not wanted or not sys.stderr.isatty():
+        return None
+    from bastion.render.progress import PlayProgress
+
+    progress = PlayProgress()
+    progress.start()
+    return progress
 
 
 def execute_play(
