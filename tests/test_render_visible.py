@@ -231,3 +231,21 @@ def test_error_lines_show_control_characters() -> None:
     assert done.returncode == 2
     assert "\x1b" not in done.stderr and "\x07" not in done.stderr
     assert "x^[]0;pwned^G" in done.stderr
+
+
+def test_the_same_auth_failure_on_many_hosts_folds() -> None:
+    """asyncssh names the address in its reason: 40 hosts must not be 40 lines."""
+    results = [
+        result(
+            f"node{n}",
+            Status.UNREACHABLE,
+            exit_status=None,
+            error=f"authentication failed for root: Permission denied for user root on host "
+            f"127.0.1.{n}",
+        )
+        for n in range(1, 10)
+    ]
+    assert render_summary(results, 1.0).splitlines()[1:] == [
+        "  unreachable  node[1-9]  authentication failed for root: Permission denied for user "
+        "root on host <address>"
+    ]
