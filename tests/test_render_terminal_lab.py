@@ -6,6 +6,7 @@ a pyte screen, fed every byte bastion wrote, is the oracle for what the operator
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -186,3 +187,15 @@ def test_a_batch_pause_is_counted_down(lab: Cli) -> None:
     assert run.returncode == 0, run.data
     assert b"1/2 done  0 running  pausing 2 s before the next batch" in run.data
     assert "pausing" not in "\n".join(run.lines())
+
+
+def test_json_and_out_dir_keep_the_exact_text(lab: Cli, tmp_path: Path) -> None:
+    out_dir = tmp_path / "record"
+    done = lab(
+        "run", "-i", "lab", "-H", "node2", "-o", "json", "--out-dir", str(out_dir),
+        HOSTILE["node2"],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sent = "disk FULL\rall good!\nabc\b\b\bxyz\n"
+    assert json.loads(done.stdout)["stdout"] == sent
+    assert (out_dir / "node2.out").read_bytes() == sent.encode()
