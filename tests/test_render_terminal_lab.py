@@ -199,3 +199,13 @@ def test_json_and_out_dir_keep_the_exact_text(lab: Cli, tmp_path: Path) -> None:
     sent = "disk FULL\rall good!\nabc\b\b\bxyz\n"
     assert json.loads(done.stdout)["stdout"] == sent
     assert (out_dir / "node2.out").read_bytes() == sent.encode()
+
+
+def test_a_slow_host_is_named_with_its_time_and_last_line(lab: Cli) -> None:
+    command = per_host(
+        {"node1": "echo 'pulling images'; sleep 4", "node2": "true", "node3": "true"}
+    )
+    run, _ = run_in_pty(lab, "run", "-i", "lab", "--all", command)
+    assert run.returncode == 0, run.data
+    assert re.search(rb"2/3 done  1 running\r?\n  node1  +[2-9]s  pulling images", run.data)
+    assert "1 running" not in "\n".join(run.lines())  # gone before the summary

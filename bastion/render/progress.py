@@ -1,10 +1,12 @@
 """Live progress on a terminal: done/total while a run streams, what runs while a step runs.
 
-`LiveProgress` (run, copy, fetch): ``12/100 done  30 running  1 not ok``, and between
-batches ``pausing 6 s`` counting down. `PlayProgress` (play, cluster): the step, then one line
-per running host with its elapsed time and the last line it printed, so a ten-minute
-``kubeadm init`` visibly moves. Both sit on a `StatusBoard`, below the output, and vanish
-before the summary. Every host text shown is passed through `visible`.
+`LiveProgress` (run, copy, fetch): ``12/100 done  30 running  1 not ok``, between batches
+``pausing 6 s`` counting down, and below it the hosts running for more than `SLOW_S`
+seconds, longest first, each with its time and its last output line (which host hangs).
+`PlayProgress` (play, cluster): the step and how long it has run, then a line per host with
+the last line it printed and when, so a ten-minute ``kubeadm init`` visibly moves. Both sit
+on a `StatusBoard`, below the output, and vanish before the summary. Every host text shown
+is passed through `visible`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bastion.models import Event, HostFinished, HostResult, HostStarted
+from bastion.models import Event, HostFinished, HostOutput, HostResult, HostStarted
 from bastion.render.base import BOLD, RED, paint, wants_color
 from bastion.render.status_board import StatusBoard
 from bastion.render.visible import visible
 
 HOST_ROWS = 6
-"""Running hosts shown one per line by `PlayProgress`; more are counted on one line."""
+"""Running hosts shown one per line; more are counted on one line."""
+SLOW_S = 2.0
+"""A run's host is listed under the counts once it has run this long."""
+LINE_CHARS = 300
+"""Of a host's last line, what is kept for the board (which cuts it to the window)."""
 
 
 def elapsed(seconds: float) -> str:
@@ -33,10 +39,19 @@ def elapsed(seconds: float) -> str:
 
 
 def last_line(text: str) -> str | None:
-    """The last non-blank line of ``text``, made visible; None when there is none."""
-    for line in reversed(text.splitlines()):
-        if line.strip():
-            return visible(line.strip())
+    """The last non-blank line of ``text``, made visible; None when there is none.
+
+    Looks only at the end of the text: a chunk may be megabytes of output.
+    """
+    end = len(text)
+    while end:
+        while end and text[end - 1] in "\r\n":
+            end -= 1
+        start = text.rfind("\n", 0, end) + 1
+        line = text[max(start, end - LINE_CHARS) : end].strip()
+        if line:
+            return visible(line)
+        end = start
     return None
 
 
@@ -80,6 +95,8 @@ class LiveProgress:
         self._done = 0
         self._failed = 0
         self._pause_until: float | None = None
+        self._started: dict[str, float] = {}
+        self._last: dict[str, str] = {}
         self._color = wants_color(sys.stderr)
         self._board: StatusBoard | None = None
 
@@ -94,19 +111,30 @@ class LiveProgress:
             self._board = None
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, HostStarted):
-            self._running += 1
-            self._pause_until = None
-        elif isinstance(event, HostFinished):
-            if self._running:  # a skipped host (batches) finishes without starting
-                self._running -= 1
-            self._done += 1
-            if not event.result.succeeded:
-                self._failed += 1
-        else:
+        board = self._board
+        if board is None:
             return
-        if self._board is not None:
-            self._board.refresh()
+        with board.lock:
+            if isinstance(event, HostStarted):
+                self._running += 1
+                self._pause_until = None
+                self._started[event.host] = time.monotonic()
+            elif isinstance(event, HostOutput):
+                line = last_line(event.data)
+                if line is not None:
+                    self._last[event.host] = line
+                return  # shown at the next tick: output itself redraws the board
+            elif isinstance(event, HostFinished):
+                host = event.result.host
+                if self._started.pop(host, None) is not None:  # skipped hosts never started
+                    self._running -= 1
+                self._last.pop(host, None)
+                self._done += 1
+                if not event.result.succeeded:
+                    self._failed += 1
+            else:
+                return
+        board.refresh()
 
     def pausing(self, seconds: float) -> None:
         """A batch pause begins: count it down until the next host starts."""
@@ -125,7 +153,25 @@ class LiveProgress:
         if self._pause_until is not None:
             left = max(0.0, self._pause_until - time.monotonic())
             line += f"  pausing {left:.0f} s before the next batch"
-        return [line]
+        return [line, *self._slow_rows()]
+
+    def _slow_rows(self) -> list[str]:
+        now = time.monotonic()
+        slow = sorted(
+            (h for h, at in self._started.items() if now - at >= SLOW_S),
+            key=lambda h: self._started[h],
+        )
+        shown = slow[:HOST_ROWS]
+        width = max((len(h) for h in shown), default=0)
+        rows = []
+        for host in shown:
+            row = f"  {host.ljust(width)}  {elapsed(now - self._started[host]):>6}"
+            if host in self._last:
+                row += "  " + paint(self._last[host], "2", self._color)
+            rows.append(row)
+        if len(slow) > len(shown):
+            rows.append(f"  ... and {len(slow) - len(shown)} more running for {SLOW_S:.0f}s+")
+        return rows
 
 
 class PlayProgress:
