@@ -209,3 +209,11 @@ def test_a_slow_host_is_named_with_its_time_and_last_line(lab: Cli) -> None:
     assert run.returncode == 0, run.data
     assert re.search(rb"2/3 done  1 running\r?\n  node1  +[2-9]s  pulling images", run.data)
     assert "1 running" not in "\n".join(run.lines())  # gone before the summary
+
+
+def test_a_refused_out_dir_leaves_no_progress_line_behind(lab: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run, _ = run_in_pty(lab, "run", "-i", "lab", "--all", "--out-dir", str(blocker / "x"), "true")
+    assert run.returncode != 0
+    assert not any("done" in row and "running" in row for row in run.lines()), run.lines()

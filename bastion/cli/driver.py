@@ -138,10 +138,16 @@ class _Consumers:
 
             self.progress = LiveProgress(len(fanout.targets))
             self.progress.start()  # before the renderer, so it writes through rich's proxy
-        self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref, fanout.display)
-        self.recorder = (
-            OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
-        )
+        try:
+            self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref, fanout.display)
+            self.recorder = (
+                OutDirRecorder(fanout.out_dir, fanout.context)
+                if fanout.out_dir is not None
+                else None
+            )
+        except BaseException:  # a refused --out-dir: give the terminal back before the error
+            self.stop_progress()
+            raise
         self.finished: list[HostResult] = []
         self.output_closed = False
         """Set when the reader of stdout went away (``| head``); the run goes on without it."""
