@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from bastion.models import Event, HostOutput, HostResult
-from bastion.render.base import RED, host_colors, paint
+from bastion.render.base import CYAN, RED, host_colors, paint
 from bastion.render.visible import visible
 
 STDERR_MARK = " [stderr]"
@@ -68,7 +68,7 @@ class InlineRenderer:
         key = (host, stream)
         lead = self._leads.get(key)
         if lead is None:
-            code = self._colors.get(host, self._colors.get("", "36"))
+            code = self._colors.get(host, CYAN)
             if stream == "stdout":
                 label = f"{host}:"
                 pad = " " * max(0, self._stdout_width - len(label))
