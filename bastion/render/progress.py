@@ -3,10 +3,10 @@
 `LiveProgress` (run, copy, fetch): ``12/100 done  30 running  1 not ok``, between batches
 ``pausing 6 s`` counting down, and below it the hosts running for more than `SLOW_S`
 seconds, longest first, each with its time and its last output line (which host hangs).
-`PlayProgress` (play, cluster): the step and how long it has run, then a line per host with
-the last line it printed and when, so a ten-minute ``kubeadm init`` visibly moves. Both sit
-on a `StatusBoard`, below the output, and vanish before the summary. Every host text shown
-is passed through `visible`.
+`PlayProgress` (play, cluster): the step and how long it has run, then a line per running
+host with its elapsed time and the last line it printed, so a ten-minute ``kubeadm init``
+visibly moves. Both sit on a `StatusBoard`, below the output, and vanish before the
+summary. Every host text shown is passed through `visible`.
 """
 
 from __future__ import annotations
@@ -56,33 +56,40 @@ def last_line(text: str) -> str | None:
 
 
 class _StepHosts:
-    """The hosts of the running step: the last line each printed, and when."""
+    """The hosts of the running step: when each started and ended, the last line it printed."""
 
     def __init__(self, hosts: Sequence[str] = ()) -> None:
         self.started = time.monotonic()
         self.hosts = list(hosts)
-        self.last: dict[str, tuple[str, float]] = {}
+        self.running: dict[str, float] = {}
+        self.done: set[str] = set()
+        self.last: dict[str, str] = {}
+
+    def host(self, host: str, running: bool) -> None:
+        if running:
+            self.running[host] = time.monotonic()
+        else:
+            self.running.pop(host, None)
+            self.done.add(host)
 
     def output(self, host: str, text: str) -> None:
         line = last_line(text)
         if line is not None:
-            self.last[host] = (line, time.monotonic())
+            self.last[host] = line
 
     def rows(self, color: bool) -> list[str]:
         now = time.monotonic()
-        # Hosts that printed lately first: they are the ones moving.
-        hosts = sorted(self.hosts, key=lambda h: -self.last[h][1] if h in self.last else 0)
+        hosts = sorted(self.running, key=lambda h: self.running[h])  # longest-running first
         shown = hosts[:HOST_ROWS]
         width = max((len(h) for h in shown), default=0)
         rows = []
         for host in shown:
+            row = f"  {host.ljust(width)}  {elapsed(now - self.running[host]):>6}"
             if host in self.last:
-                line, at = self.last[host]
-                rows.append(f"  {host.ljust(width)}  {elapsed(now - at):>6} ago  {line}")
-            else:
-                rows.append(f"  {host.ljust(width)}  " + paint("no output yet", "2", color))
+                row += "  " + paint(self.last[host], "2", color)
+            rows.append(row)
         if len(hosts) > len(shown):
-            rows.append(f"  ... and {len(hosts) - len(shown)} more hosts")
+            rows.append(f"  ... and {len(hosts) - len(shown)} more running")
         return rows
 
 
@@ -195,7 +202,7 @@ class PlayProgress:
 
     def handle(self, event: object) -> None:
         """Take a play event (`bastion.playbook.results`) into account."""
-        from bastion.playbook.results import StepFinished, StepOutput, StepStarted
+        from bastion.playbook.results import StepFinished, StepHost, StepOutput, StepStarted
 
         board = self._board
         if board is None:
@@ -206,6 +213,8 @@ class PlayProgress:
                 self._hosts = _StepHosts(event.hosts)
             elif isinstance(event, StepOutput):
                 self._hosts.output(event.host, event.text)
+            elif isinstance(event, StepHost):
+                self._hosts.host(event.host, event.running)
             elif isinstance(event, StepFinished):
                 self._step = ""
             else:
@@ -215,6 +224,8 @@ class PlayProgress:
     def _lines(self) -> list[str]:
         if not self._step:
             return []
-        took = elapsed(time.monotonic() - self._hosts.started)
+        hosts = self._hosts
+        took = elapsed(time.monotonic() - hosts.started)
         head = paint(self._step, BOLD, self._color) + f"  running for {took}"
-        return [head, *self._hosts.rows(self._color)]
+        head += f"  {len(hosts.done)}/{len(hosts.hosts)} done  {len(hosts.running)} running"
+        return [head, *hosts.rows(self._color)]
