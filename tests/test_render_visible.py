@@ -8,7 +8,7 @@ import subprocess
 
 import pyte
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bastion.models import HostOutput, HostResult, Status
@@ -249,3 +249,37 @@ def test_the_same_auth_failure_on_many_hosts_folds() -> None:
         "  unreachable  node[1-9]  authentication failed for root: Permission denied for user "
         "root on host <address>"
     ]
+
+
+HOSTILE_ALPHABET = st.sampled_from(
+    [chr(c) for c in range(0x20, 0x7F)]
+    + [chr(c) for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]]
+    + ["\n", "\r\n", "\x1b[2J", "\x1b]0;t\x07", "\x1b[1A\x1b[2K", "\u202e", "\u2066"]
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["node1", "node2", "node3"]),
+            st.lists(HOSTILE_ALPHABET, max_size=40).map("".join),
+        ),
+        max_size=8,
+    )
+)
+def test_no_host_line_can_overwrite_another_on_a_pyte_screen(
+    chunks: list[tuple[str, str]],
+) -> None:
+    """Whatever hosts print, the screen shows each written line on its own row, unchanged."""
+    out = io.StringIO()
+    renderer = InlineRenderer(out, out, 5)
+    for host, text in chunks:
+        renderer.handle(HostOutput(host, "stdout", text))
+    written = out.getvalue().splitlines()
+    screen = pyte.Screen(600, len(written) + 2)  # wide enough: no row wraps
+    pyte.Stream(screen).feed(out.getvalue().replace("\n", "\r\n"))
+    rows = [row.rstrip() for row in screen.display[: len(written)]]
+    assert rows == [line.rstrip() for line in written]
+    assert all(re.match(r"node[1-3]:", row) for row in rows)
+    assert screen.title == ""
