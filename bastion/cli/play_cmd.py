@@ -141,12 +141,6 @@ def play_command(
         limit=selection,
     )
     color = wants_color(sys.stdout)
-    progress = start_play_progress(output is not PlayOutput.JSON)
-    renderer: PlayTextRenderer | PlayJsonRenderer
-    if output is PlayOutput.JSON:
-        renderer = PlayJsonRenderer(sys.stdout)
-    else:
-        renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
     described = _describe(playbook, check, limit, tags, skip_tags, start_at, extra)
     context = RunContext(
         command=described,
@@ -165,6 +159,13 @@ def play_command(
         },
     )
     recorder = PlayRecorder(out_dir, context) if out_dir is not None else None
+    # The live step board first: the renderer then writes through it (stdout above the board).
+    progress = start_play_progress(output is not PlayOutput.JSON)
+    renderer: PlayTextRenderer | PlayJsonRenderer
+    if output is PlayOutput.JSON:
+        renderer = PlayJsonRenderer(sys.stdout)
+    else:
+        renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
 
     def emit(event: PlayEvent) -> None:
         if progress is not None:
