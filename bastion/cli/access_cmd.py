@@ -293,8 +293,10 @@ def _report_apply(result: HostResult, files: list[FilePlan]) -> bool:
 
 
 def _visible(text: str) -> str:
-    """``text`` with control characters shown as escapes (a host chose some of it)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """``text`` with a host's control characters shown, never interpreted (render.visible)."""
+    from bastion.render.visible import visible
+
+    return visible(text)
 
 
 def _print_plan(plan: HostPlan, check: bool) -> None:

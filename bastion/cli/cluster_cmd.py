@@ -25,6 +25,7 @@ from bastion.errors import UsageError
 
 if TYPE_CHECKING:
     from bastion.inventory import Inventory
+    from bastion.playbook.results import PlayEvent
 
 EXIT_NOT_READY = 1
 EXIT_UNREACHABLE = 3
@@ -225,7 +226,7 @@ def _play(
     from datetime import UTC, datetime
 
     from bastion.cli.options import connect_options
-    from bastion.cli.play_cmd import execute_play
+    from bastion.cli.play_cmd import execute_play, start_play_progress
     from bastion.executor import RunOptions
     from bastion.playbook import PlaybookRun, PlayOptions, load_playbook, parse_extra_vars
     from bastion.render.base import wants_color
@@ -238,9 +239,21 @@ def _play(
         run=RunOptions(connect=connect_options(inventory, connect_timeout, accept_new=accept_new)),
         check=check,
     )
+    progress = start_play_progress(True)  # the live step board, before the renderer
     renderer = PlayTextRenderer(sys.stdout, verbose=False, color=wants_color(sys.stdout))
-    run = PlaybookRun(book, inventory, options, renderer.handle)
-    run.prepare()  # bad input: exit 2 here, before any host is contacted
+
+    def emit(event: PlayEvent) -> None:
+        if progress is not None:
+            progress.handle(event)
+        renderer.handle(event)
+
+    run = PlaybookRun(book, inventory, options, emit)
+    try:
+        run.prepare()  # bad input: exit 2 here, before any host is contacted
+    except BaseException:  # the terminal is given back before the error is printed
+        if progress is not None:
+            progress.stop()
+        raise
     # History keeps the variable names only, never their values.
     described = f"cluster {name.removesuffix('.yaml')}" + "".join(
         f" -e {key}=..." for key in sorted(extra)
@@ -253,9 +266,16 @@ def _play(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         options={"check": check, "extra_vars": sorted(extra)},
     )
-    raise typer.Exit(execute_play(run, renderer, None, None, context))
+    try:
+        code = execute_play(run, renderer, None, None, context)
+    finally:
+        if progress is not None:
+            progress.stop()
+    raise typer.Exit(code)
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"bastion: error: {message}", err=True)
+    from bastion.render.visible import visible  # the message may quote a node's output
+
+    typer.echo(f"bastion: error: {visible(message)}", err=True)
     raise typer.Exit(code)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bastion.playbook.record import PlayRecorder
     from bastion.playbook.results import PlayEvent
     from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
+    from bastion.render.progress import PlayProgress
     from bastion.runrecord import RunContext
 
 
@@ -140,11 +141,6 @@ def play_command(
         limit=selection,
     )
     color = wants_color(sys.stdout)
-    renderer: PlayTextRenderer | PlayJsonRenderer
-    if output is PlayOutput.JSON:
-        renderer = PlayJsonRenderer(sys.stdout)
-    else:
-        renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
     described = _describe(playbook, check, limit, tags, skip_tags, start_at, extra)
     context = RunContext(
         command=described,
@@ -163,16 +159,41 @@ def play_command(
         },
     )
     recorder = PlayRecorder(out_dir, context) if out_dir is not None else None
+    # The live step board first: the renderer then writes through it (stdout above the board).
+    progress = start_play_progress(output is not PlayOutput.JSON)
+    renderer: PlayTextRenderer | PlayJsonRenderer
+    if output is PlayOutput.JSON:
+        renderer = PlayJsonRenderer(sys.stdout)
+    else:
+        renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
 
     def emit(event: PlayEvent) -> None:
+        if progress is not None:
+            progress.handle(event)
         renderer.handle(event)
         if recorder is not None:
             recorder.handle(event)
 
-    run = PlaybookRun(book, loaded, options, emit)
-    run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
-    json_recap = sys.stderr if output is PlayOutput.JSON else None
-    raise typer.Exit(execute_play(run, renderer, json_recap, recorder, context))
+    try:
+        run = PlaybookRun(book, loaded, options, emit)
+        run.prepare()  # bad input: exit 2 here (secrets masked), before any host is contacted
+        json_recap = sys.stderr if output is PlayOutput.JSON else None
+        code = execute_play(run, renderer, json_recap, recorder, context)
+    finally:
+        if progress is not None:
+            progress.stop()
+    raise typer.Exit(code)
+
+
+def start_play_progress(wanted: bool) -> PlayProgress | None:
+    """The live step board on stderr when it is a terminal (started: build renderers after)."""
+    if not wanted or not sys.stderr.isatty():
+        return None
+    from bastion.render.progress import PlayProgress
+
+    progress = PlayProgress()
+    progress.start()
+    return progress
 
 
 def execute_play(

@@ -21,11 +21,14 @@ from bastion.cli.options import (
     GroupOption,
     HostsOption,
     InventoryOption,
+    LinesOption,
     MaxFailOption,
+    NoPrefixOption,
     OutDirOption,
     OutputMode,
     OutputOption,
     PauseOption,
+    RawOption,
     RefOption,
     RetriesOption,
     RetryFailedOption,
@@ -62,6 +65,9 @@ def run_command(
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     output: OutputOption = OutputMode.INLINE,
+    lines: LinesOption = False,
+    no_prefix: NoPrefixOption = False,
+    raw: RawOption = False,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -143,7 +149,10 @@ def run_command(
     from bastion.command import with_sudo
     from bastion.executor import RunOptions, command_work
     from bastion.limits import fit_forks_to_file_limit
+    from bastion.render.base import Display
 
+    if lines:
+        output = OutputMode.LINES
     words = command or []
     if script is not None:
         body: bytes | None = _read_script(script)
@@ -220,6 +229,7 @@ def run_command(
             out_dir=out_dir,
             batches=plan,
             notes=(fit.summary_note(),) if shortfall else (),
+            display=Display(raw=raw, prefix=not no_prefix),
         )
     )
     raise typer.Exit(code)

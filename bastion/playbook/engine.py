@@ -20,7 +20,7 @@ from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
 from bastion.executor import MOSH_MODES, execute_work
 from bastion.hostset import fold
 from bastion.inventory import Inventory
-from bastion.models import Event, Host, HostOutput, HostResult, Status
+from bastion.models import Event, Host, HostFinished, HostOutput, HostResult, HostStarted, Status
 from bastion.outcome import first_error_line
 from bastion.playbook.actions import (
     Command,
@@ -62,6 +62,7 @@ from bastion.playbook.results import (
     PlayRecap,
     PlayStarted,
     StepFinished,
+    StepHost,
     StepOutput,
     StepStarted,
     StepStatus,
@@ -242,6 +243,9 @@ class PlaybookRun:
     def _forward(self, event: Event) -> None:
         if isinstance(event, HostOutput):
             self.emit(StepOutput(event.host, event.stream, self.masker.mask(event.data)))
+        elif isinstance(event, HostStarted | HostFinished):  # the live progress's per-host time
+            host = event.host if isinstance(event, HostStarted) else event.result.host
+            self.emit(StepHost(host, running=isinstance(event, HostStarted)))
 
     def _context(
         self, planned: PlannedPlay, host: Host, values: Mapping[str, object]

@@ -82,7 +82,15 @@ class Notice:
     text: str
 
 
-PlayEvent = PlayStarted | StepStarted | StepOutput | StepFinished | Notice
+@dataclass(frozen=True, slots=True)
+class StepHost:
+    """A host's part of the running step began (``running``) or ended: for live progress."""
+
+    host: str
+    running: bool
+
+
+PlayEvent = PlayStarted | StepStarted | StepOutput | StepFinished | Notice | StepHost
 PlayEmit = Callable[[PlayEvent], None]
 
 RECAP_COLUMNS = ("ok", "changed", "skipped", "failed", "unreachable", "ignored")

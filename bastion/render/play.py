@@ -2,18 +2,21 @@
 
 Hosts with the same status and reason share one line under their folded names
 (``changed  node[1-3]``). A failed host's output follows its line; ``-v`` streams every
-host's output as it arrives. Every text reaching here is already masked by the engine.
+host's output as it arrives. Every text reaching here is already masked by the engine; every
+text from a host is shown through `visible` (the JSON objects keep the exact text).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import TextIO
 
 from bastion.hostset import fold
 from bastion.playbook.results import (
     RECAP_COLUMNS,
     HostStepResult,
+    HostTally,
     Notice,
     PlayEvent,
     PlayRecap,
@@ -24,6 +27,7 @@ from bastion.playbook.results import (
     StepStatus,
 )
 from bastion.render.base import BOLD, CYAN, DIM, GREEN, RED, YELLOW, paint
+from bastion.render.visible import visible
 
 STATUS_ORDER = (
     StepStatus.OK,
@@ -66,12 +70,12 @@ class PlayTextRenderer:
             self._write(f"{paint(title, BOLD, self._color)}  [{hosts}]")
         elif isinstance(event, StepOutput):
             if self._verbose:
-                for line in event.text.splitlines():
+                for line in _lines(event.text):
                     self._write(paint(f"    {event.host} | ", DIM, self._color) + line)
         elif isinstance(event, StepFinished):
             self._write_results(event.results)
         elif isinstance(event, Notice):
-            self._write(paint(f"  {event.text}", DIM, self._color))
+            self._write(paint(f"  {visible(event.text)}", DIM, self._color))
         self._out.flush()
 
     def _write_results(self, results: tuple[HostStepResult, ...]) -> None:
@@ -85,7 +89,7 @@ class PlayTextRenderer:
                 label = _label_of(status, ignored).ljust(width)
                 line = f"  {paint(label, STATUS_COLOR[status], self._color)}  {fold(hosts)}"
                 if detail:
-                    line += f": {detail}"
+                    line += f": {visible(detail)}"
                 self._write(line)
         if self._verbose:
             return
@@ -94,8 +98,8 @@ class PlayTextRenderer:
                 self._write_output(result)
 
     def _write_output(self, result: HostStepResult) -> None:
-        lines = [(line, "") for line in result.stdout.splitlines()]
-        lines += [(line, "err") for line in result.stderr.splitlines()]
+        lines = [(line, "") for line in _lines(result.stdout)]
+        lines += [(line, "err") for line in _lines(result.stderr)]
         shown = lines[-FAILED_OUTPUT_LINES:]
         if len(lines) > len(shown):
             self._write(f"    {result.host} | ... {len(lines) - len(shown)} earlier lines")
@@ -105,11 +109,18 @@ class PlayTextRenderer:
 
     def finish(self, recap: PlayRecap) -> None:
         """The PLAY RECAP table and the one-line total."""
-        self._out.write(render_recap(recap, color=self._color))
+        columns = terminal_columns(self._out)
+        self._out.write(render_recap(recap, color=self._color, columns=columns))
         self._out.flush()
 
     def _write(self, line: str) -> None:
         self._out.write(line + "\n")
+
+
+def _lines(text: str) -> list[str]:
+    """A host's text as visible lines: split at line feeds only (``\\r`` is shown, not a break)."""
+    shown = visible(text)
+    return shown[:-1].split("\n") if shown.endswith("\n") else shown.split("\n") if shown else []
 
 
 def _label(result: HostStepResult) -> str:
@@ -120,24 +131,56 @@ def _label_of(status: StepStatus, ignored: bool) -> str:
     return f"{status} (ignored)" if ignored else str(status)
 
 
-def render_recap(recap: PlayRecap, *, color: bool = False) -> str:
-    """``PLAY RECAP``: one row per host, each step counted once, then the totals."""
+def render_recap(recap: PlayRecap, *, color: bool = False, columns: int | None = None) -> str:
+    """``PLAY RECAP``: one row per host, each step counted once, then the totals.
+
+    With ``columns`` (a terminal's width), when a line would not fit: the counts are
+    separated by one space instead of two, a row's ``(stopped at ...)`` goes on a line of its
+    own, and the totals leave out the zero counts.
+    """
     title = "PLAY RECAP (--check: changed = would change)" if recap.check else "PLAY RECAP"
     lines = [paint(title, BOLD, color)]
     width = max((len(t.host) for t in recap.hosts), default=4)
+    gap = "  "
+    if columns is not None and any(len(_recap_row(t, width, gap)) > columns for t in recap.hosts):
+        gap = " "
     for tally in recap.hosts:
-        cells = "  ".join(f"{name}={tally.counts[name]}" for name in RECAP_COLUMNS)
+        cells = gap.join(f"{name}={tally.counts[name]}" for name in RECAP_COLUMNS)
         row = f"  {tally.host.ljust(width)}  {cells}"
-        if tally.stopped_at is not None:
-            row += f"  (stopped at {tally.stopped_at!r})"
         code = RED if tally.status != "ok" else (YELLOW if tally.counts["changed"] else GREEN)
+        if tally.stopped_at is not None:
+            stopped = f"(stopped at {visible(repr(tally.stopped_at))})"
+            if columns is not None and len(row) + 2 + len(stopped) > columns:
+                lines.append(paint(row, code, color))
+                row = f"  {' ' * width}  {stopped}"
+            else:
+                row += f"  {stopped}"
         lines.append(paint(row, code, color))
-    totals = ", ".join(f"{recap.total(name)} {name}" for name in RECAP_COLUMNS)
     plural = "" if len(recap.hosts) == 1 else "s"
-    lines.append(
-        f"bastion: play: {len(recap.hosts)} host{plural} in {recap.elapsed_s:.2f}s: {totals}"
-    )
+    head = f"bastion: play: {len(recap.hosts)} host{plural} in {recap.elapsed_s:.2f}s: "
+    totals = ", ".join(f"{recap.total(name)} {name}" for name in RECAP_COLUMNS)
+    if columns is not None and len(head) + len(totals) > columns:
+        totals = (
+            ", ".join(f"{recap.total(name)} {name}" for name in RECAP_COLUMNS if recap.total(name))
+            or "nothing done"
+        )
+    lines.append(head + totals)
     return "".join(f"{line}\n" for line in lines)
+
+
+def _recap_row(tally: HostTally, width: int, gap: str) -> str:
+    cells = gap.join(f"{name}={tally.counts[name]}" for name in RECAP_COLUMNS)
+    return f"  {tally.host.ljust(width)}  {cells}"
+
+
+def terminal_columns(stream: TextIO) -> int | None:
+    """The width of the terminal ``stream`` writes to; None when it is not a terminal."""
+    try:
+        if not stream.isatty():
+            return None
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 class PlayJsonRenderer:
