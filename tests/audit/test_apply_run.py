@@ -126,4 +126,4 @@ def test_host_strings_in_apply_output_are_shown_escaped(capsys: pytest.CaptureFi
     _print_plan(plan, check=True)
     shown = capsys.readouterr().out
     assert "\x1b" not in shown and "\x07" not in shown
-    assert "\\x1b]52;c;aGk=\\x07" in shown
+    assert "^[]52;c;aGk=^G" in shown  # cat -v notation (render/visible.py)
