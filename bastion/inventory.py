@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 from bastion.errors import InventoryError, SelectionError
 from bastion.hostset import expand, fold, is_glob, match
 from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
-from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, compose
+from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, load_document, plain
 from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
 from bastion.selector import LABEL_RULE, is_label_text, parse_selector
+from bastion.yaml_core import shown
 
 INVENTORY_ENV = "BASTION_INVENTORY"
 DEFAULT_INVENTORY = "inventory.yaml"
@@ -69,9 +70,8 @@ class Inventory:
 
 def load_inventory(path: Path) -> Inventory:
     """Read, parse and validate an inventory file; raise `InventoryError` at the first problem."""
-    data = _read(path)
-    root = compose(path, data, InventoryError)
-    return _Builder(path).build(root, hashlib.sha256(data).hexdigest())
+    document = load_document(path, InventoryError, what="inventory")
+    return _Builder(path).build(document.root, hashlib.sha256(document.data).hexdigest())
 
 
 def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None) -> Path:
@@ -114,15 +114,6 @@ def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None)
 
 def _is_bare_name(text: str) -> bool:
     return "/" not in text and os.sep not in text and not text.endswith((".yaml", ".yml"))
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InventoryError("inventory not found", source=path) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read inventory: {exc.strerror or exc}", source=path) from None
 
 
 # --- validation --------------------------------------------------------------------------
@@ -455,7 +446,7 @@ class _Builder:
 
     def _vars(self, entry: Entry | None) -> Mapping[str, object]:
         entries = self._entries(entry, "vars")
-        return MappingProxyType({key: _plain(item.value) for key, item in entries.items()})
+        return MappingProxyType({key: plain(item.value) for key, item in entries.items()})
 
     # helpers
 
@@ -523,14 +514,5 @@ def _describe(node: Node) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value)
-    return node.text
-
-
-def _plain(node: Node) -> object:
-    """A located value as plain Python data, for free-form ``vars:``."""
-    if isinstance(node, YamlMap):
-        return {key: _plain(entry.value) for key, entry in node.entries.items()}
-    if isinstance(node, Seq):
-        return [_plain(item) for item in node.items]
-    return node.value
+        return shown(value)
+    return node.text if len(node.text) <= 40 else shown(node.text)
