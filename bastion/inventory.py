@@ -291,6 +291,11 @@ class _Builder:
                 found = match(item.text, hosts)
             except SelectionError as exc:
                 raise self._error(f"group {name!r}: {exc.message}", item.line) from None
+            except ValueError:
+                # A range bound past Python's int() limit (5,000 digits): not a host pattern.
+                raise self._error(
+                    f"group {name!r}: bad host pattern {shown(item.text)}", item.line
+                ) from None
             if found.unmatched:
                 raise self._error(
                     f"group {name!r} {_unmatched_phrase(found.unmatched[0])} "
@@ -307,7 +312,7 @@ class _Builder:
                 continue
             if jump not in drafts and not _is_jump_spec(jump):
                 raise self._error(
-                    f"jump {jump!r} is neither an inventory host nor a [user@]address[:port] "
+                    f"jump {shown(jump)} is neither an inventory host nor a [user@]address[:port] "
                     "(an outside host needs a dotted name, a user@ or a :port)",
                     draft.jump_line,
                 )
@@ -395,6 +400,8 @@ class _Builder:
             names = expand(key)
         except SelectionError as exc:
             raise self._error(exc.message, line) from None
+        except ValueError:
+            raise self._error(f"bad host name or range {shown(key)}", line) from None
         for name in names:
             if _NAME.fullmatch(name) is None:
                 raise self._error(f"host name {name!r} is invalid: {_NAME_RULE}", line)
@@ -410,6 +417,8 @@ class _Builder:
                 addresses = expand(address)
             except SelectionError as exc:
                 raise self._error(exc.message, line) from None
+            except ValueError:
+                raise self._error(f"bad address range {shown(address)}", line) from None
             if len(addresses) != len(names):
                 raise self._error(
                     f"address {address!r} gives {len(addresses)} addresses "
@@ -487,7 +496,8 @@ def _is_jump_spec(text: str) -> bool:
     if found is None or not any(mark in text for mark in ".:@"):
         return False
     port = found.group("port")
-    return port is None or 1 <= int(port) <= 65535
+    # Length first: int() of 5,000 digits is a ValueError, not a port number out of range.
+    return port is None or (len(port) <= 5 and 1 <= int(port) <= 65535)
 
 
 def _unmatched_phrase(term: str) -> str:

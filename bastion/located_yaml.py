@@ -52,6 +52,7 @@ _MERGE_KEY = "<<"
 _MAP_TAG = TAG_PREFIX + "map"
 _SEQ_TAG = TAG_PREFIX + "seq"
 _CONTROL = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PURE_REPARSE_LIMIT = 1024 * 1024
 """Files up to this size are parsed again by the pure-Python parser for its clearer messages."""
 
@@ -276,6 +277,8 @@ class _Builder:
 
     def _scalar(self, event: yaml.ScalarEvent, line: int) -> None:
         text = str(event.value)
+        if event.style == '"' and _SURROGATE.search(text):
+            text = self._pair_surrogates(text, line)
         tag = event.tag
         try:
             if tag is None and event.implicit[0]:
@@ -292,6 +295,16 @@ class _Builder:
         self._spend(1, len(text), line)
         self._register(event.anchor, node, 1, len(text), line)
         self._add(node, 1, len(text), is_merge=is_merge)
+
+    def _pair_surrogates(self, text: str, line: int) -> str:
+        """``"\\ud83d\\ude00"`` is one character in JSON, two halves in YAML: join them as JSON
+        does, and refuse a lone half (no file, terminal or message could encode it)."""
+        try:
+            return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            raise self._error(
+                "invalid escape: a lone UTF-16 surrogate (\\ud800-\\udfff)", line
+            ) from None
 
     def _alias(self, event: yaml.AliasEvent, line: int) -> None:
         name = str(event.anchor)
