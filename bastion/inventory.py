@@ -17,10 +17,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from bastion.document_file import read_document
 from bastion.errors import InventoryError, SelectionError
 from bastion.hostset import expand, fold, is_glob, match
 from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
-from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, load_document, plain
+from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, plain
 from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
 from bastion.selector import LABEL_RULE, is_label_text, parse_selector
 from bastion.yaml_core import shown
@@ -69,9 +70,22 @@ class Inventory:
 
 
 def load_inventory(path: Path) -> Inventory:
-    """Read, parse and validate an inventory file; raise `InventoryError` at the first problem."""
-    document = load_document(path, InventoryError, what="inventory")
-    return _Builder(path).build(document.root, hashlib.sha256(document.data).hexdigest())
+    """Read, parse and validate an inventory file; raise `InventoryError` at the first problem.
+
+    bastion's YAML, Ansible INI and YAML inventories, host lists and ClusterShell groups.d
+    files are all read (found by content: docs/inventory.md).
+    """
+    return load_inventory_as(path)[1]
+
+
+def load_inventory_as(path: Path) -> tuple[str, Inventory, Node | None]:
+    """`load_inventory`, with the format found (see `bastion.formats.detect`) and the tree
+    in bastion's format that was validated (what ``bastion inventory convert`` writes)."""
+    from bastion.formats.detect import inventory_tree
+
+    data = read_document(path, InventoryError, what="inventory")
+    kind, root = inventory_tree(path, data, InventoryError)
+    return kind, _Builder(path).build(root, hashlib.sha256(data).hexdigest()), root
 
 
 def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None) -> Path:

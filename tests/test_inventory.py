@@ -262,7 +262,8 @@ LABEL_RULE = "non-empty, without spaces, ',', '=', '!', '<', '>', '(' or ')'"
             "- node1\n- node2\n",
             "inv:1: the inventory must be a mapping with a 'hosts:' key, got a list",
         ),
-        ("node1\n", "inv:1: the inventory must be a mapping with a 'hosts:' key, got 'node1'"),
+        # (a bare `node1` is a host list: tests/test_inventory_formats.py)
+        ("'node1'\n", "inv:1: the inventory must be a mapping with a 'hosts:' key, got 'node1'"),
         (
             "hosts:\n  node1:\nhots: {}\n",
             f"inv:3: unknown key 'hots' at top level; did you mean 'hosts'? {ALLOWED_TOP}",

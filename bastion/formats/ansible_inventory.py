@@ -1,0 +1,220 @@
+"""An Ansible inventory as Ansible sees it, and the bastion inventory it becomes.
+
+Groups, children and variables follow ansible-core's InventoryData: every group without a
+parent is a child of ``all``; a host in no group but ``all`` is in ``ungrouped``; a host's
+variables are its groups' (``all`` first, then by depth, then by name, as
+``ansible.inventory.helpers.sort_groups``) overridden by its own. The bastion inventory has
+each host's connection settings from ``ansible_host``, ``ansible_port``, ``ansible_user``,
+``ansible_ssh_private_key_file`` and the jump host of ``ansible_ssh_common_args``; its other
+variables as ``vars``; and each Ansible group (but ``all``, which is ``--all``) as a group
+listing its hosts and its children's hosts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bastion.errors import InputError
+from bastion.formats.ssh_args import SshArgsProblem, jump_from_ssh_args
+from bastion.formats.tree import from_python, mapping, scalar
+from bastion.located_yaml import Node, Seq, YamlMap
+
+_SETTINGS = (
+    ("address", ("ansible_host", "ansible_ssh_host")),
+    ("port", ("ansible_port", "ansible_ssh_port")),
+    ("user", ("ansible_user", "ansible_ssh_user", "ansible_ssh_user_name")),
+    ("identity_file", ("ansible_ssh_private_key_file", "ansible_private_key_file")),
+)
+_JUMP_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+CONSUMED = frozenset(name for _, names in _SETTINGS for name in names) | set(_JUMP_VARS)
+"""Ansible variables that become bastion settings rather than vars."""
+
+
+@dataclass
+class Value:
+    value: object
+    line: int
+
+
+@dataclass
+class Group:
+    name: str
+    line: int
+    hosts: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+    vars: dict[str, Value] = field(default_factory=dict)
+    depth: int = 0
+
+
+@dataclass
+class AnsibleHost:
+    name: str
+    line: int
+    vars: dict[str, Value] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+
+
+class AnsibleInventory:
+    """Hosts and groups as the INI and YAML readers add them."""
+
+    def __init__(self, error: type[InputError], source: str) -> None:
+        self.error = error
+        self.source = source
+        self.groups: dict[str, Group] = {"all": Group("all", 1), "ungrouped": Group("ungrouped", 1)}
+        self.hosts: dict[str, AnsibleHost] = {}
+
+    def group(self, name: str, line: int) -> Group:
+        found = self.groups.get(name)
+        if found is None:
+            found = self.groups[name] = Group(name, line)
+        return found
+
+    def add_host(self, name: str, group: str, line: int, port: int | None = None) -> AnsibleHost:
+        host = self.hosts.get(name)
+        if host is None:
+            host = self.hosts[name] = AnsibleHost(name, line)
+        target = self.group(group, line)
+        if name not in target.hosts:
+            target.hosts.append(name)
+            host.groups.append(group)
+        if port is not None:
+            host.vars["ansible_port"] = Value(port, line)
+        return host
+
+    def add_child(self, parent: str, child: str, line: int) -> None:
+        if parent == child:
+            raise self.error(
+                f"group {parent!r} cannot be its own child", source=self.source, line=line
+            )
+        upper, lower = self.group(parent, line), self.group(child, line)
+        if child not in upper.children:
+            upper.children.append(child)
+            lower.parents.append(parent)
+        if self._descends(child, parent):
+            raise self.error(
+                f"groups {parent!r} and {child!r} are each other's children",
+                source=self.source,
+                line=line,
+            )
+
+    def _descends(self, ancestor: str, name: str) -> bool:
+        seen: set[str] = set()
+        todo = [ancestor]
+        while todo:
+            current = todo.pop()
+            for child in self.groups[current].children:
+                if child == name:
+                    return True
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return False
+
+    # -- as bastion sees it --------------------------------------------------------------
+
+    def to_tree(self) -> YamlMap:
+        """The bastion inventory tree (hosts, groups), lines pointing into the Ansible file."""
+        self._reconcile()
+        hosts = [(name, host.line, self._host_node(host)) for name, host in self.hosts.items()]
+        groups = []
+        for name, group in self.groups.items():
+            if name == "all":
+                continue
+            members = self._members(name)
+            items = tuple(scalar(host, group.line) for host in self.hosts if host in members)
+            groups.append((name, group.line, Seq(group.line, items)))
+        return mapping(1, [("hosts", 1, mapping(1, hosts)), ("groups", 1, mapping(1, groups))])
+
+    def effective_vars(self, host: AnsibleHost) -> dict[str, Value]:
+        """The host's variables as ``ansible-inventory --list`` shows them in ``hostvars``."""
+        ancestors: set[str] = set()
+        todo = list(host.groups)
+        while todo:
+            name = todo.pop()
+            if name not in ancestors:
+                ancestors.add(name)
+                todo.extend(self.groups[name].parents)
+        ordered = sorted((self.groups[name] for name in ancestors), key=lambda g: (g.depth, g.name))
+        merged: dict[str, Value] = {}
+        for group in ordered:
+            merged.update(group.vars)
+        merged.update(host.vars)
+        return merged
+
+    def _reconcile(self) -> None:
+        for name, group in self.groups.items():
+            if name != "all" and not group.parents:
+                group.parents.append("all")
+                self.groups["all"].children.append(name)
+        ungrouped = self.groups["ungrouped"]
+        for host in self.hosts.values():
+            others = [name for name in host.groups if name not in ("all", "ungrouped")]
+            if others and "ungrouped" in host.groups:
+                host.groups.remove("ungrouped")
+                ungrouped.hosts.remove(host.name)
+            elif not others and "ungrouped" not in host.groups:
+                self.add_host(host.name, "ungrouped", host.line)
+        # Depth as Ansible's Group.add_child_group: one more than the deepest parent.
+        pending = ["all"]
+        while pending:
+            current = self.groups[pending.pop()]
+            for child in current.children:
+                lower = self.groups[child]
+                if lower.depth < current.depth + 1:
+                    lower.depth = current.depth + 1
+                    pending.append(child)
+
+    def _members(self, name: str) -> set[str]:
+        found: set[str] = set()
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            found.update(self.groups[current].hosts)
+            todo.extend(self.groups[current].children)
+        return found
+
+    def _host_node(self, host: AnsibleHost) -> Node:
+        merged = self.effective_vars(host)
+        entries: list[tuple[str, int, Node]] = []
+        for setting, names in _SETTINGS:
+            given = next((merged[name] for name in names if name in merged), None)
+            if given is not None:
+                value = given.value
+                if (
+                    setting == "port"
+                    and isinstance(value, str)
+                    and value.isdigit()
+                    and len(value) <= 5
+                ):
+                    value = int(value)  # Ansible takes ansible_port: "2222" as the number
+                entries.append((setting, given.line, from_python(value, given.line)))
+        jump = self._jump(merged)
+        if jump is not None:
+            entries.append(("jump", jump.line, scalar(jump.value, jump.line)))
+        extra = [
+            (key, item.line, from_python(item.value, item.line))
+            for key, item in merged.items()
+            if key not in CONSUMED
+        ]
+        if extra:
+            entries.append(("vars", host.line, mapping(host.line, extra)))
+        return mapping(host.line, entries)
+
+    def _jump(self, merged: dict[str, Value]) -> Value | None:
+        found: Value | None = None
+        for name in _JUMP_VARS:
+            given = merged.get(name)
+            if given is None or given.value is None:
+                continue
+            try:
+                jump = jump_from_ssh_args(str(given.value))
+            except SshArgsProblem as exc:
+                raise self.error(f"{name}: {exc}", source=self.source, line=given.line) from None
+            if jump is not None:
+                found = Value(jump, given.line)
+        return found
