@@ -32,6 +32,7 @@ def ansible_list(path: Path, tmp_path: Path) -> dict[str, object]:
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,  # no group_vars/ of the current directory (Ansible's playbook stage)
         timeout=120,
         check=True,
     )
@@ -78,7 +79,10 @@ def compare_with_ansible(path: Path, tmp_path: Path) -> Inventory:
     return inventory
 
 
-@pytest.mark.parametrize("name", ["kubespray.ini", "kubespray-hosts.yaml", "precedence.ini"])
+@pytest.mark.parametrize(
+    "name",
+    ["kubespray.ini", "kubespray-hosts.yaml", "precedence.ini", "kubespray-dir/inventory.ini"],
+)
 def test_ansible_inventories_read_as_ansible_inventory_lists_them(
     name: str, tmp_path: Path
 ) -> None:
@@ -111,6 +115,30 @@ def test_kubespray_yaml_jump_and_ports() -> None:
         "0.pool.example.org",
         "1.pool.example.org",
     ]
+
+
+def test_group_vars_and_host_vars_directories() -> None:
+    inventory = load_inventory(DATA / "kubespray-dir" / "inventory.ini")
+    node1, node4 = inventory.hosts["node1"], inventory.hosts["node4"]
+    assert (node1.user, node1.jump) == ("admin", "ops@gw.example.org")
+    assert node1.vars["cluster_name"] == "cluster.local"
+    assert node1.vars["kube_version"] == "v1.30.4"  # .hidden.yml is skipped, as Ansible does
+    assert (node4.port, node4.vars["node_labels"]) == (2204, {"disk": "ssd"})
+
+
+def test_vars_file_errors_name_the_vars_file(tmp_path: Path) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "web.yml").write_text("x: 1\nansible_port: http\n")
+    (tmp_path / "inventory.ini").write_text("[web]\nw1\n")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(tmp_path / "inventory.ini")
+    assert str(caught.value) == (
+        f"{tmp_path / 'group_vars' / 'web.yml'}:2: ansible_port must be a port from 1 to 65535, "
+        "got 'http'"
+    )
+    (tmp_path / "group_vars" / "web.yml").write_text("secret: !vault |\n  $ANSIBLE_VAULT;1.1\n")
+    with pytest.raises(InventoryError, match=r"web.yml:1: unknown tag '!vault'"):
+        load_inventory(tmp_path / "inventory.ini")
 
 
 # --- errors name the Ansible file's line -------------------------------------------------
@@ -339,7 +367,10 @@ def test_ini_without_sections(tmp_path: Path) -> None:
     assert kind == "ansible-ini" and inventory.hosts["a.example.org"].port == 2200
 
 
-@pytest.mark.parametrize("name", ["kubespray.ini", "kubespray-hosts.yaml", "precedence.ini"])
+@pytest.mark.parametrize(
+    "name",
+    ["kubespray.ini", "kubespray-hosts.yaml", "precedence.ini", "kubespray-dir/inventory.ini"],
+)
 def test_convert_round_trips(name: str, tmp_path: Path) -> None:
     out = tmp_path / "converted.yaml"
     result = subprocess.run(

@@ -13,6 +13,7 @@ import ast
 import re
 import shlex
 import warnings
+from pathlib import Path
 
 from bastion.errors import InputError
 from bastion.formats.ansible_inventory import AnsibleInventory, Value
@@ -26,9 +27,12 @@ _MAX_EVALUATED = 1000
 """Values longer than this stay text: literal_eval's parser is recursive and unbounded."""
 
 
-def read_ansible_ini(text: str, error: type[InputError], source: str) -> YamlMap:
-    """The bastion inventory tree of an Ansible INI inventory."""
-    return _IniReader(error, source).read(text).to_tree()
+def read_ansible_ini(text: str, error: type[InputError], source: Path) -> YamlMap:
+    """The bastion inventory tree of an Ansible INI inventory (with its group_vars/ and
+    host_vars/ directories)."""
+    inventory = _IniReader(error, str(source)).read(text)
+    inventory.read_vars_dirs(source.absolute().parent)
+    return inventory.to_tree()
 
 
 def looks_like_ini(text: str) -> bool:

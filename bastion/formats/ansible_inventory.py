@@ -13,8 +13,10 @@ listing its hosts and its children's hosts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bastion.errors import InputError
+from bastion.formats.ansible_vars_dirs import MAX_FILES, read_vars_file, vars_files
 from bastion.formats.ssh_args import SshArgsProblem, jump_from_ssh_args
 from bastion.formats.tree import from_python, mapping, scalar
 from bastion.located_yaml import Node, Seq, YamlMap
@@ -34,6 +36,8 @@ CONSUMED = frozenset(name for _, names in _SETTINGS for name in names) | set(_JU
 class Value:
     value: object
     line: int
+    source: str | None = None
+    """The vars file it comes from (``group_vars/all.yml``), None for the inventory itself."""
 
 
 @dataclass
@@ -63,6 +67,9 @@ class AnsibleInventory:
         self.source = source
         self.groups: dict[str, Group] = {"all": Group("all", 1), "ungrouped": Group("ungrouped", 1)}
         self.hosts: dict[str, AnsibleHost] = {}
+        self.dir_group_vars: dict[str, dict[str, Value]] = {}
+        self.dir_host_vars: dict[str, dict[str, Value]] = {}
+        """From group_vars/ and host_vars/ beside the inventory (`read_vars_dirs`)."""
 
     def group(self, name: str, line: int) -> Group:
         found = self.groups.get(name)
@@ -113,6 +120,25 @@ class AnsibleInventory:
 
     # -- as bastion sees it --------------------------------------------------------------
 
+    def read_vars_dirs(self, directory: Path) -> None:
+        """Read ``group_vars/`` and ``host_vars/`` of ``directory``, as Ansible does."""
+        read = 0
+        for subdir, names, table in (
+            ("group_vars", list(self.groups), self.dir_group_vars),
+            ("host_vars", list(self.hosts), self.dir_host_vars),
+        ):
+            base = directory / subdir
+            if not base.is_dir():
+                continue
+            for name in names:
+                for path in vars_files(base, name):
+                    read += 1
+                    if read > MAX_FILES:
+                        raise self.error(f"more than {MAX_FILES} vars files", source=base)
+                    found = table.setdefault(name, {})
+                    for key, value, line in read_vars_file(path, self.error):
+                        found[key] = Value(value, line, str(path))
+
     def to_tree(self) -> YamlMap:
         """The bastion inventory tree (hosts, groups), lines pointing into the Ansible file."""
         self._reconcile()
@@ -136,10 +162,16 @@ class AnsibleInventory:
                 ancestors.add(name)
                 todo.extend(self.groups[name].parents)
         ordered = sorted((self.groups[name] for name in ancestors), key=lambda g: (g.depth, g.name))
+        # Ansible's default VARIABLE_PRECEDENCE: the inventory's group vars (all, then by
+        # depth and name), then group_vars/all, then group_vars/GROUP, then the inventory's
+        # host vars, then host_vars/HOST.
         merged: dict[str, Value] = {}
         for group in ordered:
             merged.update(group.vars)
+        for group in ordered:
+            merged.update(self.dir_group_vars.get(group.name, {}))
         merged.update(host.vars)
+        merged.update(self.dir_host_vars.get(host.name, {}))
         return merged
 
     def _reconcile(self) -> None:
@@ -184,6 +216,7 @@ class AnsibleInventory:
         for setting, names in _SETTINGS:
             given = next((merged[name] for name in names if name in merged), None)
             if given is not None:
+                self._check_foreign(setting, given)
                 value = given.value
                 if (
                     setting == "port"
@@ -205,6 +238,27 @@ class AnsibleInventory:
             entries.append(("vars", host.line, mapping(host.line, extra)))
         return mapping(host.line, entries)
 
+    def _check_foreign(self, setting: str, given: Value) -> None:
+        """A setting from a vars file is checked here, where its own file can be named."""
+        if given.source is None:
+            return
+        value = given.value
+        if setting == "port":
+            text = str(value)
+            good = not isinstance(value, bool) and text.isdigit() and len(text) <= 5
+            if not good or not 1 <= int(text) <= 65535:
+                raise self.error(
+                    f"ansible_port must be a port from 1 to 65535, got {text[:40]!r}",
+                    source=given.source,
+                    line=given.line,
+                )
+        elif not isinstance(value, str) or not value.strip():
+            raise self.error(
+                f"{setting} must be a non-empty string, got {str(value)[:40]!r}",
+                source=given.source,
+                line=given.line,
+            )
+
     def _jump(self, merged: dict[str, Value]) -> Value | None:
         found: Value | None = None
         for name in _JUMP_VARS:
@@ -214,7 +268,9 @@ class AnsibleInventory:
             try:
                 jump = jump_from_ssh_args(str(given.value))
             except SshArgsProblem as exc:
-                raise self.error(f"{name}: {exc}", source=self.source, line=given.line) from None
+                raise self.error(
+                    f"{name}: {exc}", source=given.source or self.source, line=given.line
+                ) from None
             if jump is not None:
                 found = Value(jump, given.line)
         return found

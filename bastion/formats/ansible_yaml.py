@@ -9,6 +9,8 @@ where Ansible (YAML 1.1) reads ``true``. Source: lib/ansible/plugins/inventory/y
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bastion.errors import InputError
 from bastion.formats.ansible_inventory import AnsibleInventory, Value
 from bastion.formats.ansible_ranges import PatternError, expand, split_port
@@ -35,11 +37,13 @@ def looks_like_ansible_yaml(root: Node | None) -> bool:
     return seen_section
 
 
-def read_ansible_yaml(root: YamlMap, error: type[InputError], source: str) -> YamlMap:
-    """The bastion inventory tree of an Ansible YAML inventory."""
-    reader = _YamlReader(error, source)
+def read_ansible_yaml(root: YamlMap, error: type[InputError], source: Path) -> YamlMap:
+    """The bastion inventory tree of an Ansible YAML inventory (with its group_vars/ and
+    host_vars/ directories)."""
+    reader = _YamlReader(error, str(source))
     for name, entry in root.entries.items():
         reader.group(name, entry)
+    reader.inventory.read_vars_dirs(source.absolute().parent)
     return reader.inventory.to_tree()
 
 

@@ -31,21 +31,21 @@ def inventory_tree(  # noqa: PLR0911 (one return per format)
     source = str(path)
     text = _text(path, data, error)
     if looks_like_ini(text):
-        return "ansible-ini", read_ansible_ini(text, error, source)
+        return "ansible-ini", read_ansible_ini(text, error, path)
     if looks_like_host_list(text):
         return "host-list", read_host_list(text, error, source)
     try:
         root = compose(path, data, error)
     except InputError:
         if _INI_HOST_VARS.search(text):
-            return "ansible-ini", read_ansible_ini(text, error, source)
+            return "ansible-ini", read_ansible_ini(text, error, path)
         raise
     if not isinstance(root, YamlMap) and _INI_HOST_VARS.search(text):
         # Several `host key=value` lines are one multi-line plain scalar to YAML.
-        return "ansible-ini", read_ansible_ini(text, error, source)
+        return "ansible-ini", read_ansible_ini(text, error, path)
     if looks_like_ansible_yaml(root):
         assert isinstance(root, YamlMap)
-        return "ansible-yaml", read_ansible_yaml(root, error, source)
+        return "ansible-yaml", read_ansible_yaml(root, error, path)
     if looks_like_clustershell(root):
         assert isinstance(root, YamlMap)
         return "clustershell", read_clustershell(root, error, source)
