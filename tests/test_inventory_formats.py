@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bastion.errors import InventoryError
 from bastion.formats.ansible_inventory import CONSUMED as CONSUMED_ANSIBLE_VARS
@@ -403,3 +405,69 @@ def test_convert_round_trips(name: str, tmp_path: Path) -> None:
             host.jump,
             dict(host.vars),
         )
+
+
+# --- properties (fixed, small budget) ----------------------------------------------------
+
+_ini_pieces = st.sampled_from(
+    [
+        "[web]",
+        "[web:vars]",
+        "[web:children]",
+        "[all:vars]",
+        "[x:y]",
+        "\n",
+        " ",
+        "w1",
+        "node[01:03]",
+        "h:22",
+        "k=v",
+        "ansible_port=22",
+        "ansible_port=x",
+        "ansible_host=192.0.2.1",
+        "'",
+        '"',
+        "#",
+        ";",
+        "=",
+        "[1:",
+        "]",
+        "web",
+        "ansible_ssh_common_args='-J a.example.org'",
+        "-o",
+        "[a:c]",
+    ]
+)
+_ini_texts = st.lists(_ini_pieces, max_size=30).map("".join)
+_BUDGET = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_BUDGET
+@given(_ini_texts)
+def test_any_inventory_text_loads_or_gives_one_error(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    """Ansible-INI-like text, whatever it is detected as: an inventory or one error line."""
+    path = tmp_path_factory.mktemp("inv") / "inventory"
+    path.write_text(text)
+    try:
+        load_inventory(path)
+    except InventoryError as exc:
+        assert "\n" not in str(exc)
+
+
+@_BUDGET
+@given(st.text(alphabet="ab01:[]-,", max_size=16))
+def test_ranges_expand_as_ansible_or_refuse(pattern: str) -> None:
+    """Where Ansible's expand_hostname_range gives hosts, ours gives the same ones."""
+    ansible_plugins = pytest.importorskip("ansible.plugins.inventory")
+    try:
+        ours: list[str] | None = expand(pattern)
+    except PatternError:
+        ours = None
+    try:
+        theirs: list[str] | None = ansible_plugins.expand_hostname_range(pattern)
+    except Exception:
+        theirs = None
+    if ours is not None and theirs is not None and "[" in pattern:
+        assert ours == theirs

@@ -36,8 +36,9 @@ def read_ansible_ini(text: str, error: type[InputError], source: Path) -> YamlMa
 
 
 def looks_like_ini(text: str) -> bool:
-    """True when some line is an Ansible section header (``[web]``, ``[web:vars]``)."""
-    return any(SECTION.match(line.strip()) for line in text.splitlines())
+    """True when some line is an Ansible section header (``[web]``, ``[web:vars]``) at its
+    first column (an indented ``[Service]`` is inside a YAML block scalar, not a section)."""
+    return any(SECTION.match(line.rstrip()) for line in text.split("\n") if line.startswith("["))
 
 
 class _IniReader:

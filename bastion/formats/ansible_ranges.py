@@ -37,7 +37,7 @@ def split_port(pattern: str) -> tuple[str, int | None]:
         if found is not None and ":" not in _RANGE.sub("", found.group("host")):
             return found.group("host"), _port(found.group("port"))
     if outside.endswith(":"):
-        raise PatternError(f"host pattern {pattern!r} ends in ':' (reserved for a port)")
+        raise PatternError(f"host pattern {pattern[:60]!r} ends in ':' (reserved for a port)")
     return pattern, None
 
 
@@ -50,7 +50,7 @@ def expand(pattern: str) -> list[str]:
         if total > MAX_HOSTS:
             raise PatternError(f"host pattern expands to more than {MAX_HOSTS:,} hosts")
     if "[" in _RANGE.sub("", pattern) or "]" in _RANGE.sub("", pattern):
-        raise PatternError(f"unbalanced brackets in host pattern {pattern!r}")
+        raise PatternError(f"unbalanced brackets in host pattern {pattern[:60]!r}")
     names = [""]
     pieces = _RANGE.split(pattern)
     # split() with one group alternates literal text and range bodies.
@@ -63,8 +63,10 @@ def expand(pattern: str) -> list[str]:
     return names
 
 
-def _sequence(body: str, pattern: str) -> list[str]:
-    bounds = body.split(":")
+def _sequence(whole: str, pattern: str) -> list[str]:
+    bounds = whole.split(":")
+    body = whole if len(whole) <= 40 else f"{whole[:40]}..."
+    pattern = pattern if len(pattern) <= 60 else f"{pattern[:60]}..."
     if len(bounds) not in (2, 3):
         raise PatternError(f"host range [{body}] must be begin:end or begin:end:step")
     begin, end = bounds[0] or "0", bounds[1]
@@ -81,7 +83,9 @@ def _sequence(body: str, pattern: str) -> list[str]:
             raise PatternError(f"host range [{body}] must have begin <= end")
         return list(letters[first : last + 1 : step])
     for bound in (begin, end):
-        if not bound.isdigit() or len(bound) > _MAX_BOUND_DIGITS:
+        if bound.isdigit() and len(bound) > _MAX_BOUND_DIGITS:
+            raise PatternError(f"host range [{body}]: a bound of {len(bound)} digits is too large")
+        if not bound.isdigit():
             raise PatternError(f"host range [{body}] in {pattern!r} must be numbers or letters")
     width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
     if width and len(end) != width:

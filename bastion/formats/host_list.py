@@ -16,7 +16,7 @@ from bastion.located_yaml import Node, YamlMap
 
 _ENTRY = re.compile(
     r"(?:(?P<user>[^@\s:\[\]]+)@)?"
-    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.\-\[\],]+))"
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_][A-Za-z0-9_.\-\[\],]*))"
     r"(?::(?P<port>[0-9]{1,5}))?"
 )
 
