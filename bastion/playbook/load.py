@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from bastion.document_file import read_document
 from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, load_document, plain
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import text_line
@@ -258,12 +259,12 @@ class _Loader(ActionReader):
             if not file.is_absolute():
                 file = path.parent / file
             try:
-                value = file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
+                # Bounded and regular files only, as every document (a FIFO must not hang us).
+                value = read_document(file, PlaybookError, what="file").decode("utf-8").strip()
+            except (PlaybookError, UnicodeDecodeError) as exc:
+                problem = exc.message if isinstance(exc, PlaybookError) else "not UTF-8 text"
                 raise PlaybookError(
-                    f"secret {key}: cannot read {file}: {exc.strerror}",
-                    source=path,
-                    line=where.key_line,
+                    f"secret {key}: {file}: {problem}", source=path, line=where.key_line
                 ) from None
         else:
             value = given
