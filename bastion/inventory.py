@@ -83,6 +83,8 @@ def load_inventory_as(path: Path) -> tuple[str, Inventory, Node | None]:
     in bastion's format that was validated (what ``bastion inventory convert`` writes)."""
     from bastion.formats.detect import inventory_tree
 
+    if path.is_dir():
+        path = _inventory_in_directory(path)
     data = read_document(path, InventoryError, what="inventory")
     kind, root = inventory_tree(path, data, InventoryError)
     return kind, _Builder(path).build(root, hashlib.sha256(data).hexdigest()), root
@@ -124,6 +126,55 @@ def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None)
             return candidate
     looked = ", ".join(str(candidate) for candidate in candidates)
     raise InventoryError(f"inventory not found (looked for {looked})", source=source)
+
+
+_IGNORED_IN_DIRECTORY = (
+    ".pyc",
+    ".pyo",
+    ".swp",
+    ".bak",
+    "~",
+    ".rpm",
+    ".md",
+    ".txt",
+    ".rst",
+    ".orig",
+    ".cfg",
+    ".retry",
+)
+"""Ansible's INVENTORY_IGNORE_EXTS: files of an inventory directory that are not inventories."""
+
+
+def _inventory_in_directory(directory: Path) -> Path:
+    """The one inventory file of an Ansible-style inventory directory (``-i inventory/prod``).
+
+    Ansible reads every file there; bastion reads one, and says so when there are several.
+    ``group_vars/`` and ``host_vars/`` are read with it (docs/inventory.md).
+    """
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise InventoryError(
+            f"cannot read inventory: {exc.strerror or exc}", source=directory
+        ) from None
+    files = [
+        entry
+        for entry in entries
+        if entry.is_file()
+        and not entry.name.startswith(".")
+        and not entry.name.endswith(_IGNORED_IN_DIRECTORY)
+    ]
+    if len(files) == 1:
+        return files[0]
+    if not files:
+        raise InventoryError(
+            "cannot read inventory: a directory with no inventory file", source=directory
+        )
+    names = ", ".join(entry.name for entry in files[:5])
+    raise InventoryError(
+        f"cannot read inventory: a directory with several files ({names}); give one with -i",
+        source=directory,
+    )
 
 
 def _is_bare_name(text: str) -> bool:

@@ -548,7 +548,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(InventoryError) as caught:
         load_inventory(tmp_path)
-    message = "cannot read inventory: a directory, not a regular file"
+    message = "cannot read inventory: a directory with no inventory file"
     assert str(caught.value) == f"{tmp_path}: {message}"
 
 

@@ -128,6 +128,20 @@ def test_group_vars_and_host_vars_directories() -> None:
     assert (node4.port, node4.vars["node_labels"]) == (2204, {"disk": "ssd"})
 
 
+def test_inventory_directory_with_one_inventory_file(tmp_path: Path) -> None:
+    """``-i inventory/mycluster`` as kubespray's docs write it: the one inventory inside."""
+    directory = DATA / "kubespray-dir"
+    assert (
+        load_inventory(directory).hosts.keys()
+        == load_inventory(directory / "inventory.ini").hosts.keys()
+    )
+    (tmp_path / "a.ini").write_text("[x]\nx1\n")
+    (tmp_path / "b.yaml").write_text("all:\n")
+    (tmp_path / "README.md").write_text("ignored, as Ansible ignores it\n")
+    with pytest.raises(InventoryError, match=r"a directory with several files \(a.ini, b.yaml\)"):
+        load_inventory(tmp_path)
+
+
 def test_vars_file_errors_name_the_vars_file(tmp_path: Path) -> None:
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "group_vars" / "web.yml").write_text("x: 1\nansible_port: http\n")
