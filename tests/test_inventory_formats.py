@@ -485,3 +485,59 @@ def test_ranges_expand_as_ansible_or_refuse(pattern: str) -> None:
         theirs = None
     if ours is not None and theirs is not None and "[" in pattern:
         assert ours == theirs
+
+
+# --- a real connection through an Ansible inventory (in-process servers on loopback) -----
+
+
+def test_ansible_inventory_connects_with_its_port_key_and_jump(tmp_path: Path) -> None:
+    """The settings an Ansible INI inventory gives are the ones bastion connects with: the
+    target's ``ansible_port`` and key, through the ProxyJump of ``ansible_ssh_common_args``."""
+    from tests.sshserver import SSHServerHarness, write_known_hosts
+
+    net = os.environ.get("BASTION_TEST_NET", "1")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    with SSHServerHarness(tmp_path / "client") as harness:
+        jump = harness.start_server(f"127.{net}.7.1", allow_forwarding=True)
+        target = harness.start_server(f"127.{net}.7.2")
+        write_known_hosts(home / ".ssh" / "known_hosts", [jump, target])
+        shutil.copy(harness.identity_file, home / ".ssh" / "id_ed25519")
+        (home / ".ssh" / "id_ed25519").chmod(0o600)
+        inventory = tmp_path / "inventory.ini"
+        inventory.write_text(
+            "[web]\n"
+            f"web1 ansible_host={target.address} ansible_port={target.port} "
+            f"ansible_ssh_private_key_file={harness.identity_file}\n"
+            "[web:vars]\n"
+            f"ansible_ssh_common_args='-o StrictHostKeyChecking=no -J {jump.address}:{jump.port}'\n"
+        )
+        env = {**os.environ, "HOME": str(home), "BASTION_HISTORY_FILE": str(tmp_path / "h.jsonl")}
+        env.pop("SSH_AUTH_SOCK", None)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bastion",
+                "run",
+                "-i",
+                str(inventory),
+                "-g",
+                "web",
+                "--no-agent",
+                "-o",
+                "json",
+                "echo",
+                "reached",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        record = json.loads(result.stdout.splitlines()[0])
+        assert (record["host"], record["status"], record["stdout"]) == ("web1", "ok", "reached\n")
+        assert jump.forwards == 1
+        assert len(target.commands) == 1 and target.commands[0].endswith("\necho reached")
