@@ -225,18 +225,26 @@ class AnsibleInventory:
                     and len(value) <= 5
                 ):
                     value = int(value)  # Ansible takes ansible_port: "2222" as the number
-                entries.append((setting, given.line, from_python(value, given.line)))
+                line = self._line(given, host)
+                entries.append((setting, line, from_python(value, line)))
         jump = self._jump(merged)
         if jump is not None:
-            entries.append(("jump", jump.line, scalar(jump.value, jump.line)))
+            line = self._line(jump, host)
+            entries.append(("jump", line, scalar(jump.value, line)))
         extra = [
-            (key, item.line, from_python(item.value, item.line))
+            (key, self._line(item, host), from_python(item.value, self._line(item, host)))
             for key, item in merged.items()
             if key not in CONSUMED
         ]
         if extra:
             entries.append(("vars", host.line, mapping(host.line, extra)))
         return mapping(host.line, entries)
+
+    @staticmethod
+    def _line(given: Value, host: AnsibleHost) -> int:
+        """Where a later error about this value points in the inventory file: its own line,
+        or the host's when it comes from a vars file (whose lines mean nothing there)."""
+        return given.line if given.source is None else host.line
 
     def _check_foreign(self, setting: str, given: Value) -> None:
         """A setting from a vars file is checked here, where its own file can be named."""
@@ -272,5 +280,5 @@ class AnsibleInventory:
                     f"{name}: {exc}", source=given.source or self.source, line=given.line
                 ) from None
             if jump is not None:
-                found = Value(jump, given.line)
+                found = Value(jump, given.line, given.source)
         return found
