@@ -111,3 +111,27 @@ def test_bad_access_list(workdir: Path, name: str) -> None:
     target = _target("access", name, workdir)
     result = _bastion(workdir, "audit", "-i", "inventory.yaml", "--access", target)
     _assert_one_line_error(result, Path(target).name)
+
+
+ENTRY_POINTS = {
+    "run": ["run", "-i", "{}", "--all", "true"],
+    "play": ["play", "play.yaml", "-i", "{}", "--check"],
+    "audit": ["audit", "-i", "{}"],
+    "copy": ["copy", "-i", "{}", "--all", "play.yaml", "/tmp/x"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize(
+    "name", ["billion-laughs.yaml", "nested-1000.yaml", "ansible-ini-range-bomb.ini", "/dev/zero"]
+)
+def test_every_entry_point_refuses_a_bad_inventory_alike(
+    workdir: Path, command: str, name: str
+) -> None:
+    """`-i` reads through the same loader for every command: the same one line, exit 2."""
+    target = _target("inventory", name, workdir)
+    args = [arg.format(target) for arg in ENTRY_POINTS[command]]
+    result = _bastion(workdir, *args)
+    _assert_one_line_error(result, Path(target).name)
+    listed = _bastion(workdir, "inventory", "list", "-i", target)
+    assert result.stderr == listed.stderr

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bastion.errors import InventoryError
@@ -541,3 +541,19 @@ def test_ansible_inventory_connects_with_its_port_key_and_jump(tmp_path: Path) -
         assert (record["host"], record["status"], record["stdout"]) == ("web1", "ok", "reached\n")
         assert jump.forwards == 1
         assert len(target.commands) == 1 and target.commands[0].endswith("\necho reached")
+
+
+@_BUDGET
+@example('-o "ProxyCommand=ssh \'x"')  # an unclosed quote inside the ProxyCommand
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("-oJ=ProxyJumpCommand ssh-W%h:p'\"a.b@,\\ ")), max_size=60
+    )
+)
+def test_ssh_args_give_a_jump_or_one_problem(text: str) -> None:
+    try:
+        jump = jump_from_ssh_args(text)
+    except SshArgsProblem as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert jump is None or isinstance(jump, str)

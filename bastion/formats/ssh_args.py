@@ -60,7 +60,10 @@ def _one_hop(spec: str) -> str | None:
 def _proxy_command(command: str) -> str | None:
     if command.lower() == "none":
         return None
-    words = shlex.split(command)
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise SshArgsProblem(f"cannot split ProxyCommand {command[:60]!r}: {exc}") from None
     if not words or words[0].rsplit("/", 1)[-1] != "ssh" or "-W" not in words:
         raise SshArgsProblem(
             f"ProxyCommand {command!r} is not 'ssh -W %h:%p HOST': write ProxyJump instead"
