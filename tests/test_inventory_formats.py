@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -374,6 +375,28 @@ def test_bastion_yaml_is_still_bastion(tmp_path: Path) -> None:
     path.write_text("hosts:\n  node1: {address: 192.0.2.1}\ngroups:\n  g: [node1]\n")
     kind, _, _ = load_inventory_as(path)
     assert kind == "bastion"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("host:\n  node1: 192.0.2.1\n", "unknown key 'host' at top level; did you mean 'hosts'?"),
+        ("hosts: {n1: }\ngroup:\n  web: n1\n", "unknown key 'group' at top level; did you mean"),
+        (
+            "hots:\n  node1:\n    vars: {}\n",
+            "unknown key 'hots' at top level; did you mean 'hosts'?",
+        ),
+    ],
+)
+def test_typos_of_bastion_keys_are_not_other_formats(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """A mapping of mappings of text is a ClusterShell file, groups of vars an Ansible one,
+    unless a top-level key is close to one of bastion's: then it is bastion's typo."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text)
+    with pytest.raises(InventoryError, match=re.escape(message)):
+        load_inventory(path)
 
 
 def test_ini_without_sections(tmp_path: Path) -> None:
