@@ -107,6 +107,13 @@ def test_kubespray_ini_details() -> None:
     assert inventory.hosts["bastion"].groups == ("ungrouped",)
 
 
+def test_ansible_connection_paramiko_is_the_paramiko_transport(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text("[web]\nw1 ansible_connection=paramiko\nw2 ansible_connection=ssh\n")
+    inventory = load_inventory(path)
+    assert [host.transport for host in inventory.hosts.values()] == ["paramiko", "asyncssh"]
+
+
 def test_kubespray_yaml_jump_and_ports() -> None:
     kind, inventory, _ = load_inventory_as(DATA / "kubespray-hosts.yaml")
     assert kind == "ansible-yaml"
@@ -185,6 +192,10 @@ def test_vars_file_errors_name_the_vars_file(tmp_path: Path) -> None:
             "inv:2: ansible_ssh_common_args: ProxyCommand 'nc %h %p' is not 'ssh -W %h:%p HOST'",
         ),
         ("[web]\nw 'unclosed\n", "inv:2: cannot parse host line: No closing quotation"),
+        (
+            "[local]\nlocalhost ansible_connection=local\n",
+            "inv:2: host 'localhost': ansible_connection=local cannot be followed",
+        ),
         ("all:\n  chilren:\n    web:\n", "inv:2: unknown key 'chilren' in group 'all'"),
         (
             "all:\n  hosts:\n    w[1:2]:\n      ansible_port: [1]\n",

@@ -28,7 +28,13 @@ _SETTINGS = (
     ("identity_file", ("ansible_ssh_private_key_file", "ansible_private_key_file")),
 )
 _JUMP_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
-CONSUMED = frozenset(name for _, names in _SETTINGS for name in names) | set(_JUMP_VARS)
+_CONNECTIONS = {"ssh": None, "smart": None, "paramiko": "paramiko", "paramiko_ssh": "paramiko"}
+"""ansible_connection -> bastion transport (None: the default); others cannot be followed."""
+CONSUMED = (
+    frozenset(name for _, names in _SETTINGS for name in names)
+    | set(_JUMP_VARS)
+    | {"ansible_connection"}
+)
 """Ansible variables that become bastion settings rather than vars."""
 
 
@@ -227,6 +233,12 @@ class AnsibleInventory:
                     value = int(value)  # Ansible takes ansible_port: "2222" as the number
                 line = self._line(given, host)
                 entries.append((setting, line, from_python(value, line)))
+        connection = merged.get("ansible_connection")
+        if connection is not None:
+            transport = self._transport(connection, host)
+            if transport is not None:
+                line = self._line(connection, host)
+                entries.append(("transport", line, scalar(transport, line)))
         jump = self._jump(merged)
         if jump is not None:
             line = self._line(jump, host)
@@ -239,6 +251,17 @@ class AnsibleInventory:
         if extra:
             entries.append(("vars", host.line, mapping(host.line, extra)))
         return mapping(host.line, entries)
+
+    def _transport(self, connection: Value, host: AnsibleHost) -> str | None:
+        name = str(connection.value)
+        if name in _CONNECTIONS:
+            return _CONNECTIONS[name]
+        raise self.error(
+            f"host {host.name!r}: ansible_connection={name[:40]} cannot be followed: bastion "
+            "reaches hosts over SSH (ssh, smart or paramiko)",
+            source=connection.source or self.source,
+            line=connection.line,
+        )
 
     @staticmethod
     def _line(given: Value, host: AnsibleHost) -> int:
