@@ -17,12 +17,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from bastion.document_file import read_document
 from bastion.errors import InventoryError, SelectionError
 from bastion.hostset import expand, fold, is_glob, match
 from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
-from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, compose
+from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, plain
 from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
 from bastion.selector import LABEL_RULE, is_label_text, parse_selector
+from bastion.yaml_core import shown
 
 INVENTORY_ENV = "BASTION_INVENTORY"
 DEFAULT_INVENTORY = "inventory.yaml"
@@ -68,10 +70,24 @@ class Inventory:
 
 
 def load_inventory(path: Path) -> Inventory:
-    """Read, parse and validate an inventory file; raise `InventoryError` at the first problem."""
-    data = _read(path)
-    root = compose(path, data, InventoryError)
-    return _Builder(path).build(root, hashlib.sha256(data).hexdigest())
+    """Read, parse and validate an inventory file; raise `InventoryError` at the first problem.
+
+    bastion's YAML, Ansible INI and YAML inventories, host lists and ClusterShell groups.d
+    files are all read (found by content: docs/inventory.md).
+    """
+    return load_inventory_as(path)[1]
+
+
+def load_inventory_as(path: Path) -> tuple[str, Inventory, Node | None]:
+    """`load_inventory`, with the format found (see `bastion.formats.detect`) and the tree
+    in bastion's format that was validated (what ``bastion inventory convert`` writes)."""
+    from bastion.formats.detect import inventory_tree
+
+    if path.is_dir():
+        path = _inventory_in_directory(path)
+    data = read_document(path, InventoryError, what="inventory")
+    kind, root = inventory_tree(path, data, InventoryError)
+    return kind, _Builder(path).build(root, hashlib.sha256(data).hexdigest()), root
 
 
 def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None) -> Path:
@@ -112,17 +128,57 @@ def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None)
     raise InventoryError(f"inventory not found (looked for {looked})", source=source)
 
 
+_IGNORED_IN_DIRECTORY = (
+    ".pyc",
+    ".pyo",
+    ".swp",
+    ".bak",
+    "~",
+    ".rpm",
+    ".md",
+    ".txt",
+    ".rst",
+    ".orig",
+    ".cfg",
+    ".retry",
+)
+"""Ansible's INVENTORY_IGNORE_EXTS: files of an inventory directory that are not inventories."""
+
+
+def _inventory_in_directory(directory: Path) -> Path:
+    """The one inventory file of an Ansible-style inventory directory (``-i inventory/prod``).
+
+    Ansible reads every file there; bastion reads one, and says so when there are several.
+    ``group_vars/`` and ``host_vars/`` are read with it (docs/inventory.md).
+    """
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise InventoryError(
+            f"cannot read inventory: {exc.strerror or exc}", source=directory
+        ) from None
+    files = [
+        entry
+        for entry in entries
+        if entry.is_file()
+        and not entry.name.startswith(".")
+        and not entry.name.endswith(_IGNORED_IN_DIRECTORY)
+    ]
+    if len(files) == 1:
+        return files[0]
+    if not files:
+        raise InventoryError(
+            "cannot read inventory: a directory with no inventory file", source=directory
+        )
+    names = ", ".join(entry.name for entry in files[:5])
+    raise InventoryError(
+        f"cannot read inventory: a directory with several files ({names}); give one with -i",
+        source=directory,
+    )
+
+
 def _is_bare_name(text: str) -> bool:
     return "/" not in text and os.sep not in text and not text.endswith((".yaml", ".yml"))
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InventoryError("inventory not found", source=path) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read inventory: {exc.strerror or exc}", source=path) from None
 
 
 # --- validation --------------------------------------------------------------------------
@@ -300,6 +356,11 @@ class _Builder:
                 found = match(item.text, hosts)
             except SelectionError as exc:
                 raise self._error(f"group {name!r}: {exc.message}", item.line) from None
+            except ValueError:
+                # A range bound past Python's int() limit (5,000 digits): not a host pattern.
+                raise self._error(
+                    f"group {name!r}: bad host pattern {shown(item.text)}", item.line
+                ) from None
             if found.unmatched:
                 raise self._error(
                     f"group {name!r} {_unmatched_phrase(found.unmatched[0])} "
@@ -316,7 +377,7 @@ class _Builder:
                 continue
             if jump not in drafts and not _is_jump_spec(jump):
                 raise self._error(
-                    f"jump {jump!r} is neither an inventory host nor a [user@]address[:port] "
+                    f"jump {shown(jump)} is neither an inventory host nor a [user@]address[:port] "
                     "(an outside host needs a dotted name, a user@ or a :port)",
                     draft.jump_line,
                 )
@@ -404,6 +465,8 @@ class _Builder:
             names = expand(key)
         except SelectionError as exc:
             raise self._error(exc.message, line) from None
+        except ValueError:
+            raise self._error(f"bad host name or range {shown(key)}", line) from None
         for name in names:
             if _NAME.fullmatch(name) is None:
                 raise self._error(f"host name {name!r} is invalid: {_NAME_RULE}", line)
@@ -419,6 +482,8 @@ class _Builder:
                 addresses = expand(address)
             except SelectionError as exc:
                 raise self._error(exc.message, line) from None
+            except ValueError:
+                raise self._error(f"bad address range {shown(address)}", line) from None
             if len(addresses) != len(names):
                 raise self._error(
                     f"address {address!r} gives {len(addresses)} addresses "
@@ -455,7 +520,7 @@ class _Builder:
 
     def _vars(self, entry: Entry | None) -> Mapping[str, object]:
         entries = self._entries(entry, "vars")
-        return MappingProxyType({key: _plain(item.value) for key, item in entries.items()})
+        return MappingProxyType({key: plain(item.value) for key, item in entries.items()})
 
     # helpers
 
@@ -496,7 +561,8 @@ def _is_jump_spec(text: str) -> bool:
     if found is None or not any(mark in text for mark in ".:@"):
         return False
     port = found.group("port")
-    return port is None or 1 <= int(port) <= 65535
+    # Length first: int() of 5,000 digits is a ValueError, not a port number out of range.
+    return port is None or (len(port) <= 5 and 1 <= int(port) <= 65535)
 
 
 def _unmatched_phrase(term: str) -> str:
@@ -523,14 +589,5 @@ def _describe(node: Node) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value)
-    return node.text
-
-
-def _plain(node: Node) -> object:
-    """A located value as plain Python data, for free-form ``vars:``."""
-    if isinstance(node, YamlMap):
-        return {key: _plain(entry.value) for key, entry in node.entries.items()}
-    if isinstance(node, Seq):
-        return [_plain(item) for item in node.items]
-    return node.value
+        return shown(value)
+    return node.text if len(node.text) <= 40 else shown(node.text)

@@ -37,6 +37,7 @@ import yaml
 from bastion.audit.authorized_keys import KeyLineError, KeyOptions, parse_key_line
 from bastion.audit.findings import CATALOGUE, Severity
 from bastion.errors import InputError
+from bastion.located_yaml import load_yaml_nodes
 
 DEFAULT_ACCESS_FILE = "access.yaml"
 SUDO_LEVELS = ("none", "some", "all")
@@ -94,18 +95,9 @@ class AccessList:
 
 def load_access_list(path: Path) -> AccessList:
     """Read and validate ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AccessListError("access list not found", source=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AccessListError(f"cannot read the access list: {exc}", source=path) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise AccessListError(f"invalid YAML: {exc.problem}", source=path, line=line) from None
+    root = load_yaml_nodes(
+        path, AccessListError, what="the access list", missing="access list not found"
+    )
     return _Reader(path).read(root)
 
 
@@ -137,7 +129,7 @@ class _Reader:
         return list(node.value)
 
     def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+        if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
             raise self.fail(node, f"{what} must be a non-empty string")
         return str(node.value)
 

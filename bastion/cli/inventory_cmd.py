@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +27,39 @@ inventory_app = typer.Typer(help="Inspect the inventory.", no_args_is_help=True)
 def inventory_group(ctx: typer.Context, inventory: InventoryOption = None) -> None:
     """Inspect the inventory (``-i`` may come before or after the subcommand)."""
     ctx.obj = inventory
+
+
+@inventory_app.command("convert")
+def convert(
+    ctx: typer.Context,
+    inventory: InventoryOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-O", help="Write the YAML here (default: standard output)."),
+    ] = None,
+) -> None:
+    """Write an inventory (Ansible INI/YAML, host list, ClusterShell) in bastion's YAML."""
+    from bastion.errors import UsageError
+    from bastion.formats.write_yaml import inventory_yaml
+    from bastion.inventory import load_inventory_as, resolve_inventory_path
+    from bastion.located_yaml import plain
+    from bastion.private_files import write_private
+
+    parent = ctx.parent.obj if ctx.parent is not None else None
+    path = resolve_inventory_path(inventory or (parent if isinstance(parent, str) else None))
+    kind, loaded, root = load_inventory_as(path)
+    header = (
+        f"bastion inventory, converted from {path} ({kind}, {len(loaded.hosts)} hosts)\n"
+        "by `bastion inventory convert`; see docs/inventory.md"
+    )
+    text = inventory_yaml(plain(root), header)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        write_private(output, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}", source="-O") from None
 
 
 @inventory_app.command("list")

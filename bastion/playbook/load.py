@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
-from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, compose
+from bastion.document_file import read_document
+from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, load_document, plain
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import text_line
 from bastion.playbook.load_actions import ActionReader
@@ -97,17 +96,14 @@ def parse_extra_vars(items: Sequence[str]) -> dict[str, object]:
 
 
 def _extra_vars_file(path: Path) -> dict[str, object]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlaybookError(f"cannot read: {exc.strerror}", source=path) from None
-    except yaml.YAMLError as exc:
-        raise PlaybookError(f"invalid YAML: {str(exc).splitlines()[0]}", source=path) from None
-    if data is None:
+    root = load_document(path, PlaybookError, what="vars file", missing="no such vars file").root
+    if root is None:
         return {}
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise PlaybookError("expected a mapping of variable names to values", source=path)
-    return dict(data)
+    if not isinstance(root, YamlMap):
+        raise PlaybookError(
+            "expected a mapping of variable names to values", source=path, line=root.line
+        )
+    return {name: plain(entry.value) for name, entry in root.entries.items()}
 
 
 class _Loader(ActionReader):
@@ -118,15 +114,10 @@ class _Loader(ActionReader):
         self.secret_names: set[str] = set()
 
     def read(self, path: Path) -> YamlMap:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise PlaybookError("no such playbook file", source=path) from None
-        except IsADirectoryError:
-            raise PlaybookError("is a directory, not a playbook file", source=path) from None
-        except OSError as exc:
-            raise PlaybookError(f"cannot read: {exc.strerror}", source=path) from None
-        root = compose(path, data, PlaybookError)
+        document = load_document(
+            path, PlaybookError, what="playbook file", missing="no such playbook file"
+        )
+        root = document.root
         if root is None:
             raise PlaybookError("the playbook is empty", source=path)
         if not isinstance(root, YamlMap):
@@ -268,12 +259,12 @@ class _Loader(ActionReader):
             if not file.is_absolute():
                 file = path.parent / file
             try:
-                value = file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
+                # Bounded and regular files only, as every document (a FIFO must not hang us).
+                value = read_document(file, PlaybookError, what="file").decode("utf-8").strip()
+            except (PlaybookError, UnicodeDecodeError) as exc:
+                problem = exc.message if isinstance(exc, PlaybookError) else "not UTF-8 text"
                 raise PlaybookError(
-                    f"secret {key}: cannot read {file}: {exc.strerror}",
-                    source=path,
-                    line=where.key_line,
+                    f"secret {key}: {file}: {problem}", source=path, line=where.key_line
                 ) from None
         else:
             value = given

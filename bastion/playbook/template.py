@@ -162,14 +162,29 @@ class Pending:
         return 0.0
 
 
+_UNCOMPILABLE = (SyntaxError, RecursionError)
+"""What Jinja's compiler (or Python's, on the code Jinja generates) raises for a template
+nested too deeply: 101 nested ``{% if %}`` is an IndentationError, 101 parentheses a
+RecursionError. Both are the template's fault, so both are a ``file:line`` error."""
+
+
+def _too_nested(exc: BaseException, text: Text, path: Path, key: str = "template") -> PlaybookError:
+    kind = "too many levels of indentation" if isinstance(exc, SyntaxError) else "too deep"
+    return PlaybookError(
+        f"{key} cannot be compiled: nested too deeply ({kind})", source=path, line=text.line
+    )
+
+
 def check_template(text: Text, path: Path) -> None:
-    """Refuse a Jinja syntax error at load, naming its line."""
+    """Refuse a Jinja syntax error, or a template too nested to compile, naming its line."""
     try:
         _compiled(text.value, quoted=False)
     except jinja2.TemplateSyntaxError as exc:
         raise PlaybookError(
             f"template syntax: {exc.message}", source=path, line=text.line + (exc.lineno or 1) - 1
         ) from None
+    except _UNCOMPILABLE as exc:
+        raise _too_nested(exc, text, path) from None
 
 
 def check_expression(text: Text, path: Path, key: str) -> None:
@@ -180,6 +195,8 @@ def check_expression(text: Text, path: Path, key: str) -> None:
         raise PlaybookError(
             f"{key}: bad expression: {exc.message}", source=path, line=text.line
         ) from None
+    except _UNCOMPILABLE as exc:
+        raise _too_nested(exc, text, path, f"{key}: expression") from None
 
 
 def render(text: Text, context: Mapping[str, object], path: Path, *, quoted: bool) -> str:
@@ -188,6 +205,8 @@ def render(text: Text, context: Mapping[str, object], path: Path, *, quoted: boo
         return _compiled(text.value, quoted=quoted).render(context)
     except jinja2.TemplateError as exc:
         raise _error(exc, text, path) from None
+    except _UNCOMPILABLE as exc:
+        raise _too_nested(exc, text, path) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
         raise _error(exc, text, path) from None
 
@@ -198,6 +217,8 @@ def evaluate(text: Text, context: Mapping[str, object], path: Path) -> object:
         value: object = _expression(text.value)(**context)
     except jinja2.TemplateError as exc:
         raise _error(exc, text, path, expression=True) from None
+    except _UNCOMPILABLE as exc:
+        raise _too_nested(exc, text, path, "expression") from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
         raise _error(exc, text, path, expression=True) from None
     if isinstance(value, jinja2.Undefined):
