@@ -25,6 +25,7 @@ from bastion.models import (
     HostOutput,
     HostResult,
     HostStarted,
+    Reason,
     Status,
     Stream,
 )
@@ -53,7 +54,8 @@ class RunOptions:
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     keep_output_chars: int | None = None
-    """Characters of each stream a `HostResult` keeps; None keeps all (see `CommandSpec`)."""
+    """Characters of each stream a `HostResult` keeps; None: the default limit (see
+    `CommandSpec`)."""
     transport: str | None = None
     """Every host's transport (``--transport``); None: each host's own (the inventory's)."""
     durable: bool = False
@@ -211,6 +213,7 @@ async def execute_work(
                     address=host.address,
                     status=Status.FAILED,
                     error=f"internal error (please report): {type(exc).__name__}: {exc}",
+                    reason=Reason.INTERNAL,
                 )
             lines.flush()
             emit(HostFinished(result))

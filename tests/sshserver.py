@@ -52,6 +52,9 @@ class Faults:
     """Refuse every authentication attempt."""
     wrong_host_key: bool = False
     """Present a host key other than the one in ``known_hosts_line`` (a changed host key)."""
+    presented_key_type: str = "ssh-ed25519"
+    """The type of the other key presented with ``wrong_host_key``: another type than the
+    pinned ed25519 key is what a man in the middle without the real key shows."""
     drop_after_stdout_bytes: int | None = None
     """Send this many bytes of a command's stdout, then abort the TCP connection."""
     handshake_delay_s: float = 0.0
@@ -70,7 +73,9 @@ class SSHTestServer:
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         """The key clients are told to expect (see `known_hosts_line`)."""
         self.presented_key = (
-            asyncssh.generate_private_key("ssh-ed25519") if faults.wrong_host_key else self.host_key
+            asyncssh.generate_private_key(faults.presented_key_type)
+            if faults.wrong_host_key
+            else self.host_key
         )
         self._client_key = client_key
         self.connections = 0
