@@ -217,6 +217,7 @@ class PlaybookRun:
                 max_fail=None
                 if step.max_fail is None
                 else parse_amount(step.max_fail, source="max_fail", allow_zero=True),
+                budget_name="max_fail",
             )
             executed, _report = await run_in_batches(hosts, plan, run_batch, self._announce_batch)
         results: list[HostStepResult] = []
@@ -229,7 +230,7 @@ class PlaybookRun:
                     step,
                     host,
                     StepStatus.FAILED if not stops else StepStatus.SKIPPED,
-                    (done.error or "not run").replace("--max-fail", "max_fail"),
+                    done.error or "not run",
                 )
                 if stops:
                     self.stopped.add(host.name)
