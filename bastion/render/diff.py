@@ -4,17 +4,22 @@ Like ``clush --diff``: the host whose config drifted stands out among a hundred 
 Hosts with the same output share one diff (``+++ node[4,7]``); hosts identical to the reference
 are folded onto one line at the end. Only stdout is compared; stderr still goes to stderr, and
 the summary still gives each host's status.
+
+Memory is bounded as on every path: whole outputs are compared by a SHA-256 of every character
+streamed (so "identical" is exact however large), and the diff shown is of the start each
+result keeps (64 Ki characters); a diff of a larger output says so.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Sequence
 from typing import TextIO
 
 from bastion.gather import group_by_output
 from bastion.hostset import fold
-from bastion.models import Event, HostResult
+from bastion.models import Event, HostOutput, HostResult
 from bastion.render.base import CYAN, DIM, GREEN, RED, paint
 
 
@@ -26,27 +31,57 @@ class DiffRenderer:
         self._err = err
         self._ref = ref
         self._color = color
+        self._digests: dict[str, hashlib._Hash] = {}
+        self._sizes: dict[str, int] = {}
 
     def handle(self, event: Event) -> None:
-        """A diff needs the reference's whole output, so nothing is shown as hosts run."""
+        """Nothing is shown as hosts run; each host's whole stdout is hashed as it streams."""
+        if isinstance(event, HostOutput) and event.stream == "stdout":
+            self._digests.setdefault(event.host, hashlib.sha256()).update(
+                event.data.encode("utf-8", "surrogatepass")
+            )
+            self._sizes[event.host] = self._sizes.get(event.host, 0) + len(event.data)
+
+    def _whole(self, result: HostResult) -> str:
+        """A fingerprint of the host's whole stdout (of the kept text when none streamed)."""
+        digest = self._digests.get(result.host)
+        return self._whole_of(result.stdout) if digest is None else digest.hexdigest()
+
+    def _cut(self, result: HostResult | None) -> bool:
+        """Whether the result keeps only the start of what the host printed."""
+        return result is not None and self._sizes.get(result.host, 0) > len(result.stdout)
 
     def finish(self, results: Sequence[HostResult]) -> None:
         reference = next((r for r in results if r.host == self._ref), None)
         expected = reference.stdout if reference is not None else ""
+        expected_whole = self._whole(reference) if reference is not None else self._whole_of("")
         others = [r for r in results if r.host != self._ref]
+        by_host = {r.host: r for r in others}
         identical: list[str] = []
-        for group in group_by_output(others, lambda r: r.stdout):
-            if group.text == expected:
+        for group in group_by_output(others, self._whole):
+            if group.text == expected_whole:
                 identical.extend(group.hosts)
+                continue
+            first = by_host[group.hosts[0]]
+            cut = self._cut(first) or self._cut(reference)
+            if cut and first.stdout == expected:
+                line = (
+                    f"{group.folded} ({len(group.hosts)}): the same first {len(expected)} "
+                    f"characters as {self._ref}, different after them"
+                )
+                self._out.write(self._paint("+++ " + line) + "\n")
                 continue
             lines = difflib.unified_diff(
                 expected.splitlines(),
-                group.text.splitlines(),
+                first.stdout.splitlines(),
                 fromfile=f"{self._ref} (reference)",
                 tofile=f"{group.folded} ({len(group.hosts)})",
                 lineterm="",
             )
             self._out.write("".join(f"{self._paint(line)}\n" for line in lines))
+            if cut:
+                note = "(a diff of the first characters each result keeps; the outputs are longer)"
+                self._out.write(paint(note, DIM, self._color) + "\n")
         if reference is None or not reference.succeeded:
             status = reference.status if reference is not None else "not run"
             self._err.write(
@@ -57,6 +92,10 @@ class DiffRenderer:
             line = f"{fold(identical)}: identical to {self._ref}"
             self._out.write(paint(line, DIM, self._color) + "\n")
         self._out.flush()
+
+    @staticmethod
+    def _whole_of(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _paint(self, line: str) -> str:
         if line.startswith(("+++", "---", "@@")):
