@@ -105,12 +105,25 @@ class SSHTestServer:
         self._acceptor = await asyncssh.create_server(
             lambda: _ServerConnection(self),
             self.address,
-            0,
+            self.port,
             server_host_keys=[self.presented_key],
             process_factory=self._run_command,
             encoding=None,
         )
         self.port = self._acceptor.get_port()
+
+    async def replace_host_key(self, key_type: str = "ssh-ed25519") -> None:
+        """Drop every connection and listen again on the same port presenting a new key of
+        ``key_type`` (a host rebuilt, or a man in the middle taking over its address).
+        Commands started detached (setsid, as durable jobs are) keep running."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+        live = list(self._live)
+        for conn in live:
+            conn.abort()
+        self.presented_key = asyncssh.generate_private_key(key_type)
+        await self.start()
 
     async def stop(self) -> None:
         """Stop listening, kill every command still running, close every connection."""
@@ -335,6 +348,10 @@ class SSHServerHarness:
         self._call(server.start())
         self.servers.append(server)
         return server
+
+    def replace_host_key(self, server: SSHTestServer, key_type: str = "ssh-ed25519") -> None:
+        """See `SSHTestServer.replace_host_key`."""
+        self._call(server.replace_host_key(key_type))
 
     def close(self) -> None:
         """Stop every server, kill what their commands left running, and end the thread."""
