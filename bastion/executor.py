@@ -30,6 +30,7 @@ from bastion.models import (
     Stream,
 )
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink, Transport
+from bastion.transport.identity import check_identity_files
 
 if TYPE_CHECKING:
     from bastion.durable.jobs import DurablePolicy
@@ -91,6 +92,17 @@ def check_transports(hosts: Sequence[Host], override: str | None = None) -> None
                 f"host {host.name}: transport {host.transport!r} is not available "
                 f"in this version (available: {', '.join(KNOWN_TRANSPORTS)})"
             )
+
+
+def _with_jump_hosts(hosts: Sequence[Host], inventory: Mapping[str, Host]) -> list[Host]:
+    """``hosts`` and the inventory hosts on their jump chains (their keys are used too)."""
+    found = list(hosts)
+    for host in hosts:
+        jump = inventory.get(host.jump) if host.jump else None
+        while jump is not None and jump not in found:
+            found.append(jump)
+            jump = inventory.get(jump.jump) if jump.jump else None
+    return found
 
 
 def _new_transport(name: str, options: ConnectOptions, agent: Path | None = None) -> Transport:
@@ -175,6 +187,7 @@ async def execute_work(
 ) -> list[HostResult]:
     """Do ``work`` on every host, at most ``options.forks`` at a time; results in host order."""
     check_transports(hosts, options.transport)
+    check_identity_files(_with_jump_hosts(hosts, options.connect.jump_hosts))
     transports: dict[str, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
     connect = options.connect

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from bastion.transport.base import (
     OutputSink,
 )
 from bastion.transport.files import ConnectionLost, FilesWork
+from bastion.transport.identity import encrypted_key
 from bastion.transport.library_probe import lean_asyncssh_import
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import kill_group_command, with_pid_preamble
@@ -460,7 +462,7 @@ class AsyncsshTransport:
             kwargs["username"] = host.user
         if host.port != 22:
             kwargs["port"] = host.port
-        if host.identity_file:
+        if host.identity_file and not _through_agent(host.identity_file):
             kwargs["client_keys"] = self._client_keys_for(host.identity_file)
         if tunnel is not None:
             kwargs["tunnel"] = tunnel
@@ -516,3 +518,9 @@ class AsyncsshTransport:
                 ) from exc
             self._client_keys[identity_file] = keys
         return keys
+
+
+def _through_agent(identity_file: str) -> bool:
+    """An encrypted key with ssh-agent running: use the agent's keys (bastion never prompts;
+    `identity.check_identity_files` warned before the run)."""
+    return bool(os.environ.get("SSH_AUTH_SOCK")) and encrypted_key(identity_file)

@@ -49,6 +49,7 @@ from bastion.transport.base import (
     OutputFlow,
     OutputSink,
 )
+from bastion.transport.identity import encrypted_key
 from bastion.transport.pacing import HandshakeGate
 from bastion.transport.remote_shell import kill_group_command, with_pid_preamble
 from bastion.transport.retry import ConnectFailure, connect_with_retries
@@ -363,7 +364,10 @@ class ParamikoTransport:
 
     def _authenticate(self, host: Host, transport: paramiko.Transport) -> None:
         user = host.user or getpass.getuser()
-        keys = [self._key(host.identity_file)] if host.identity_file else _default_keys()
+        own = host.identity_file
+        if own and os.environ.get("SSH_AUTH_SOCK") and encrypted_key(own):
+            own = None  # bastion never prompts: the agent's keys (warned before the run)
+        keys = [self._key(own)] if own else _default_keys()
         last = "no key to offer (give identity_file, or run ssh-agent)"
         for key in keys:
             try:
