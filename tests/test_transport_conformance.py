@@ -68,8 +68,6 @@ def agent_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             assert time.monotonic() < deadline, "the agent did not start"
             time.sleep(0.05)
         yield path
-        log = (runtime / "bastion" / "agent.log").read_text()
-        assert " opened node1 " in log, "the agent served none of the runs (they went direct)"
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(30)
@@ -148,6 +146,9 @@ def test_output_exit_status_and_streams(
     )
     [ok] = run_on(transport, [host_on(ssh, server, known_hosts)], "true", request)
     assert (ok.status, ok.error, ok.reason) == (Status.OK, None, None)
+    if transport == "agent":
+        log = (request.getfixturevalue("agent_socket").parent / "agent.log").read_text()
+        assert f" opened node1 (test@127.0.0.1:{server.port})" in log, "the run went direct"
 
 
 def test_stdin_is_delivered(
@@ -317,6 +318,10 @@ def test_a_silent_host_costs_one_connect_timeout(
         elapsed = time.monotonic() - started
         accepted = _count_pending(silent)
     assert (result.status, result.reason) == (Status.UNREACHABLE, Reason.CONNECT_TIMEOUT)
+    if durable(transport):
+        # --durable is the ask: a job meant for flaky links retries a handshake lost to loss.
+        assert (result.error, accepted) == ("connect timed out after 1s (after 3 attempts)", 3)
+        return
     assert result.error == "connect timed out after 1s"
     assert accepted == 1
     assert elapsed < 5, elapsed  # one 1 s timeout, not three plus backoff

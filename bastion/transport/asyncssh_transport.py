@@ -362,7 +362,9 @@ class AsyncsshTransport:
         """A connection for durable jobs; raises `LinkFailure` (see `base.LinkOpener`)."""
         try:
             if retry:
-                return AsyncsshLink(await self._connect_retrying(host))
+                # A durable job is for flaky links: a handshake lost to packet loss times
+                # out, and is worth the run's retries here (not in a plain run).
+                return AsyncsshLink(await self._connect_retrying(host, retry_timeouts=True))
             return AsyncsshLink(await self._connect(host))
         except ConnectFailure as exc:
             raise LinkFailure(
@@ -440,11 +442,13 @@ class AsyncsshTransport:
             return ConnectAttempt(None, exc.message, exc.reason)
         return ConnectAttempt(connection)
 
-    async def _connect_retrying(self, host: Host) -> asyncssh.SSHClientConnection:
+    async def _connect_retrying(
+        self, host: Host, *, retry_timeouts: bool = False
+    ) -> asyncssh.SSHClientConnection:
         return await connect_with_retries(
             lambda: self._connect(host),
             self._options.retries,
-            retry_timeouts=self._options.retry_timeouts,
+            retry_timeouts=retry_timeouts or self._options.retry_timeouts,
         )
 
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection:

@@ -173,8 +173,10 @@ class _Delivery:
         """From the worker: wait for room (never forever: the loop always drains), then hand
         ``text`` over."""
         while not self._credits.acquire(timeout=POLL_S):
-            pass
-        self._loop.call_soon_threadsafe(self._on_loop, stream, text)
+            if self._loop.is_closed():
+                return  # the run is over (interrupted): nobody reads this output any more
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: likewise
+            self._loop.call_soon_threadsafe(self._on_loop, stream, text)
 
     def _on_loop(self, stream: Stream, text: str) -> None:
         self._sink(stream, text)
@@ -237,7 +239,9 @@ class ParamikoTransport:
         """A connection for durable jobs; raises `LinkFailure` (see `base.LinkOpener`)."""
         try:
             if retry:
-                connection = await self._connect_with_retries(host)
+                # A durable job is for flaky links: a handshake lost to packet loss times
+                # out, and is worth the run's retries here (not in a plain run).
+                connection = await self._connect_with_retries(host, retry_timeouts=True)
             else:
                 connection = await self._connect(host)
         except ConnectFailure as exc:
@@ -253,11 +257,13 @@ class ParamikoTransport:
 
     # --- connecting -----------------------------------------------------------------------
 
-    async def _connect_with_retries(self, host: Host) -> _Connection:
+    async def _connect_with_retries(
+        self, host: Host, *, retry_timeouts: bool = False
+    ) -> _Connection:
         return await connect_with_retries(
             lambda: self._connect(host),
             self._options.retries,
-            retry_timeouts=self._options.retry_timeouts,
+            retry_timeouts=retry_timeouts or self._options.retry_timeouts,
         )
 
     async def _connect(self, host: Host) -> _Connection:
