@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bastion.errors import UsageError
 from bastion.models import (
     Event,
     Host,
@@ -29,19 +28,16 @@ from bastion.models import (
     Status,
     Stream,
 )
+from bastion.routing import Route, open_transport, route
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink, Transport
 from bastion.transport.identity import check_identity_files
+from bastion.transport.names import TransportName, check_transports
 
 if TYPE_CHECKING:
     from bastion.durable.jobs import DurablePolicy
 
 EventSink = Callable[[Event], None]
 
-KNOWN_TRANSPORTS = ("asyncssh", "paramiko", "mosh")
-RUN_TRANSPORTS = (*KNOWN_TRANSPORTS, "auto")
-"""What ``--transport`` accepts: a transport, or auto (SSH, moving a host to mosh after drops)."""
-MOSH_MODES = {"mosh": "first", "auto": "auto"}
-"""Transports that run durable jobs through mosh, and how (see `DurableJob.mosh`)."""
 PARTIAL_LINE_LIMIT = 64 * 1024
 """A line longer than this is passed on in pieces rather than held back."""
 
@@ -70,6 +66,12 @@ class RunOptions:
         """The transport ``host`` is configured for: ``--transport``, else the inventory's."""
         return self.transport or host.transport
 
+    def route_of(self, host: Host) -> Route:
+        """How ``host`` is reached in this run (`routing.route`)."""
+        return route(
+            host, override=self.transport, durable=self.durable, agent=self.agent is not None
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
@@ -77,21 +79,6 @@ class Task:
 
     host: Host
     command: str
-
-
-def check_transports(hosts: Sequence[Host], override: str | None = None) -> None:
-    """Refuse, before connecting anywhere, a host whose transport this build does not have."""
-    if override is not None and override not in RUN_TRANSPORTS:
-        raise UsageError(
-            f"unknown transport {override!r} (available: {', '.join(RUN_TRANSPORTS)})",
-            source="--transport",
-        )
-    for host in hosts:
-        if override is None and host.transport not in KNOWN_TRANSPORTS:
-            raise UsageError(
-                f"host {host.name}: transport {host.transport!r} is not available "
-                f"in this version (available: {', '.join(KNOWN_TRANSPORTS)})"
-            )
 
 
 def _with_jump_hosts(hosts: Sequence[Host], inventory: Mapping[str, Host]) -> list[Host]:
@@ -103,22 +90,6 @@ def _with_jump_hosts(hosts: Sequence[Host], inventory: Mapping[str, Host]) -> li
             found.append(jump)
             jump = inventory.get(jump.jump) if jump.jump else None
     return found
-
-
-def _new_transport(name: str, options: ConnectOptions, agent: Path | None = None) -> Transport:
-    if name == "agent" and agent is not None:
-        from bastion.transport.agent_transport import AgentTransport
-
-        return AgentTransport(agent, options)
-    if name == "asyncssh":
-        from bastion.transport.asyncssh_transport import AsyncsshTransport
-
-        return AsyncsshTransport(options)
-    if name == "paramiko":
-        from bastion.transport.paramiko_transport import ParamikoTransport
-
-        return ParamikoTransport(options)
-    raise UsageError(f"unknown transport {name!r}")
 
 
 class _LineAssembler:
@@ -163,13 +134,14 @@ def command_work(commands: Mapping[str, str], options: RunOptions) -> HostWork:
         spec = CommandSpec(
             commands[host.name], options.timeout, options.stdin, options.keep_output_chars
         )
-        mosh = MOSH_MODES.get(options.transport_of(host))
-        if not options.durable and mosh is None:
+        way = options.route_of(host)
+        if not way.durable:
             return await transport.run(host, spec, sink)
         from bastion.durable.jobs import DurableJob, DurablePolicy
 
         policy = options.durable_policy or DurablePolicy()
-        job = DurableJob(transport, host, spec, f"{run_id}-{host.name}", sink, policy, mosh=mosh)
+        job_id = f"{run_id}-{host.name}"
+        job = DurableJob(transport, host, spec, job_id, sink, policy, mosh=way.mosh)
         return await job.run()
 
     return run_command
@@ -188,10 +160,10 @@ async def execute_work(
     """Do ``work`` on every host, at most ``options.forks`` at a time; results in host order."""
     check_transports(hosts, options.transport)
     check_identity_files(_with_jump_hosts(hosts, options.connect.jump_hosts))
-    transports: dict[str, Transport] = {}
+    transports: dict[TransportName, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
     connect = options.connect
-    if options.durable or any(options.transport_of(h) in MOSH_MODES for h in hosts):
+    if any(options.route_of(h).durable for h in hosts):
         from bastion.durable.jobs import DurablePolicy
 
         policy = options.durable_policy or DurablePolicy()
@@ -205,16 +177,10 @@ async def execute_work(
     async def run_one(host: Host) -> HostResult:
         async with slots:
             emit(HostStarted(host.name))
-            name = options.transport_of(host)
-            mosh = name in MOSH_MODES
-            if mosh:
-                # mosh carries no byte stream: its jobs are durable, collected over asyncssh.
-                name = "asyncssh"
-            if name == "asyncssh" and options.agent and not options.durable and not mosh:
-                name = "agent"
+            name = options.route_of(host).connection
             transport = transports.get(name)
             if transport is None:
-                transport = transports[name] = _new_transport(name, connect, options.agent)
+                transport = transports[name] = open_transport(name, connect, options.agent)
             lines = _LineAssembler(host.name, emit)
             try:
                 result = await work(transport, host, lines.feed)

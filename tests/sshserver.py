@@ -61,6 +61,8 @@ class Faults:
     """Wait this long before starting authentication (a slow or overloaded sshd)."""
     allow_forwarding: bool = False
     """Accept direct-tcpip requests to loopback addresses, as a jump host does."""
+    home: str | None = None
+    """``$HOME`` of the commands (durable jobs keep their files there); None: the test's."""
 
 
 class SSHTestServer:
@@ -172,10 +174,12 @@ class SSHTestServer:
         self.sessions_in_flight += 1
         self.max_sessions_in_flight = max(self.max_sessions_in_flight, self.sessions_in_flight)
         try:
+            env = None if self.faults.home is None else {**os.environ, "HOME": self.faults.home}
             child = await asyncio.create_subprocess_exec(
                 "/bin/sh",
                 "-c",
                 command,
+                env=env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -54,7 +54,9 @@ PATHS = {
 def inventory(tmp_path: Path) -> Iterator[Path]:
     """An inventory of three in-process SSH servers."""
     with SSHServerHarness(tmp_path / "client") as ssh:
-        servers = [ssh.start_server() for _ in range(HOSTS)]
+        home = tmp_path / "home"  # durable jobs spool on the "node": here, not in ~
+        home.mkdir()
+        servers = [ssh.start_server(home=str(home)) for _ in range(HOSTS)]
         known_hosts = write_known_hosts(tmp_path / "known_hosts", servers)
         hosts = "".join(
             f"  node{n}:\n    address: {s.address}\n    port: {s.port}\n"

@@ -52,7 +52,9 @@ def host_on(ssh: SSHServerHarness, server: SSHTestServer, known_hosts: Path) -> 
 def test_a_durable_job_whose_host_key_changes_on_reconnect_fails_at_once(
     ssh: SSHServerHarness, tmp_path: Path, transport: str, key_type: str
 ) -> None:
-    server = ssh.start_server()
+    home = tmp_path / "home"  # the job is left there (the host is refused before cleaning)
+    home.mkdir()
+    server = ssh.start_server(home=str(home))
     known_hosts = write_known_hosts(tmp_path / "known_hosts", [server])
     swapped = threading.Event()
 

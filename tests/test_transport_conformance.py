@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,9 +42,22 @@ DIRECT = ["asyncssh", "paramiko", "agent"]
 """The transports that run a command in one SSH session (durable jobs keep it on the node)."""
 
 
+class _PrivateHomes(SSHServerHarness):
+    """Servers whose commands have a private ``$HOME``: durable jobs keep their files there,
+    never in the tester's own home."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self._home = workdir / "home"
+        self._home.mkdir(parents=True, exist_ok=True)
+
+    def start_server(self, address: str = "127.0.0.1", **faults: Any) -> SSHTestServer:
+        return super().start_server(address, home=str(self._home), **faults)
+
+
 @pytest.fixture
 def ssh(tmp_path: Path) -> Iterator[SSHServerHarness]:
-    with SSHServerHarness(tmp_path / "client") as harness:
+    with _PrivateHomes(tmp_path / "client") as harness:
         yield harness
 
 

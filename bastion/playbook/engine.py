@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
-from bastion.executor import MOSH_MODES, execute_work
+from bastion.executor import execute_work
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostOutput, HostResult, Status
@@ -336,7 +336,7 @@ class PlaybookRun:
 
     def _one_connection(self, step: Step, host: Host) -> bool:
         """Whether the guards can go with the command (not a durable job, not --check)."""
-        durable = step.durable or self.options.run.transport_of(host) in MOSH_MODES
+        durable = replace(self.options.run, durable=step.durable).route_of(host).durable
         return not self.options.check and not durable
 
     def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:

@@ -1,4 +1,4 @@
-"""The agent's client: a `Transport` that runs commands through ``bastion agent``'s socket.
+"""The agent's client: a `Transport` that runs a run's commands through ``bastion agent``.
 
 One Unix socket per run carries every host's request (see `bastion.agent.protocol`). When the
 agent cannot be reached (no socket, a dead one, another user's), every host of the run goes
