@@ -360,9 +360,23 @@ def test_a_drop_mid_command_keeps_partial_output(
     server = ssh.start_server(drop_after_stdout_bytes=4096)
     known_hosts = write_known_hosts(tmp_path / "known_hosts", [server])
     if durable(transport):
-        # A durable job's output reaches the bastion from the node's spool; a drop of the
-        # connection costs nothing: it reconnects and resumes at the byte offsets it has.
-        pytest.skip("durable jobs resume after a drop: tests/test_durable_lab.py")
+        # A durable job's output comes from the node's spool: each drop costs a reconnect,
+        # and it resumes at the byte offsets it has; every byte arrives once, in order.
+        [result] = run_on(
+            transport,
+            [host_on(ssh, server, known_hosts)],
+            "yes abcdefg | head -c 10000; exit 3",
+            request,
+            keep_output_chars=10000,
+        )
+        assert (result.status, result.exit_status, result.reason) == (
+            Status.FAILED,
+            3,
+            Reason.EXIT,
+        )
+        assert result.stdout == ("abcdefg\n" * 1250)
+        assert any(note.startswith("reconnected ") for note in result.notes), result.notes
+        return
     [result] = run_on(
         transport,
         [host_on(ssh, server, known_hosts)],
