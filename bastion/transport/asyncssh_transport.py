@@ -142,6 +142,11 @@ class HostKeyClient(asyncssh.SSHClient):
         self.verdict = HostKeyVerdict.TRUSTED
         self.fingerprint = ""
         self.key_type = ""
+        self.answered = False
+        """The TCP connection was made (a connect timeout then is a stalled handshake)."""
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.answered = True
 
     def trusted_keys(
         self, host: str, addr: str, port: int | None
@@ -501,7 +506,7 @@ class AsyncsshTransport:
                 reason=Reason.REFUSED,
             ) from exc
         except TimeoutError as exc:
-            raise connect_timed_out(timeout) from exc
+            raise connect_timed_out(timeout, answered=client.answered) from exc
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
             raise ConnectFailure(
                 f"connection dropped: {reason(exc)}", reason=Reason.DROPPED

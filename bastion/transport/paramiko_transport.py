@@ -298,7 +298,7 @@ class ParamikoTransport:
             transport.banner_timeout = timeout
             transport.start_client(event=negotiated)  # returns at once; the thread negotiates
             if not negotiated.wait(timeout):
-                raise connect_timed_out(timeout)
+                raise connect_timed_out(timeout, answered=True)
             if not transport.is_active():
                 error = transport.get_exception()
                 raise ConnectFailure(

@@ -24,12 +24,17 @@ class ConnectFailure(Exception):
     ``transient`` is True for failures of the network (`NETWORK_REASONS`); which of those a
     run tries again is `connect_with_retries`'s decision."""
 
-    def __init__(self, message: str, *, reason: Reason, final: bool = False) -> None:
+    def __init__(
+        self, message: str, *, reason: Reason, final: bool = False, answered: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
         self.final = final
         """Already the outcome of retries (a shared jump host's): never tried again."""
+        self.answered = answered
+        """For a connect timeout: the TCP connection was made, the SSH handshake stalled
+        (a busy sshd, a lossy link), unlike a dead or blackholed host that never answers."""
 
     @property
     def transient(self) -> bool:
@@ -37,14 +42,17 @@ class ConnectFailure(Exception):
 
 
 def worth_retrying(failure: ConnectFailure, *, retry_timeouts: bool) -> bool:
-    """Whether a run tries ``failure`` again: a dropped handshake (a lossy link) always, a
-    connect timeout only when asked (it would cost a whole timeout again: a dead host would
-    hold the run for several), a refusal never (nothing listens there now; as ssh, pdsh)."""
+    """Whether a run tries ``failure`` again: a dropped handshake (a lossy link) always; a
+    connect timeout when the host answered and its handshake stalled (a busy sshd), else
+    only when asked (a dead or blackholed host would hold the run for several timeouts); a
+    refusal never (nothing listens there now; as ssh and pdsh)."""
     if failure.final:
         return False
     if failure.reason is Reason.DROPPED:
         return True
-    return retry_timeouts and failure.reason is Reason.CONNECT_TIMEOUT
+    if failure.reason is Reason.CONNECT_TIMEOUT:
+        return failure.answered or retry_timeouts
+    return False
 
 
 async def connect_with_retries(

@@ -240,9 +240,11 @@ def socket_failure(exc: OSError, address: str, port: int, timeout: float) -> Con
     )
 
 
-def connect_timed_out(timeout: float) -> ConnectFailure:
-    """No handshake within ``timeout`` (the socket connected, or not, but nothing answered)."""
-    return ConnectFailure(f"connect timed out after {timeout:g}s", reason=Reason.CONNECT_TIMEOUT)
+def connect_timed_out(timeout: float, *, answered: bool) -> ConnectFailure:
+    """No SSH handshake within ``timeout``; ``answered``: the TCP connection was made."""
+    return ConnectFailure(
+        f"connect timed out after {timeout:g}s", reason=Reason.CONNECT_TIMEOUT, answered=answered
+    )
 
 
 _C = TypeVar("_C")
