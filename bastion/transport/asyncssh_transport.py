@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import time
 from dataclasses import dataclass, replace
@@ -156,14 +157,17 @@ class HostKeyClient(asyncssh.SSHClient):
         revoked = set(match[2])
         return [k for k in match[0] if k not in revoked], list(match[1]), []
 
-    def host_key_algs(self, host: str, addr: str, port: int | None) -> list[str] | str:
+    def host_key_algs(self, host: str, port: int | None) -> list[str] | tuple[()]:
         """The host key algorithms to offer: the pinned keys' first, as OpenSSH orders them,
         then every other default one, so that a server showing only another type of key is
         refused as a changed key by `validate_host_public_key`, not as a failed key exchange
-        that looks like a dropped connection."""
+        that looks like a dropped connection. With nothing pinned under ``host`` (an unknown
+        host, or a name ~/.ssh/config maps to another HostName), asyncssh's own choice: the
+        types of the keys known for the host it resolves."""
+        addr = host if _is_ip(host) else ""
         pinned, ca_keys, _ = self.trusted_keys(host, addr, port)
         if not pinned:
-            return "default"
+            return ()
         first = [alg for key in pinned for alg in key.sig_algorithms]
         defaults = [*get_default_certificate_algs(), *get_default_public_key_algs()]
         ordered = [*get_default_certificate_algs(), *first] if ca_keys else first
@@ -483,7 +487,7 @@ class AsyncsshTransport:
                         lambda: client,
                         host.address,
                         known_hosts=client.trusted_keys,
-                        server_host_key_algs=client.host_key_algs(host.address, host.address, port),
+                        server_host_key_algs=client.host_key_algs(host.address, port),
                         keepalive_interval=self._options.keepalive_interval,
                         keepalive_count_max=self._options.keepalive_count_max,
                         connect_timeout=timeout,
@@ -533,3 +537,11 @@ def _through_agent(identity_file: str) -> bool:
     """An encrypted key with ssh-agent running: use the agent's keys (bastion never prompts;
     `identity.check_identity_files` warned before the run)."""
     return bool(os.environ.get("SSH_AUTH_SOCK")) and encrypted_key(identity_file)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
