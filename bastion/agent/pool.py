@@ -144,7 +144,11 @@ class PooledTransport(AsyncsshTransport):
         except ConnectFailure:
             return False
         checker = HostKeyClient(known, files, False, self._known_hosts)
-        return checker.validate_host_public_key(host.address, host.address, host.port, key)
+        # Matched as the connection was: by name and by the address actually connected to
+        # (a name from ~/.ssh/config is no address to parse).
+        peer = connection.get_extra_info("peername")
+        addr = str(peer[0]) if peer else ""
+        return checker.validate_host_public_key(host.address, addr, host.port, key)
 
 
 class ConnectionPool:
