@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from bastion.errors import UsageError
-from bastion.models import Host, HostResult, Status
+from bastion.models import Host, HostResult, Reason, Status
 
 RunBatch = Callable[[Sequence[Host]], Awaitable[list[HostResult]]]
 BatchStarts = Callable[[int, int, Sequence[Host]], None]
@@ -77,6 +77,9 @@ class BatchPlan:
     """Hosts allowed not to succeed before no further batch starts; None: no limit."""
     pause_s: float = 0.0
     canary: bool = False
+    budget_name: str = "--max-fail"
+    """How messages name ``max_fail`` (a playbook says ``max_fail``, the command line
+    ``--max-fail``), so nobody rewrites a message's words afterwards."""
 
     def split(self, hosts: Sequence[Host]) -> list[list[Host]]:
         """The batches, in order; a percentage is of all selected hosts, at least one host."""
@@ -156,12 +159,17 @@ async def run_in_batches(
         elif plan.over_budget(not_ok, len(hosts)):
             plural = "host" if not_ok == 1 else "hosts"
             stopped = (
-                f"{not_ok} {plural} not ok after batch {number}, over --max-fail {plan.max_fail}"
+                f"{not_ok} {plural} not ok after batch {number}, "
+                f"over {plan.budget_name} {plan.max_fail}"
             )
     return results, BatchReport(tuple(outcomes), stopped)
 
 
 def _skipped(host: Host, reason: str) -> HostResult:
     return HostResult(
-        host=host.name, address=host.address, status=Status.SKIPPED, error=f"not started: {reason}"
+        host=host.name,
+        address=host.address,
+        status=Status.SKIPPED,
+        error=f"not started: {reason}",
+        reason=Reason.NOT_STARTED,
     )

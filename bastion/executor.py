@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bastion.errors import UsageError
 from bastion.models import (
     Event,
     Host,
@@ -25,21 +24,20 @@ from bastion.models import (
     HostOutput,
     HostResult,
     HostStarted,
+    Reason,
     Status,
     Stream,
 )
+from bastion.routing import Route, open_transport, route
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink, Transport
+from bastion.transport.identity import check_identity_files
+from bastion.transport.names import TransportName, check_transports
 
 if TYPE_CHECKING:
     from bastion.durable.jobs import DurablePolicy
 
 EventSink = Callable[[Event], None]
 
-KNOWN_TRANSPORTS = ("asyncssh", "paramiko", "mosh")
-RUN_TRANSPORTS = (*KNOWN_TRANSPORTS, "auto")
-"""What ``--transport`` accepts: a transport, or auto (SSH, moving a host to mosh after drops)."""
-MOSH_MODES = {"mosh": "first", "auto": "auto"}
-"""Transports that run durable jobs through mosh, and how (see `DurableJob.mosh`)."""
 PARTIAL_LINE_LIMIT = 64 * 1024
 """A line longer than this is passed on in pieces rather than held back."""
 
@@ -53,7 +51,8 @@ class RunOptions:
     stdin: bytes | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     keep_output_chars: int | None = None
-    """Characters of each stream a `HostResult` keeps; None keeps all (see `CommandSpec`)."""
+    """Characters of each stream a `HostResult` keeps; None: the default limit (see
+    `CommandSpec`)."""
     transport: str | None = None
     """Every host's transport (``--transport``); None: each host's own (the inventory's)."""
     durable: bool = False
@@ -67,6 +66,12 @@ class RunOptions:
         """The transport ``host`` is configured for: ``--transport``, else the inventory's."""
         return self.transport or host.transport
 
+    def route_of(self, host: Host) -> Route:
+        """How ``host`` is reached in this run (`routing.route`)."""
+        return route(
+            host, override=self.transport, durable=self.durable, agent=self.agent is not None
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
@@ -76,35 +81,15 @@ class Task:
     command: str
 
 
-def check_transports(hosts: Sequence[Host], override: str | None = None) -> None:
-    """Refuse, before connecting anywhere, a host whose transport this build does not have."""
-    if override is not None and override not in RUN_TRANSPORTS:
-        raise UsageError(
-            f"unknown transport {override!r} (available: {', '.join(RUN_TRANSPORTS)})",
-            source="--transport",
-        )
+def _with_jump_hosts(hosts: Sequence[Host], inventory: Mapping[str, Host]) -> list[Host]:
+    """``hosts`` and the inventory hosts on their jump chains (their keys are used too)."""
+    found = list(hosts)
     for host in hosts:
-        if override is None and host.transport not in KNOWN_TRANSPORTS:
-            raise UsageError(
-                f"host {host.name}: transport {host.transport!r} is not available "
-                f"in this version (available: {', '.join(KNOWN_TRANSPORTS)})"
-            )
-
-
-def _new_transport(name: str, options: ConnectOptions, agent: Path | None = None) -> Transport:
-    if name == "agent" and agent is not None:
-        from bastion.transport.agent_transport import AgentTransport
-
-        return AgentTransport(agent, options)
-    if name == "asyncssh":
-        from bastion.transport.asyncssh_transport import AsyncsshTransport
-
-        return AsyncsshTransport(options)
-    if name == "paramiko":
-        from bastion.transport.paramiko_transport import ParamikoTransport
-
-        return ParamikoTransport(options)
-    raise UsageError(f"unknown transport {name!r}")
+        jump = inventory.get(host.jump) if host.jump else None
+        while jump is not None and jump not in found:
+            found.append(jump)
+            jump = inventory.get(jump.jump) if jump.jump else None
+    return found
 
 
 class _LineAssembler:
@@ -149,13 +134,14 @@ def command_work(commands: Mapping[str, str], options: RunOptions) -> HostWork:
         spec = CommandSpec(
             commands[host.name], options.timeout, options.stdin, options.keep_output_chars
         )
-        mosh = MOSH_MODES.get(options.transport_of(host))
-        if not options.durable and mosh is None:
+        way = options.route_of(host)
+        if not way.durable:
             return await transport.run(host, spec, sink)
         from bastion.durable.jobs import DurableJob, DurablePolicy
 
         policy = options.durable_policy or DurablePolicy()
-        job = DurableJob(transport, host, spec, f"{run_id}-{host.name}", sink, policy, mosh=mosh)
+        job_id = f"{run_id}-{host.name}"
+        job = DurableJob(transport, host, spec, job_id, sink, policy, mosh=way.mosh)
         return await job.run()
 
     return run_command
@@ -173,10 +159,11 @@ async def execute_work(
 ) -> list[HostResult]:
     """Do ``work`` on every host, at most ``options.forks`` at a time; results in host order."""
     check_transports(hosts, options.transport)
-    transports: dict[str, Transport] = {}
+    check_identity_files(_with_jump_hosts(hosts, options.connect.jump_hosts))
+    transports: dict[TransportName, Transport] = {}
     slots = asyncio.Semaphore(max(1, options.forks))
     connect = options.connect
-    if options.durable or any(options.transport_of(h) in MOSH_MODES for h in hosts):
+    if any(options.route_of(h).durable for h in hosts):
         from bastion.durable.jobs import DurablePolicy
 
         policy = options.durable_policy or DurablePolicy()
@@ -190,16 +177,10 @@ async def execute_work(
     async def run_one(host: Host) -> HostResult:
         async with slots:
             emit(HostStarted(host.name))
-            name = options.transport_of(host)
-            mosh = name in MOSH_MODES
-            if mosh:
-                # mosh carries no byte stream: its jobs are durable, collected over asyncssh.
-                name = "asyncssh"
-            if name == "asyncssh" and options.agent and not options.durable and not mosh:
-                name = "agent"
+            name = options.route_of(host).connection
             transport = transports.get(name)
             if transport is None:
-                transport = transports[name] = _new_transport(name, connect, options.agent)
+                transport = transports[name] = open_transport(name, connect, options.agent)
             lines = _LineAssembler(host.name, emit)
             try:
                 result = await work(transport, host, lines.feed)
@@ -211,6 +192,7 @@ async def execute_work(
                     address=host.address,
                     status=Status.FAILED,
                     error=f"internal error (please report): {type(exc).__name__}: {exc}",
+                    reason=Reason.INTERNAL,
                 )
             lines.flush()
             emit(HostFinished(result))

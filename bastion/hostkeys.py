@@ -24,6 +24,10 @@ class HostKeyVerdict(StrEnum):
     ACCEPTED_NEW = "accepted-new"
     UNKNOWN = "unknown"
     CHANGED = "changed"
+    REVOKED = "revoked"
+    """The presented key is marked ``@revoked`` in known_hosts."""
+    OTHER_TYPE = "other-type"
+    """known_hosts pins keys of other types only, and the server offers none of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +72,22 @@ def append_known_host(path: Path, address: str, port: int, key_line: str) -> Non
         write_private(path, current + entry)
 
 
-def describe_refusal(verdict: HostKeyVerdict, files: list[Path], fingerprint: str) -> str:
+def describe_refusal(
+    verdict: HostKeyVerdict, files: list[Path], fingerprint: str, *, key_type: str = ""
+) -> str:
     """The one-line error a user sees when a host key is refused."""
     where = ", ".join(str(f) for f in files)
+    if verdict is HostKeyVerdict.REVOKED:
+        return (
+            f"HOST KEY REVOKED: the server presented {fingerprint}, which {where} marks "
+            "@revoked; refusing"
+        )
+    if verdict is HostKeyVerdict.OTHER_TYPE:
+        return (
+            f"HOST KEY CHANGED: the server presented {fingerprint}, a {key_type or 'other'} "
+            f"key, but {where} pins keys of other types only for it; refusing (possible "
+            "man-in-the-middle; if the host was rebuilt, remove its old entry and connect again)"
+        )
     if verdict is HostKeyVerdict.CHANGED:
         return (
             f"HOST KEY CHANGED: the server presented {fingerprint}, which does not match "

@@ -41,6 +41,38 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+class Reason(StrEnum):
+    """Why a host did not succeed, as data (``HostResult.reason``; JSON Lines ``reason``).
+
+    The human ``error`` says the same in words; code decides on this, never on the words.
+    """
+
+    AUTH = "auth"
+    """The server refused every key offered."""
+    HOST_KEY = "host_key"
+    """The server's host key is unknown, changed, revoked or of a type not pinned."""
+    REFUSED = "refused"
+    """The address could not be reached: connection refused, unresolvable, no route."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """No SSH handshake within the connect timeout (a dead or blackholed host)."""
+    DROPPED = "dropped"
+    """The connection went away: during the handshake, or mid-command."""
+    NO_SESSION = "no_session"
+    """Connected, but the server would not open a session (the command never started)."""
+    EXIT = "exit"
+    """The command exited with a non-zero status."""
+    SIGNAL = "signal"
+    """The command was killed by a signal."""
+    TIMEOUT = "timeout"
+    """The command ran past ``--timeout`` and was stopped."""
+    NOT_STARTED = "not_started"
+    """The host was never tried (a rolling run stopped before its batch)."""
+    INTERRUPTED = "interrupted"
+    """The run was interrupted (Ctrl-C, SIGTERM) before the host finished."""
+    INTERNAL = "internal"
+    """A bug in bastion while handling this host (please report)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileFailure:
     """One path a copy or fetch could not handle on a host, and why."""
@@ -79,6 +111,8 @@ class HostResult:
     """Set by ``copy`` and ``fetch`` only."""
     notes: tuple[str, ...] = ()
     """Remarks for the summary, such as reconnects or a switch of transport (not in JSON)."""
+    reason: Reason | None = None
+    """Why the host did not succeed, as data (None when it did); ``error`` says it in words."""
 
     @property
     def succeeded(self) -> bool:

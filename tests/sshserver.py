@@ -52,12 +52,17 @@ class Faults:
     """Refuse every authentication attempt."""
     wrong_host_key: bool = False
     """Present a host key other than the one in ``known_hosts_line`` (a changed host key)."""
+    presented_key_type: str = "ssh-ed25519"
+    """The type of the other key presented with ``wrong_host_key``: another type than the
+    pinned ed25519 key is what a man in the middle without the real key shows."""
     drop_after_stdout_bytes: int | None = None
     """Send this many bytes of a command's stdout, then abort the TCP connection."""
     handshake_delay_s: float = 0.0
     """Wait this long before starting authentication (a slow or overloaded sshd)."""
     allow_forwarding: bool = False
     """Accept direct-tcpip requests to loopback addresses, as a jump host does."""
+    home: str | None = None
+    """``$HOME`` of the commands (durable jobs keep their files there); None: the test's."""
 
 
 class SSHTestServer:
@@ -70,7 +75,9 @@ class SSHTestServer:
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         """The key clients are told to expect (see `known_hosts_line`)."""
         self.presented_key = (
-            asyncssh.generate_private_key("ssh-ed25519") if faults.wrong_host_key else self.host_key
+            asyncssh.generate_private_key(faults.presented_key_type)
+            if faults.wrong_host_key
+            else self.host_key
         )
         self._client_key = client_key
         self.connections = 0
@@ -100,12 +107,25 @@ class SSHTestServer:
         self._acceptor = await asyncssh.create_server(
             lambda: _ServerConnection(self),
             self.address,
-            0,
+            self.port,
             server_host_keys=[self.presented_key],
             process_factory=self._run_command,
             encoding=None,
         )
         self.port = self._acceptor.get_port()
+
+    async def replace_host_key(self, key_type: str = "ssh-ed25519") -> None:
+        """Drop every connection and listen again on the same port presenting a new key of
+        ``key_type`` (a host rebuilt, or a man in the middle taking over its address).
+        Commands started detached (setsid, as durable jobs are) keep running."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+        live = list(self._live)
+        for conn in live:
+            conn.abort()
+        self.presented_key = asyncssh.generate_private_key(key_type)
+        await self.start()
 
     async def stop(self) -> None:
         """Stop listening, kill every command still running, close every connection."""
@@ -154,10 +174,12 @@ class SSHTestServer:
         self.sessions_in_flight += 1
         self.max_sessions_in_flight = max(self.max_sessions_in_flight, self.sessions_in_flight)
         try:
+            env = None if self.faults.home is None else {**os.environ, "HOME": self.faults.home}
             child = await asyncio.create_subprocess_exec(
                 "/bin/sh",
                 "-c",
                 command,
+                env=env,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -330,6 +352,10 @@ class SSHServerHarness:
         self._call(server.start())
         self.servers.append(server)
         return server
+
+    def replace_host_key(self, server: SSHTestServer, key_type: str = "ssh-ed25519") -> None:
+        """See `SSHTestServer.replace_host_key`."""
+        self._call(server.replace_host_key(key_type))
 
     def close(self) -> None:
         """Stop every server, kill what their commands left running, and end the thread."""

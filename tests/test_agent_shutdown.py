@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bastion.agent import client as agent_transport
+from bastion.agent.client import AgentTransport
 from bastion.agent.pool import ConnectionPool
 from bastion.models import Host
-from bastion.transport import agent_transport
-from bastion.transport.agent_transport import AgentTransport
 from bastion.transport.base import CommandSpec, ConnectOptions
 from tests.conftest import TEST_NET
 

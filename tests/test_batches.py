@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bastion.batches import Amount, BatchPlan, parse_amount, parse_batch, run_in_batches
 from bastion.cli.options import batch_plan
 from bastion.errors import UsageError
-from bastion.models import Host, HostResult, Status
+from bastion.models import Host, HostResult, Reason, Status
 from bastion.render.summary import render_batches
 
 
@@ -120,6 +120,15 @@ def test_max_fail_zero_stops_after_the_first_failure_and_skips_the_rest() -> Non
     assert results[2].error == "not started: 1 host not ok after batch 2, over --max-fail 0"
     assert report.stopped == "1 host not ok after batch 2, over --max-fail 0"
     assert [b.started for b in report.batches] == [True, True, False]
+    assert [r.reason for r in results] == [None, None, Reason.NOT_STARTED]
+
+
+def test_the_budget_is_named_as_the_caller_spells_it() -> None:
+    """A playbook's step says ``max_fail``: the message is built so, not rewritten after."""
+    plan = BatchPlan(sizes=(Amount(1),), max_fail=Amount(0), budget_name="max_fail")
+    results, report = asyncio.run(run_in_batches(hosts(3), plan, fake_runner({"node1"}, [])))
+    assert report.stopped == "1 host not ok after batch 1, over max_fail 0"
+    assert results[2].error == "not started: 1 host not ok after batch 1, over max_fail 0"
 
 
 def test_a_budget_in_percent_counts_all_selected_hosts() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from bastion.models import HostFinished, HostOutput, HostResult, HostStarted, Status
+from bastion.models import HostFinished, HostOutput, HostResult, HostStarted, Reason, Status
 from bastion.render.grouped import GroupedRenderer
 from bastion.render.inline import InlineRenderer
 from bastion.render.jsonl import JsonLinesRenderer
@@ -78,6 +78,7 @@ def test_json_lines_follow_schema_1_field_by_field() -> None:
                 stderr="",
                 error="exit status 1",
                 duration_s=0.12345,
+                reason=Reason.EXIT,
             )
         )
     )
@@ -93,6 +94,7 @@ def test_json_lines_follow_schema_1_field_by_field() -> None:
         "stderr": "y\n",
         "error": "exit status 1",
         "duration_s": 0.123,
+        "reason": "exit",
     }
 
 

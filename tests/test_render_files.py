@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from bastion.models import FileFailure, FileReport, HostFinished, HostResult, Status
+from bastion.models import FileFailure, FileReport, HostFinished, HostOutput, HostResult, Status
 from bastion.render.diff import DiffRenderer
 from bastion.render.jsonl import JsonLinesRenderer
 
@@ -89,3 +89,21 @@ def test_copy_and_fetch_records_add_files_run_records_do_not() -> None:
     }
     assert second["files"] == {"fetched": ["out/node2/etc/hostname"], "failed": []}
     assert "files" not in third
+
+
+def test_diff_compares_whole_outputs_while_keeping_only_their_start() -> None:
+    """Results keep 64 Ki characters; the renderer hashes everything streamed, so hosts that
+    differ only after the kept start are not called identical, and memory stays bounded."""
+    kept = 65536
+    start = "line\n" * 40_000  # 200,000 characters
+    outputs = {"node1": start + "end\n", "node2": start + "end\n", "node3": start + "END\n"}
+    out, err = io.StringIO(), io.StringIO()
+    renderer = DiffRenderer(out, err, "node1")
+    for host, text in outputs.items():
+        for offset in range(0, len(text), 4096):
+            renderer.handle(HostOutput(host, "stdout", text[offset : offset + 4096]))
+    renderer.finish([result(host, text[:kept]) for host, text in outputs.items()])
+    assert out.getvalue() == (
+        f"+++ node3 (1): the same first {kept} characters as node1, different after them\n"
+        "node2: identical to node1\n"
+    )

@@ -14,12 +14,13 @@ from bastion.cluster.nodes import NodeStatus
 from bastion.render.audit_terminal import render_audit
 from bastion.render.cluster_nodes import render_nodes
 from tests.audit.golden import DATA
+from tests.audit.probe_text import GOLDEN_NONCE
 
 
 @pytest.fixture(scope="module")
 def report() -> AuditReport:
     observations = [
-        parse_probe_output(p.stem, f"127.0.0.{n}", p.read_text())
+        parse_probe_output(p.stem, f"127.0.0.{n}", p.read_text(), GOLDEN_NONCE)
         for n, p in ((2, DATA / "probe" / "node2.out"), (3, DATA / "probe" / "node3.out"))
     ]
     return build_report(observations, started_at="2026-01-01T00:00:00+00:00")

@@ -76,6 +76,7 @@ def test_json_output_is_one_valid_record_per_selected_host(lab: Cli) -> None:
             "stderr",
             "error",
             "duration_s",
+            "reason",
         }
         assert record["schema"] == 1
         assert record["address"] == ADDRESSES[host]
@@ -85,6 +86,7 @@ def test_json_output_is_one_valid_record_per_selected_host(lab: Cli) -> None:
             assert record["stdout"] == f"{host}\n"
         assert record["stderr"] == ""
         assert record["error"] is None
+        assert record["reason"] is None
         assert isinstance(record["duration_s"], float) and 0 < record["duration_s"] < 30
 
 

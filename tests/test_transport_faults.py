@@ -20,7 +20,7 @@ import pytest
 
 from bastion.executor import RunOptions, Task, run
 from bastion.hostkeys import HostKeyPolicy
-from bastion.models import Event, Host, HostFinished, HostResult, Status
+from bastion.models import Event, Host, HostFinished, HostResult, Reason, Status
 from bastion.transport.base import ConnectOptions
 from bastion.transport.remote_shell import PID_PREAMBLE
 from tests.sshserver import SSHServerHarness, SSHTestServer, write_known_hosts
@@ -159,7 +159,11 @@ def test_stdin_bytes_are_delivered(ssh: SSHServerHarness, tmp_path: Path) -> Non
     known_hosts = write_known_hosts(tmp_path / "known_hosts", [server])
     data = "".join(f"líne {n}\n" for n in range(30_000)).encode()
 
-    [result] = run_command([host_on(ssh, server, known_hosts)], "cat", RunOptions(stdin=data))
+    [result] = run_command(
+        [host_on(ssh, server, known_hosts)],
+        "cat",
+        RunOptions(stdin=data, keep_output_chars=len(data)),  # all of it, to compare
+    )
 
     assert result.status is Status.OK
     assert result.stdout == data.decode()
@@ -278,6 +282,7 @@ def test_disconnect_mid_output_keeps_partial_output(ssh: SSHServerHarness, tmp_p
             host_on(ssh, healthy, known_hosts, "fine"),
         ],
         "seq 1 20000",
+        RunOptions(keep_output_chars=len(full_output)),  # all of it, to compare
     )
 
     assert dropped.status is Status.UNREACHABLE
@@ -312,10 +317,8 @@ def test_timeout_stops_the_remote_process_group(ssh: SSHServerHarness, tmp_path:
     assert wait_until_gone(pids, within_s=3.0) == []
 
 
-def test_connection_refused_is_retried_then_unreachable(
-    ssh: SSHServerHarness, tmp_path: Path
-) -> None:
-    """A refused connection is transient: tried 1 + retries times, then unreachable."""
+def test_connection_refused_is_not_retried(ssh: SSHServerHarness, tmp_path: Path) -> None:
+    """Nothing listens there now: unreachable at once, as ssh and pdsh say (no retries)."""
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         port = unused.getsockname()[1]
@@ -330,8 +333,8 @@ def test_connection_refused_is_retried_then_unreachable(
 
         [result] = run_command([host], "true", connect_options(retries=1))
 
-    assert result.status is Status.UNREACHABLE
-    assert result.error == f"connection refused by 127.0.0.1:{port} (after 2 attempts)"
+    assert (result.status, result.reason) == (Status.UNREACHABLE, Reason.REFUSED)
+    assert result.error == f"connection refused by 127.0.0.1:{port}"
 
 
 # --- Concurrency -----------------------------------------------------------------------------
@@ -447,9 +450,10 @@ def test_a_tunnel_that_cannot_open_leaves_the_target_unreachable(
     assert result.error.startswith(
         f"jump host jumpbox cannot open a tunnel to 127.0.0.1:{inner.port}: "
     )
+    assert result.reason is Reason.REFUSED
     if fault == "target down":
-        assert result.error.endswith("(after 2 attempts)")
-        assert jump.forwards == 2
+        assert result.error.endswith(f"Connect call failed ('127.0.0.1', {inner.port})")
+        assert jump.forwards == 1  # refused through the tunnel: not retried either
     else:
         assert result.error.endswith("TCP forwarding disabled")
         assert jump.forwards == 0

@@ -175,7 +175,7 @@ def stop() -> int | None:
 def ensure_running(persist_s: float) -> Path | None:
     """``--persist``: the agent's socket, starting the agent if needed; None (and a notice)
     when it cannot be started, so that the run goes direct."""
-    from bastion.transport.agent_transport import notice
+    from bastion.agent.client import notice
 
     try:
         start(persist_s)
@@ -191,7 +191,7 @@ def socket_for_run() -> Path | None:
     one; a socket in an unsafe place is ignored, with a notice."""
     path, problem = find_socket()
     if problem is not None:
-        from bastion.transport.agent_transport import notice
+        from bastion.agent.client import notice
 
         notice(f"ignoring the bastion agent's socket: {problem}; connecting directly")
     return path

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bastion.hostkeys import known_hosts_files
-from bastion.models import Host, HostResult, Status
+from bastion.models import Host, HostResult, Reason, Status
 from bastion.transport.asyncssh_transport import (
     AsyncsshTransport,
     ConnectAttempt,
@@ -28,17 +28,14 @@ from bastion.transport.asyncssh_transport import (
     HostKeyClient,
     KnownHosts,
     KnownHostsCache,
-    ended_result,
 )
 from bastion.transport.base import CommandSpec, ConnectOptions, OutputSink
 from bastion.transport.retry import ConnectFailure
+from bastion.transport.session import ended_result
 
 Log = Callable[[str], None]
 CLOSE_WAIT_S = 5.0
 """How long the agent, stopping, waits for its connections to close and openings to end."""
-STALE_SESSION_ERROR = "cannot open a session"
-"""The start of the error `AsyncsshTransport._execute` gives when no session could be opened:
-on a reused connection, that means the connection died while idle; the command never ran."""
 
 
 class FreshKnownHostsCache(KnownHostsCache):
@@ -99,8 +96,9 @@ class PooledTransport(AsyncsshTransport):
         result, entry, reused = await self._run_pooled(host, spec, on_output, started)
         if entry is None:
             return result
-        if reused and (result.error or "").startswith(STALE_SESSION_ERROR):
-            # No session on a reused connection: the command never started.
+        if reused and result.reason is Reason.NO_SESSION:
+            # No session on a reused connection: the command never started (the connection
+            # died while idle, or the server's MaxSessions is reached).
             if entry.active and not entry.connection.is_closed():
                 # Other runs' sessions are on it (the server's MaxSessions): not this time.
                 result = await super().run(host, spec, on_output)
@@ -117,9 +115,10 @@ class PooledTransport(AsyncsshTransport):
         self, host: Host, spec: CommandSpec, on_output: OutputSink, started: float
     ) -> tuple[HostResult, PooledConnection | None, bool]:
         """Run on a pooled connection: (result, the connection or None, whether reused)."""
-        entry, reused, error = await self._pool.acquire(self, host)
+        entry, reused, failure = await self._pool.acquire(self, host)
         if entry is None:
-            return ended_result(host, Status.UNREACHABLE, error, started), None, False
+            error, why = failure
+            return ended_result(host, Status.UNREACHABLE, error, started, why), None, False
         try:
             result = await self._execute(entry.connection, host, spec, on_output, started)
         finally:
@@ -145,7 +144,11 @@ class PooledTransport(AsyncsshTransport):
         except ConnectFailure:
             return False
         checker = HostKeyClient(known, files, False, self._known_hosts)
-        return checker.validate_host_public_key(host.address, host.address, host.port, key)
+        # Matched as the connection was: by name and by the address actually connected to
+        # (a name from ~/.ssh/config is no address to parse).
+        peer = connection.get_extra_info("peername")
+        addr = str(peer[0]) if peer else ""
+        return checker.validate_host_public_key(host.address, addr, host.port, key)
 
 
 class ConnectionPool:
@@ -171,8 +174,9 @@ class ConnectionPool:
 
     async def acquire(
         self, transport: PooledTransport, host: Host
-    ) -> tuple[PooledConnection | None, bool, str | None]:
-        """A connection for ``host`` (entry, reused, error); released with `release`."""
+    ) -> tuple[PooledConnection | None, bool, tuple[str | None, Reason | None]]:
+        """A connection for ``host`` (entry, reused, (error, reason)); released with
+        `release`."""
         key = (transport.key, *_host_key(host))
         entry = self._entries.get(key)
         if entry is not None:
@@ -190,7 +194,7 @@ class ConnectionPool:
                 task.add_done_callback(lambda _: self._opening.pop(key, None))
             attempt = await asyncio.shield(task)
             if attempt.connection is None:
-                return None, False, attempt.error
+                return None, False, (attempt.error, attempt.reason)
             entry = self._entries.get(key)
             if entry is None or entry.connection is not attempt.connection:
                 entry = PooledConnection(key, host, attempt.connection, transport)
@@ -199,7 +203,7 @@ class ConnectionPool:
         entry.active += 1
         entry.uses += 1
         entry.last_used = time.monotonic()
-        return entry, reused, None
+        return entry, reused, (None, None)
 
     def release(self, entry: PooledConnection) -> None:
         entry.active -= 1

@@ -25,7 +25,7 @@ from typing import Any
 
 from bastion.hostkeys import HostKeyPolicy
 from bastion.jumps import resolve_jump
-from bastion.models import Host, HostResult, Status
+from bastion.models import Host, HostResult, Reason, Status
 from bastion.transport.base import ConnectOptions
 
 VERSION = 1
@@ -83,6 +83,7 @@ def options_to_wire(options: ConnectOptions) -> Message:
     return {
         "connect_timeout": options.connect_timeout,
         "retries": options.retries,
+        "retry_timeouts": options.retry_timeouts,
         "keepalive_interval": options.keepalive_interval,
         "keepalive_count_max": options.keepalive_count_max,
         "max_handshakes_per_server": options.max_handshakes_per_server,
@@ -96,6 +97,7 @@ def options_from_wire(wire: Mapping[str, Any], jumps: Mapping[str, Host]) -> Con
     return ConnectOptions(
         connect_timeout=None if timeout is None else float(timeout),
         retries=int(wire["retries"]),
+        retry_timeouts=bool(wire.get("retry_timeouts", False)),
         keepalive_interval=float(wire["keepalive_interval"]),
         keepalive_count_max=int(wire["keepalive_count_max"]),
         max_handshakes_per_server=int(wire["max_handshakes_per_server"]),
@@ -139,12 +141,14 @@ def result_to_wire(result: HostResult) -> Message:
         "error": result.error,
         "duration_s": result.duration_s,
         "notes": list(result.notes),
+        "reason": None if result.reason is None else result.reason.value,
     }
 
 
 def result_from_wire(wire: Mapping[str, Any], stdout: str, stderr: str) -> HostResult:
     exit_status = wire.get("exit_status")
     error = wire.get("error")
+    reason = wire.get("reason")
     return HostResult(
         host=str(wire["host"]),
         address=str(wire["address"]),
@@ -155,4 +159,13 @@ def result_from_wire(wire: Mapping[str, Any], stdout: str, stderr: str) -> HostR
         error=None if error is None else str(error),
         duration_s=float(wire["duration_s"]),
         notes=tuple(str(note) for note in wire.get("notes", ())),
+        reason=_reason_from_wire(reason),
     )
+
+
+def _reason_from_wire(value: object) -> Reason | None:
+    """A result's reason; None for one this version does not know (another agent version)."""
+    try:
+        return Reason(str(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -46,7 +46,7 @@ from bastion.agent.protocol import (
     stdin_from_wire,
 )
 from bastion.limits import raise_soft_limit_to_hard
-from bastion.models import HostResult, Status, Stream
+from bastion.models import HostResult, Reason, Status, Stream
 from bastion.private_files import open_private
 from bastion.transport.base import CommandSpec
 
@@ -265,6 +265,7 @@ class AgentServer:
                 address=host.address,
                 status=Status.FAILED,
                 error=f"internal error in the agent (please report): {type(exc).__name__}",
+                reason=Reason.INTERNAL,
             )
         send({"id": request_id, "result": result_to_wire(result)})
 

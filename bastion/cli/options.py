@@ -145,7 +145,8 @@ RetriesOption = Annotated[
         "--retries",
         envvar="BASTION_RETRIES",
         min=0,
-        help="Extra connection attempts after a transient failure (jittered backoff).",
+        help="Extra connection attempts after a dropped handshake (jittered backoff); "
+        "refused connections and timeouts are not retried.",
     ),
 ]
 AcceptNewOption = Annotated[

@@ -193,9 +193,10 @@ def run_command(
         sys.stderr.write(f"bastion: warning: {shortfall}\n")
     options = RunOptions(
         forks=fit.forks,
-        # -o diff compares whole outputs in memory; json and grouped print each host's whole
-        # output at its end from the renderer's spool (bastion/spool.py); the rest stream.
-        keep_output_chars=None if output is OutputMode.DIFF else STREAMED_RESULT_CHARS,
+        # Every mode keeps only the start: json and grouped print each host's whole output from
+        # the renderer's spool (bastion/spool.py), -o diff hashes it as it streams, the rest
+        # stream it.
+        keep_output_chars=STREAMED_RESULT_CHARS,
         timeout=timeout,
         stdin=stdin,
         durable=durable,

@@ -11,7 +11,6 @@ retried after a drop never runs the command twice.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import random
 import time
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from bastion.durable import script
-from bastion.models import Host, HostResult, Status, Stream
+from bastion.models import Host, HostResult, Reason, Status, Stream
 from bastion.transport.base import (
     CommandSpec,
     Link,
@@ -30,6 +29,7 @@ from bastion.transport.base import (
 )
 from bastion.transport.mosh_screen import End, PageReader, page_geometry
 from bastion.transport.mosh_transport import mosh_missing, run_mosh
+from bastion.transport.session import StreamKeeper
 
 MOSH_SERVER_MISSING = "Did not find mosh server startup message"
 """What mosh says when the host has no mosh-server (its SSH start worked)."""
@@ -82,36 +82,18 @@ class _Progress:
     """Where to go on over SSH when a mosh session ends or cannot start."""
 
 
-@dataclass(slots=True)
-class _Spool:
-    """What has arrived of the job's output: byte offsets, decoders and the text."""
+class _Spool(StreamKeeper):
+    """What has arrived of the job's output: the session core's decoding and kept start
+    (the spec's limit, as on every path), plus the byte offsets to resume from."""
 
-    on_output: OutputSink
-    offsets: dict[Stream, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
-    decoders: dict[Stream, codecs.IncrementalDecoder] = field(
-        default_factory=lambda: {
-            "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
-            "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
-        }
-    )
-    parts: dict[Stream, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    def __init__(self, on_output: OutputSink, keep_chars: int | None) -> None:
+        super().__init__(on_output, keep_chars)
+        self.offsets: dict[Stream, int] = {"stdout": 0, "stderr": 0}
 
     def feed(self, stream: Stream, data: bytes) -> None:
         # The decoders live across reconnects: a character split by a drop is still whole.
         self.offsets[stream] += len(data)
-        self._text(stream, self.decoders[stream].decode(data))
-
-    def flush(self) -> None:
-        for stream in ("stdout", "stderr"):
-            self._text(stream, self.decoders[stream].decode(b"", final=True))
-
-    def _text(self, stream: Stream, text: str) -> None:
-        if text:
-            self.parts[stream].append(text)
-            self.on_output(stream, text)
-
-    def text(self, stream: Stream) -> str:
-        return "".join(self.parts[stream])
+        super().feed(stream, data)
 
 
 class _Ignore:
@@ -139,6 +121,14 @@ class _GaveUp(Exception):
     """No connection could be made within the reconnect window."""
 
 
+class _Refused(Exception):
+    """A reconnection failed for a reason no retry mends (host key, authentication)."""
+
+    def __init__(self, failure: LinkFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 @dataclass(slots=True)
 class DurableJob:
     """One host's durable job; `run` returns its `HostResult`, never raises for the host."""
@@ -164,11 +154,11 @@ class DurableJob:
     async def run(self) -> HostResult:
         """Start the job once, stream it to the end through drops, collect and clean it."""
         started = time.monotonic()
-        spool = _Spool(self.on_output)
+        spool = _Spool(self.on_output, self.spec.keep_output_chars)
         try:
             self._link = await self.opener.open_link(self.host, retry=True)
         except LinkFailure as exc:
-            return self._result(started, spool, Status.UNREACHABLE, None, exc.message)
+            return self._result(started, spool, Status.UNREACHABLE, None, exc.message, exc.reason)
         try:
             return await self._drive(started, spool)
         except asyncio.CancelledError:
@@ -204,25 +194,40 @@ class DurableJob:
                     f"({self._last_error}); job {self.job_id} may still be on the host "
                     "(bastion jobs lists it)"
                 )
-                return self._result(started, spool, Status.UNREACHABLE, progress.rc, error)
+                return self._result(
+                    started, spool, Status.UNREACHABLE, progress.rc, error, Reason.DROPPED
+                )
+            except _Refused as exc:
+                # The host key changed (or auth broke) between two connections: that is no
+                # flaky link, and retrying for the reconnect window would hide it.
+                error = (
+                    f"{exc.failure.message}; job {self.job_id} may still be on the host "
+                    "(bastion jobs lists it)"
+                )
+                return self._result(
+                    started, spool, Status.UNREACHABLE, progress.rc, error, exc.failure.reason
+                )
             if failure is not None:
-                return self._result(started, spool, Status.FAILED, None, failure)
+                message, why = failure
+                return self._result(started, spool, Status.FAILED, None, message, why)
         rc = progress.rc
         if progress.timed_out:
             error = f"timed out after {self.spec.timeout:g}s; remote process group stopped"
-            return self._result(started, spool, Status.TIMEOUT, None, error)
+            return self._result(started, spool, Status.TIMEOUT, None, error, Reason.TIMEOUT)
         if rc == 0:
             return self._result(started, spool, Status.OK, rc, None)
-        return self._result(started, spool, Status.FAILED, rc, f"exit status {rc}")
+        return self._result(started, spool, Status.FAILED, rc, f"exit status {rc}", Reason.EXIT)
 
-    async def _step(self, link: Link, progress: _Progress, spool: _Spool) -> str | None:
-        """Take the job one phase further on ``link``; a reason when it cannot go on."""
+    async def _step(
+        self, link: Link, progress: _Progress, spool: _Spool
+    ) -> tuple[str, Reason] | None:
+        """Take the job one phase further on ``link``; why, when it cannot go on."""
         if progress.phase is _Phase.START:
             probe = _Collect()
             status = await link.exec(script.start(self.job_id, self.spec.command), probe)
             if status not in (0, script.ALREADY_STARTED):
                 reason = probe.stderr.decode(errors="replace").strip() or f"status {status}"
-                return f"cannot start the job: {reason}"
+                return f"cannot start the job: {reason}", Reason.NOT_STARTED
             progress.confirmed = True
             progress.phase = _Phase.ATTACH
         elif progress.phase is _Phase.ATTACH:
@@ -359,6 +364,8 @@ class DurableJob:
             try:
                 self._link = await self.opener.open_link(self.host, retry=False)
             except LinkFailure as exc:
+                if not exc.transient:
+                    raise _Refused(exc) from exc
                 self._last_error = exc.message
                 if time.monotonic() - lost_at > self.policy.reconnect_window_s:
                     raise _GaveUp from exc
@@ -384,13 +391,21 @@ class DurableJob:
                 await link.exec(script.kill(self.job_id), _Ignore())
                 await link.exec(script.clean(self.job_id), _Ignore())
 
-    def _vanished(self, status: int) -> str:
+    def _vanished(self, status: int) -> tuple[str, Reason]:
         if status == script.NO_SUCH_JOB:
-            return f"job {self.job_id} disappeared from the host before its result was read"
-        return f"cannot read job {self.job_id} (wrapper status {status})"
+            message = f"job {self.job_id} disappeared from the host before its result was read"
+        else:
+            message = f"cannot read job {self.job_id} (wrapper status {status})"
+        return message, Reason.DROPPED
 
     def _result(
-        self, started: float, spool: _Spool, status: Status, rc: int | None, error: str | None
+        self,
+        started: float,
+        spool: _Spool,
+        status: Status,
+        rc: int | None,
+        error: str | None,
+        reason: Reason | None = None,
     ) -> HostResult:
         spool.flush()
         notes = [*self.notes, f"reconnected {self.reconnects}x"] if self.reconnects else self.notes
@@ -404,4 +419,5 @@ class DurableJob:
             error=error,
             duration_s=time.monotonic() - started,
             notes=tuple(notes),
+            reason=reason,
         )

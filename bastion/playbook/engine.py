@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
-from bastion.executor import MOSH_MODES, execute_work
+from bastion.executor import execute_work
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostFinished, HostOutput, HostResult, HostStarted, Status
@@ -218,6 +218,7 @@ class PlaybookRun:
                 max_fail=None
                 if step.max_fail is None
                 else parse_amount(step.max_fail, source="max_fail", allow_zero=True),
+                budget_name="max_fail",
             )
             executed, _report = await run_in_batches(hosts, plan, run_batch, self._announce_batch)
         results: list[HostStepResult] = []
@@ -230,7 +231,7 @@ class PlaybookRun:
                     step,
                     host,
                     StepStatus.FAILED if not stops else StepStatus.SKIPPED,
-                    (done.error or "not run").replace("--max-fail", "max_fail"),
+                    done.error or "not run",
                 )
                 if stops:
                     self.stopped.add(host.name)
@@ -339,7 +340,7 @@ class PlaybookRun:
 
     def _one_connection(self, step: Step, host: Host) -> bool:
         """Whether the guards can go with the command (not a durable job, not --check)."""
-        durable = step.durable or self.options.run.transport_of(host) in MOSH_MODES
+        durable = replace(self.options.run, durable=step.durable).route_of(host).durable
         return not self.options.check and not durable
 
     def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:

@@ -24,6 +24,8 @@ def result_to_json(result: HostResult) -> dict[str, object]:
         "stderr": result.stderr,
         "error": result.error,
         "duration_s": round(result.duration_s, 3),
+        # Additive in schema 1: why the host did not succeed, as data (docs/output.md).
+        "reason": None if result.reason is None else str(result.reason),
     }
     if result.files is not None:
         record["files"] = files_to_json(result.files)

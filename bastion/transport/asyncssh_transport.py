@@ -6,10 +6,9 @@ It also implements `FileTransfer` (SFTP, in `asyncssh_sftp`) for ``copy`` and ``
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import signal
-import socket
+import ipaddress
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from bastion.hostkeys import (
     known_hosts_files,
 )
 from bastion.jumps import resolve_jump
-from bastion.models import Host, HostResult, Status, Stream
+from bastion.models import Host, HostResult, Reason, Status
 from bastion.transport.base import (
     CommandSpec,
     ConnectOptions,
@@ -34,13 +33,27 @@ from bastion.transport.base import (
     OutputSink,
 )
 from bastion.transport.files import ConnectionLost, FilesWork
+from bastion.transport.identity import encrypted_key
 from bastion.transport.library_probe import lean_asyncssh_import
 from bastion.transport.pacing import HandshakeGate
-from bastion.transport.remote_shell import PID_MARKER, kill_group_command, with_pid_preamble
+from bastion.transport.remote_shell import kill_group_command, with_pid_preamble
 from bastion.transport.retry import ConnectFailure, connect_with_retries
+from bastion.transport.session import (
+    CommandEnd,
+    CommandOutput,
+    FlowControl,
+    SharedJumps,
+    command_result,
+    connect_timed_out,
+    ended_result,
+    exit_status_of_signal,
+    reason,
+    socket_failure,
+)
 
 with lean_asyncssh_import():  # no gcc/ld probe for liboqs, no X.509 (library_probe.py)
     import asyncssh
+    from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
 
 KILL_WAIT_S = 5.0
 """How long to wait for a timed-out command's session to close after its group is signalled."""
@@ -86,13 +99,13 @@ class KnownHostsCache:
                     continue
                 except OSError as exc:
                     raise ConnectFailure(
-                        f"cannot read known_hosts {path}: {exc.strerror}", transient=False
+                        f"cannot read known_hosts {path}: {exc.strerror}", reason=Reason.HOST_KEY
                     ) from exc
                 try:
                     known.load(text)
                 except ValueError as exc:
                     raise ConnectFailure(
-                        f"cannot parse known_hosts {path}: {exc}", transient=False
+                        f"cannot parse known_hosts {path}: {exc}", reason=Reason.HOST_KEY
                     ) from exc
             self._parsed[key] = known
         return known
@@ -108,10 +121,13 @@ class KnownHostsCache:
 
 
 class HostKeyClient(asyncssh.SSHClient):
-    """Decides on host keys that known_hosts does not already trust.
+    """Decides on every host key against known_hosts: trusted, revoked, changed, of a type
+    not pinned, unknown (refused, or accepted and recorded with ``accept_new``).
 
-    Public for the agent's pool, which asks it (strictly) whether a held connection's key is
-    still trusted before reusing the connection."""
+    asyncssh is given the trusted keys less the revoked ones (`trusted_keys`), so a revoked
+    key, like any key not trusted, comes here and is refused by name. Public for the agent's
+    pool, which asks it (strictly) whether a held connection's key is still trusted before
+    reusing the connection."""
 
     def __init__(
         self,
@@ -126,18 +142,55 @@ class HostKeyClient(asyncssh.SSHClient):
         self._cache = cache
         self.verdict = HostKeyVerdict.TRUSTED
         self.fingerprint = ""
+        self.key_type = ""
+        self.answered = False
+        """The TCP connection was made (a connect timeout then is a stalled handshake)."""
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.answered = True
+
+    def trusted_keys(
+        self, host: str, addr: str, port: int | None
+    ) -> tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]]:
+        """For asyncssh's ``known_hosts``: (host keys less revoked, CA keys, no revoked)."""
+        match = self._known.match(host, addr, port)
+        revoked = set(match[2])
+        return [k for k in match[0] if k not in revoked], list(match[1]), []
+
+    def host_key_algs(self, host: str, port: int | None) -> list[str] | tuple[()]:
+        """The host key algorithms to offer: the pinned keys' first, as OpenSSH orders them,
+        then every other default one, so that a server showing only another type of key is
+        refused as a changed key by `validate_host_public_key`, not as a failed key exchange
+        that looks like a dropped connection. With nothing pinned under ``host`` (an unknown
+        host, or a name ~/.ssh/config maps to another HostName), asyncssh's own choice: the
+        types of the keys known for the host it resolves."""
+        addr = host if _is_ip(host) else ""
+        pinned, ca_keys, _ = self.trusted_keys(host, addr, port)
+        if not pinned:
+            return ()
+        first = [alg for key in pinned for alg in key.sig_algorithms]
+        defaults = [*get_default_certificate_algs(), *get_default_public_key_algs()]
+        ordered = [*get_default_certificate_algs(), *first] if ca_keys else first
+        return list(dict.fromkeys(a.decode("ascii") for a in [*ordered, *defaults]))
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
         self.fingerprint = key.get_fingerprint()
+        self.key_type = key.get_algorithm()
         match = self._known.match(host, addr, port if port != 22 else None)
-        host_keys, ca_keys = match[0], match[1]
+        host_keys, ca_keys, revoked = match[0], match[1], match[2]
+        if key in revoked:
+            self.verdict = HostKeyVerdict.REVOKED
+            return False
         if key in host_keys:
             # Accepted by a concurrent connection after this one had matched known_hosts.
             return True
         if host_keys or ca_keys:
-            self.verdict = HostKeyVerdict.CHANGED
+            same_type = any(k.get_algorithm() == self.key_type for k in host_keys)
+            self.verdict = (
+                HostKeyVerdict.CHANGED if same_type or ca_keys else HostKeyVerdict.OTHER_TYPE
+            )
             return False
         if not self._accept_new:
             self.verdict = HostKeyVerdict.UNKNOWN
@@ -149,26 +202,21 @@ class HostKeyClient(asyncssh.SSHClient):
         self.verdict = HostKeyVerdict.ACCEPTED_NEW
         return True
 
+    def refusal(self) -> str:
+        """The host-key message of a refused connection."""
+        verdict = self.verdict if self.fingerprint else HostKeyVerdict.UNKNOWN
+        return describe_refusal(
+            verdict, self._files, self.fingerprint or "(no key seen)", key_type=self.key_type
+        )
+
 
 class _CommandSession(asyncssh.SSHClientSession[bytes]):
-    """Collects one command's output and exit status, streaming chunks as they arrive."""
+    """Hands one command's output to the session core as it arrives; records how it ended."""
 
-    def __init__(
-        self, on_output: OutputSink, keep_chars: int | None = None, flow: OutputFlow | None = None
-    ) -> None:
-        self._on_output = on_output
-        self._keep_chars = keep_chars
-        self._flow = flow
+    def __init__(self, output: CommandOutput, flow: OutputFlow | None) -> None:
+        self.output = output
+        self.flow = FlowControl(flow, self._pause, self._resume)
         self._channel: asyncssh.SSHClientChannel[bytes] | None = None
-        self._paused = False
-        self._kept: dict[Stream, int] = {"stdout": 0, "stderr": 0}
-        self._decoders: dict[Stream, codecs.IncrementalDecoder] = {
-            "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
-            "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
-        }
-        self._parts: dict[Stream, list[str]] = {"stdout": [], "stderr": []}
-        self._preamble: bytes | None = b""
-        self.pid: int | None = None
         self.exit_status: int | None = None
         self.exit_signal: str | None = None
         self.done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
@@ -176,76 +224,18 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
     def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
         self._channel = chan
 
-    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        if datatype == asyncssh.EXTENDED_DATA_STDERR:
-            self._emit("stderr", data)
-        else:
-            if self._preamble is not None:
-                data = self._strip_preamble(data)
-            if data:
-                self._emit("stdout", data)
-        if self._flow is not None and not self._paused and self._flow.throttle(self._resume):
-            # The consumer is behind: stop reading; the SSH window then stops the command.
-            self._paused = True
-            if self._channel is not None:
-                self._channel.pause_reading()
+    def _pause(self) -> None:
+        if self._channel is not None:
+            self._channel.pause_reading()
 
     def _resume(self) -> None:
-        if self._paused:
-            self._paused = False
-            if self._channel is not None:
-                self._channel.resume_reading()
+        if self._channel is not None:
+            self._channel.resume_reading()
 
-    def stop_throttling(self) -> None:
-        """Read on regardless of the flow (a stopping command's close comes after its data:
-        at most one SSH window more reaches the consumer)."""
-        self._flow = None
-        self._resume()
-
-    def _strip_preamble(self, data: bytes) -> bytes:
-        """Take the pid line off the front of stdout (it may arrive split across packets)."""
-        assert self._preamble is not None
-        buffered = self._preamble + data
-        if not PID_MARKER.startswith(buffered[: len(PID_MARKER)]):
-            self._preamble = None
-            return buffered
-        newline = buffered.find(b"\n")
-        if newline < 0:
-            self._preamble = buffered
-            return b""
-        digits = buffered[len(PID_MARKER) : newline]
-        self.pid = int(digits) if digits.isdigit() else None
-        self._preamble = None
-        return buffered[newline + 1 :]
-
-    def _emit(self, stream: Stream, data: bytes) -> None:
-        text = self._decoders[stream].decode(data)
-        if text:
-            self._keep(stream, text)
-            self._on_output(stream, text)
-
-    def _keep(self, stream: Stream, text: str) -> None:
-        """Keep ``text`` for the result, up to the limit."""
-        if self._keep_chars is None:
-            self._parts[stream].append(text)
-            return
-        room = self._keep_chars - self._kept[stream]
-        if room > 0:
-            kept = text[:room]
-            self._parts[stream].append(kept)
-            self._kept[stream] += len(kept)
-
-    def flush(self) -> None:
-        """Emit a trailing partial character sequence, if any."""
-        for stream in ("stdout", "stderr"):
-            decoder = self._decoders[stream]
-            text = decoder.decode(b"", final=True)
-            if text:
-                self._keep(stream, text)
-                self._on_output(stream, text)
-
-    def output(self, stream: Stream) -> str:
-        return "".join(self._parts[stream])
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        stderr = datatype == asyncssh.EXTENDED_DATA_STDERR
+        self.output.feed("stderr" if stderr else "stdout", data)
+        self.flow.after_chunk()
 
     def exit_status_received(self, status: int) -> None:
         self.exit_status = status
@@ -293,7 +283,7 @@ class AsyncsshLink:
                 lambda: _RawSession(on_data), command, encoding=None
             )
         except (asyncssh.Error, OSError) as exc:
-            raise LinkLost(f"cannot open a session: {_reason(exc)}") from exc
+            raise LinkLost(f"cannot open a session: {reason(exc)}") from exc
         session = cast(_RawSession, opened)
         channel.write_eof()
         try:
@@ -304,9 +294,8 @@ class AsyncsshLink:
         if session.exit_status is not None:
             return session.exit_status
         if session.exit_signal is not None:
-            number = getattr(signal, f"SIG{session.exit_signal}", None)
-            return 128 + int(number) if number is not None else 255
-        raise LinkLost(_reason(lost) if lost else "the session closed without an exit status")
+            return exit_status_of_signal(session.exit_signal)
+        raise LinkLost(reason(lost) if lost else "the session closed without an exit status")
 
     def close(self) -> None:
         self._connection.close()
@@ -318,6 +307,7 @@ class ConnectAttempt:
 
     connection: asyncssh.SSHClientConnection | None
     error: str | None = None
+    reason: Reason | None = None
 
 
 class AsyncsshTransport:
@@ -330,13 +320,13 @@ class AsyncsshTransport:
         self._gate = HandshakeGate(options.max_handshakes_per_server, options.max_handshakes)
         self._known_hosts = KnownHostsCache()
         self._client_keys: dict[str, list[asyncssh.SSHKey]] = {}
-        self._jumps: dict[str, asyncio.Task[ConnectAttempt]] = {}
+        self._jumps: SharedJumps[asyncssh.SSHClientConnection] = SharedJumps(self._connect_retrying)
 
     async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return ended_result(host, Status.UNREACHABLE, attempt.error, started)
+            return ended_result(host, Status.UNREACHABLE, attempt.error, started, attempt.reason)
         connection = attempt.connection
         try:
             return await self._execute(connection, host, spec, on_output, started)
@@ -350,20 +340,28 @@ class AsyncsshTransport:
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
         if attempt.connection is None:
-            return ended_result(host, Status.UNREACHABLE, attempt.error, started)
+            return ended_result(host, Status.UNREACHABLE, attempt.error, started, attempt.reason)
         connection = attempt.connection
         try:
             try:
                 sftp = await connection.start_sftp_client()
             except (asyncssh.Error, OSError) as exc:
                 return ended_result(
-                    host, Status.FAILED, f"cannot start SFTP: {_reason(exc)}", started
+                    host,
+                    Status.FAILED,
+                    f"cannot start SFTP: {reason(exc)}",
+                    started,
+                    Reason.NO_SESSION,
                 )
             async with sftp:
                 result = await work(SftpFiles(connection, sftp))
         except ConnectionLost as exc:
             return ended_result(
-                host, Status.UNREACHABLE, f"connection lost mid-transfer: {exc}", started
+                host,
+                Status.UNREACHABLE,
+                f"connection lost mid-transfer: {exc}",
+                started,
+                Reason.DROPPED,
             )
         finally:
             connection.close()
@@ -371,26 +369,21 @@ class AsyncsshTransport:
 
     async def open_link(self, host: Host, *, retry: bool) -> AsyncsshLink:
         """A connection for durable jobs; raises `LinkFailure` (see `base.LinkOpener`)."""
-        if retry:
-            attempt = await self._connect_with_retries(host)
-            if attempt.connection is None:
-                raise LinkFailure(attempt.error or "cannot connect", transient=False)
-            return AsyncsshLink(attempt.connection)
         try:
+            if retry:
+                # A durable job is for flaky links: a handshake lost to packet loss times
+                # out, and is worth the run's retries here (not in a plain run).
+                return AsyncsshLink(await self._connect_retrying(host, retry_timeouts=True))
             return AsyncsshLink(await self._connect(host))
         except ConnectFailure as exc:
-            raise LinkFailure(exc.message, transient=exc.transient) from exc
+            raise LinkFailure(
+                exc.message, reason=exc.reason, transient=exc.transient and not retry
+            ) from exc
 
     async def close(self) -> None:
-        for task in self._jumps.values():
-            if task.done() and not task.cancelled():
-                attempt = task.result()
-                if attempt.connection is not None:
-                    attempt.connection.close()
-                    await attempt.connection.wait_closed()
-            else:
-                task.cancel()
-        self._jumps.clear()
+        for connection in list(self._jumps.drain()):
+            connection.close()
+            await connection.wait_closed()
 
     async def _execute(
         self,
@@ -400,68 +393,50 @@ class AsyncsshTransport:
         on_output: OutputSink,
         started: float,
     ) -> HostResult:
-        def result(
-            status: Status, session: _CommandSession | None, error: str | None
-        ) -> HostResult:
-            return HostResult(
-                host=host.name,
-                address=host.address,
-                status=status,
-                exit_status=session.exit_status if session else None,
-                stdout=session.output("stdout") if session else "",
-                stderr=session.output("stderr") if session else "",
-                error=error,
-                duration_s=time.monotonic() - started,
-            )
-
+        output = CommandOutput(on_output, spec.keep_output_chars)
         try:
             channel, opened = await connection.create_session(
-                lambda: _CommandSession(on_output, spec.keep_output_chars, spec.flow),
+                lambda: _CommandSession(output, spec.flow),
                 with_pid_preamble(spec.command),
                 encoding=None,
             )
             session = cast(_CommandSession, opened)
         except (asyncssh.Error, OSError) as exc:
-            return result(Status.UNREACHABLE, None, f"cannot open a session: {_reason(exc)}")
+            return command_result(host, started, CommandEnd(no_session=reason(exc)))
         if spec.stdin:
             channel.write(spec.stdin)
         channel.write_eof()
         try:
             lost = await asyncio.wait_for(asyncio.shield(session.done), spec.timeout)
         except TimeoutError:
-            session.stop_throttling()
+            session.flow.release()
             stopped = await self._stop_remote(connection, session)
-            session.flush()
+            output.flush()
             channel.close()
-            outcome = (
-                "remote process group stopped"
-                if stopped
-                else "the remote command may still be running (it did not stop when signalled)"
-            )
-            return result(Status.TIMEOUT, session, f"timed out after {spec.timeout:g}s; {outcome}")
+            end = CommandEnd(exit_status=session.exit_status, timeout=spec.timeout, stopped=stopped)
+            return command_result(host, started, end, output)
         except asyncio.CancelledError:
-            session.stop_throttling()
+            session.flow.release()
             await asyncio.shield(self._stop_remote(connection, session))
             channel.close()
             raise
-        session.flush()
-        if session.exit_status is None and session.exit_signal is None:
-            reason = _reason(lost) if lost else "the session closed without an exit status"
-            return result(Status.UNREACHABLE, session, f"connection lost mid-command: {reason}")
-        if session.exit_signal is not None:
-            return result(Status.FAILED, session, f"killed by signal {session.exit_signal}")
-        if session.exit_status == 0:
-            return result(Status.OK, session, None)
-        return result(Status.FAILED, session, f"exit status {session.exit_status}")
+        output.flush()
+        end = CommandEnd(
+            exit_status=session.exit_status,
+            exit_signal=session.exit_signal,
+            lost=reason(lost) if lost else None,
+        )
+        return command_result(host, started, end, output)
 
     async def _stop_remote(
         self, connection: asyncssh.SSHClientConnection, session: _CommandSession
     ) -> bool:
         """Signal the command's process group from a second session; True once it has ended."""
-        if session.pid is not None:
+        pid = session.output.pid
+        if pid is not None:
             with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
                 await asyncio.wait_for(
-                    connection.run(kill_group_command(session.pid), check=False), KILL_WAIT_S
+                    connection.run(kill_group_command(pid), check=False), KILL_WAIT_S
                 )
         try:
             await asyncio.wait_for(asyncio.shield(session.done), KILL_WAIT_S)
@@ -471,15 +446,26 @@ class AsyncsshTransport:
 
     async def _connect_with_retries(self, host: Host) -> ConnectAttempt:
         try:
-            connection = await connect_with_retries(
-                lambda: self._connect(host), self._options.retries
-            )
+            connection = await self._connect_retrying(host)
         except ConnectFailure as exc:
-            return ConnectAttempt(None, exc.message)
+            return ConnectAttempt(None, exc.message, exc.reason)
         return ConnectAttempt(connection)
 
+    async def _connect_retrying(
+        self, host: Host, *, retry_timeouts: bool = False
+    ) -> asyncssh.SSHClientConnection:
+        return await connect_with_retries(
+            lambda: self._connect(host),
+            self._options.retries,
+            retry_timeouts=retry_timeouts or self._options.retry_timeouts,
+        )
+
     async def _connect(self, host: Host) -> asyncssh.SSHClientConnection:
-        tunnel = await self._tunnel_for(host)
+        tunnel = (
+            await self._jumps.connection(resolve_jump(host, self._options.jump_hosts))
+            if host.jump
+            else None
+        )
         files = known_hosts_files(host.known_hosts)
         known = self._known_hosts.get(files)
         client = HostKeyClient(known, files, self._options.host_keys.accept_new, self._known_hosts)
@@ -489,17 +475,19 @@ class AsyncsshTransport:
             kwargs["username"] = host.user
         if host.port != 22:
             kwargs["port"] = host.port
-        if host.identity_file:
+        if host.identity_file and not _through_agent(host.identity_file):
             kwargs["client_keys"] = self._client_keys_for(host.identity_file)
         if tunnel is not None:
             kwargs["tunnel"] = tunnel
+        port = host.port if host.port != 22 else None
         try:
             async with self._gate.slot(host.address, host.port):
                 connection, _ = await asyncio.wait_for(
                     asyncssh.create_connection(
                         lambda: client,
                         host.address,
-                        known_hosts=known,
+                        known_hosts=client.trusted_keys,
+                        server_host_key_algs=client.host_key_algs(host.address, port),
                         keepalive_interval=self._options.keepalive_interval,
                         keepalive_count_max=self._options.keepalive_count_max,
                         connect_timeout=timeout,
@@ -509,36 +497,26 @@ class AsyncsshTransport:
                     timeout,
                 )
         except asyncssh.HostKeyNotVerifiable as exc:
-            verdict = client.verdict if client.fingerprint else HostKeyVerdict.UNKNOWN
-            message = describe_refusal(verdict, files, client.fingerprint or "(no key seen)")
-            raise ConnectFailure(message, transient=False) from exc
+            raise ConnectFailure(client.refusal(), reason=Reason.HOST_KEY) from exc
         except asyncssh.PermissionDenied as exc:
             user = host.user or "the default user"
             raise ConnectFailure(
-                f"authentication failed for {user}: {_reason(exc)}", transient=False
+                f"authentication failed for {user}: {reason(exc)}", reason=Reason.AUTH
             ) from exc
         except asyncssh.ChannelOpenError as exc:  # only a jump host opens channels for us
             raise ConnectFailure(
                 f"jump host {host.jump} cannot open a tunnel to {host.address}:{host.port}: "
-                f"{_reason(exc)}",
-                transient=exc.code == asyncssh.OPEN_CONNECT_FAILED,
+                f"{reason(exc)}",
+                reason=Reason.REFUSED,
             ) from exc
         except TimeoutError as exc:
-            raise ConnectFailure(f"connect timed out after {timeout:g}s", transient=True) from exc
-        except socket.gaierror as exc:
+            raise connect_timed_out(timeout, answered=client.answered) from exc
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
             raise ConnectFailure(
-                f"cannot resolve {host.address}: {exc.strerror}", transient=False
+                f"connection dropped: {reason(exc)}", reason=Reason.DROPPED
             ) from exc
-        except ConnectionRefusedError as exc:
-            raise ConnectFailure(
-                f"connection refused by {host.address}:{host.port}", transient=True
-            ) from exc
-        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
-            raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
         except OSError as exc:
-            raise ConnectFailure(
-                f"cannot connect to {host.address}:{host.port}: {_reason(exc)}", transient=True
-            ) from exc
+            raise socket_failure(exc, host.address, host.port, timeout) from exc
         return connection
 
     def _client_keys_for(self, identity_file: str) -> list[asyncssh.SSHKey]:
@@ -548,45 +526,22 @@ class AsyncsshTransport:
                 keys = [asyncssh.read_private_key(identity_file)]
             except (OSError, asyncssh.KeyImportError) as exc:
                 raise ConnectFailure(
-                    f"cannot load identity_file {identity_file}: {_reason(exc)}", transient=False
+                    f"cannot load identity_file {identity_file}: {reason(exc)}",
+                    reason=Reason.AUTH,
                 ) from exc
             self._client_keys[identity_file] = keys
         return keys
 
-    async def _tunnel_for(self, host: Host) -> asyncssh.SSHClientConnection | None:
-        """The shared connection to this host's jump host, opened once for every target."""
-        if not host.jump:
-            return None
-        jump = resolve_jump(host, self._options.jump_hosts)
-        key = f"{jump.user}@{jump.address}:{jump.port}"
-        task = self._jumps.get(key)
-        if task is None:
-            task = self._jumps[key] = asyncio.ensure_future(self._connect_with_retries(jump))
-        attempt = await asyncio.shield(task)
-        if attempt.connection is None:
-            raise ConnectFailure(
-                f"jump host {jump.name} unreachable: {attempt.error}", transient=False
-            )
-        return attempt.connection
+
+def _through_agent(identity_file: str) -> bool:
+    """An encrypted key with ssh-agent running: use the agent's keys (bastion never prompts;
+    `identity.check_identity_files` warned before the run)."""
+    return bool(os.environ.get("SSH_AUTH_SOCK")) and encrypted_key(identity_file)
 
 
-def ended_result(host: Host, status: Status, error: str | None, started: float) -> HostResult:
-    """A result with no command outcome: the host was not reached, or lost, or failed early."""
-    return HostResult(
-        host=host.name,
-        address=host.address,
-        status=status,
-        error=error,
-        duration_s=time.monotonic() - started,
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, single-line reason for an exception."""
-    if isinstance(exc, asyncssh.Error):
-        text = exc.reason
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

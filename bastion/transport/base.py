@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bastion.hostkeys import HostKeyPolicy
-from bastion.models import Host, HostResult, Stream
+from bastion.models import Host, HostResult, Reason, Stream
 
 OutputSink = Callable[[Stream, str], None]
 """Receives decoded output chunks as they arrive (not necessarily whole lines)."""
@@ -33,7 +33,11 @@ class ConnectOptions:
     connect_timeout: float | None = None
     """Overrides each host's inventory ``connect_timeout`` when set."""
     retries: int = DEFAULT_RETRIES
-    """Extra attempts after a transient connection failure (refused, reset, timed out)."""
+    """Extra attempts after a handshake that dropped (a lossy link); see `retry_timeouts`.
+    A refused connection is never tried again (as ssh and pdsh)."""
+    retry_timeouts: bool = False
+    """Also try a connect timeout again: off by default, so a dead or blackholed host costs
+    one connect timeout, not ``retries + 1`` of them."""
     keepalive_interval: float = 15.0
     keepalive_count_max: int = 3
     max_handshakes_per_server: int = 8
@@ -53,9 +57,10 @@ class CommandSpec:
     timeout: float | None = None
     stdin: bytes | None = None
     keep_output_chars: int | None = None
-    """Characters of each stream the result keeps (its start); None keeps all. Every byte is
-    streamed to the output sink either way, so consumers that write as output arrives (inline,
-    --out-dir) see it all while a host printing 100 MB costs no memory."""
+    """Characters of each stream the result keeps (its start); None: the default limit,
+    `session.DEFAULT_KEEP_CHARS` (64 Ki): every path is bounded. Every byte is streamed to
+    the output sink either way, so consumers that write as output arrives (inline, json and
+    grouped spools, --out-dir) see it all while a host printing 300 MB costs no memory."""
     flow: OutputFlow | None = field(default=None, compare=False)
     """When set, the transport pauses reading the command's output while ``flow`` says so
     (the SSH window then stops the remote command), instead of buffering it."""
@@ -92,11 +97,13 @@ class LinkLost(Exception):
 
 
 class LinkFailure(Exception):
-    """A connection could not be opened; ``transient`` failures are worth another attempt."""
+    """A connection could not be opened, and why; ``transient`` failures (the network's, not
+    trust's: see `retry.NETWORK_REASONS`) are worth another attempt."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, reason: Reason, transient: bool) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
         self.transient = transient
 
 

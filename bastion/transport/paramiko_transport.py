@@ -15,9 +15,9 @@ inventory.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import getpass
+import logging
 import os
 import select
 import socket
@@ -25,10 +25,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
+from paramiko.common import MSG_CHANNEL_REQUEST
 
 from bastion.hostkeys import (
     HostKeyVerdict,
@@ -38,23 +39,73 @@ from bastion.hostkeys import (
     known_hosts_files,
 )
 from bastion.jumps import resolve_jump
-from bastion.models import Host, HostResult, Status, Stream
+from bastion.models import Host, HostResult, Reason, Stream
 from bastion.transport.base import (
     CommandSpec,
     ConnectOptions,
     DataSink,
     LinkFailure,
     LinkLost,
+    OutputFlow,
     OutputSink,
 )
+from bastion.transport.identity import encrypted_key
 from bastion.transport.pacing import HandshakeGate
-from bastion.transport.remote_shell import PidPreamble, kill_group_command, with_pid_preamble
+from bastion.transport.remote_shell import kill_group_command, with_pid_preamble
 from bastion.transport.retry import ConnectFailure, connect_with_retries
+from bastion.transport.session import (
+    CommandEnd,
+    CommandOutput,
+    FlowControl,
+    SharedJumps,
+    command_result,
+    connect_timed_out,
+    exit_status_of_signal,
+    reason,
+    socket_failure,
+    unreachable,
+)
 
 WORKER_THREADS = 64
 POLL_S = 0.1
 KILL_WAIT_S = 5.0
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+CHUNKS_IN_FLIGHT = 16
+"""Output chunks a worker may hand to the event loop before the loop has passed them on: past
+that the worker stops reading and the SSH window holds the command back (bounded memory)."""
+
+# paramiko logs its transport thread's failures with tracebacks; with no handler configured,
+# Python's last-resort handler would print them on stderr. Every failure is already a
+# result with its reason, so those records go nowhere.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
+
+
+def _channel_request(channel: paramiko.Channel, message: paramiko.Message) -> None:
+    """paramiko's channel-request handler, plus ``exit-signal`` (paramiko ignores it, and a
+    command killed by a signal would look like a lost connection)."""
+    start = message.packet.tell()
+    if message.get_text() == "exit-signal":
+        message.get_boolean()  # want_reply: False by RFC 4254
+        transport = channel.get_transport()
+        if isinstance(transport, _Transport):
+            transport.exit_signals[channel.get_id()] = message.get_text()
+        return
+    message.packet.seek(start)
+    paramiko.Channel._handle_request(channel, message)  # type: ignore[attr-defined]
+
+
+class _Transport(paramiko.Transport):
+    """A paramiko transport that records the signal a command was killed by."""
+
+    _channel_handler_table = {  # noqa: RUF012  (paramiko's own class-level table)
+        **paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]
+        MSG_CHANNEL_REQUEST: _channel_request,
+    }
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.exit_signals: dict[int, str] = {}
 
 
 class _Liveness:
@@ -97,7 +148,7 @@ class _Liveness:
 
 @dataclass(slots=True)
 class _Connection:
-    transport: paramiko.Transport
+    transport: _Transport
     liveness: _Liveness
 
     def close(self) -> None:
@@ -105,15 +156,44 @@ class _Connection:
         self.transport.close()
 
 
-@dataclass(slots=True)
-class _Outcome:
-    """What one command came to, from the worker thread."""
+class _Delivery:
+    """Output handed from a worker thread to the event loop, at most `CHUNKS_IN_FLIGHT`
+    chunks ahead of it, and held back while the consumer's `OutputFlow` says so."""
 
-    exit_status: int | None = None
-    lost: str | None = None
-    timed_out: bool = False
-    stopped: bool = False
-    parts: dict[Stream, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sink: OutputSink, flow: OutputFlow | None
+    ) -> None:
+        self._loop = loop
+        self._sink = sink
+        self._credits = threading.Semaphore(CHUNKS_IN_FLIGHT)
+        self._held = 0
+        self._flow = FlowControl(flow, lambda: None, self._release_held)
+
+    def __call__(self, stream: Stream, text: str) -> None:
+        """From the worker: wait for room (never forever: the loop always drains), then hand
+        ``text`` over."""
+        while not self._credits.acquire(timeout=POLL_S):
+            if self._loop.is_closed():
+                return  # the run is over (interrupted): nobody reads this output any more
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: likewise
+            self._loop.call_soon_threadsafe(self._on_loop, stream, text)
+
+    def _on_loop(self, stream: Stream, text: str) -> None:
+        self._sink(stream, text)
+        self._flow.after_chunk()
+        if self._flow.paused:
+            self._held += 1
+        else:
+            self._credits.release()
+
+    def _release_held(self) -> None:
+        for _ in range(self._held):
+            self._credits.release()
+        self._held = 0
+
+    def release(self) -> None:
+        """On the loop: read on regardless of the flow (the command is being stopped)."""
+        self._loop.call_soon_threadsafe(self._flow.release)
 
 
 class ParamikoTransport:
@@ -126,7 +206,7 @@ class ParamikoTransport:
         self._gate = HandshakeGate(options.max_handshakes_per_server, options.max_handshakes)
         self._pool = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="bastion-paramiko")
         self._keys: dict[str, paramiko.PKey] = {}
-        self._jumps: dict[str, asyncio.Task[_Connection | ConnectFailure]] = {}
+        self._jumps: SharedJumps[_Connection] = SharedJumps(self._connect_with_retries)
         self._lock = threading.Lock()
 
     async def run(self, host: Host, spec: CommandSpec, on_output: OutputSink) -> HostResult:
@@ -134,16 +214,16 @@ class ParamikoTransport:
         try:
             connection = await self._connect_with_retries(host)
         except ConnectFailure as exc:
-            return _result(host, started, Status.UNREACHABLE, _Outcome(), exc.message)
+            return unreachable(host, exc, started)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
-
-        def deliver(stream: Stream, text: str) -> None:
-            loop.call_soon_threadsafe(on_output, stream, text)
-
-        work = loop.run_in_executor(self._pool, self._run_blocking, connection, spec, deliver, stop)
+        delivery = _Delivery(loop, on_output, spec.flow)
+        output = CommandOutput(delivery, spec.keep_output_chars)
+        work = loop.run_in_executor(
+            self._pool, self._run_blocking, connection, spec, output, delivery, stop
+        )
         try:
-            outcome = await asyncio.shield(work)
+            end = await asyncio.shield(work)
         except asyncio.CancelledError:
             stop.set()  # the worker stops the remote group, then returns
             with contextlib.suppress(Exception):
@@ -151,85 +231,81 @@ class ParamikoTransport:
             raise
         finally:
             connection.close()
-        return _judge(host, started, spec, outcome)
+        # Let the last chunks the worker handed over reach the sink before the result does.
+        await asyncio.sleep(0)
+        return command_result(host, started, end, output)
 
     async def open_link(self, host: Host, *, retry: bool) -> ParamikoLink:
         """A connection for durable jobs; raises `LinkFailure` (see `base.LinkOpener`)."""
         try:
             if retry:
-                connection = await self._connect_with_retries(host)
+                # A durable job is for flaky links: a handshake lost to packet loss times
+                # out, and is worth the run's retries here (not in a plain run).
+                connection = await self._connect_with_retries(host, retry_timeouts=True)
             else:
                 connection = await self._connect(host)
         except ConnectFailure as exc:
-            raise LinkFailure(exc.message, transient=exc.transient and not retry) from exc
+            raise LinkFailure(
+                exc.message, reason=exc.reason, transient=exc.transient and not retry
+            ) from exc
         return ParamikoLink(connection, self._pool)
 
     async def close(self) -> None:
-        for task in self._jumps.values():
-            if task.done() and not task.cancelled():
-                jump = task.result()
-                if isinstance(jump, _Connection):
-                    jump.close()
-            else:
-                task.cancel()
-        self._jumps.clear()
+        for jump in list(self._jumps.drain()):
+            jump.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- connecting -----------------------------------------------------------------------
 
-    async def _connect_with_retries(self, host: Host) -> _Connection:
-        return await connect_with_retries(lambda: self._connect(host), self._options.retries)
+    async def _connect_with_retries(
+        self, host: Host, *, retry_timeouts: bool = False
+    ) -> _Connection:
+        return await connect_with_retries(
+            lambda: self._connect(host),
+            self._options.retries,
+            retry_timeouts=retry_timeouts or self._options.retry_timeouts,
+        )
 
     async def _connect(self, host: Host) -> _Connection:
-        via = await self._jump_for(host)
+        via = (
+            await self._jumps.connection(resolve_jump(host, self._options.jump_hosts))
+            if host.jump
+            else None
+        )
         loop = asyncio.get_running_loop()
         async with self._gate.slot(host.address, host.port):
             return await loop.run_in_executor(self._pool, self._connect_blocking, host, via)
 
-    async def _jump_for(self, host: Host) -> _Connection | None:
-        """The shared connection to this host's jump host, opened once for every target."""
-        if not host.jump:
-            return None
-        jump = resolve_jump(host, self._options.jump_hosts)
-        key = f"{jump.user}@{jump.address}:{jump.port}"
-        task = self._jumps.get(key)
-        if task is None:
-
-            async def open_jump() -> _Connection | ConnectFailure:
-                try:
-                    return await self._connect_with_retries(jump)
-                except ConnectFailure as exc:
-                    return exc
-
-            task = self._jumps[key] = asyncio.ensure_future(open_jump())
-        opened = await asyncio.shield(task)
-        if isinstance(opened, ConnectFailure):
-            raise ConnectFailure(
-                f"jump host {jump.name} unreachable: {opened.message}", transient=False
-            )
-        return opened
-
     def _connect_blocking(self, host: Host, via: _Connection | None) -> _Connection:
         timeout = self._options.connect_timeout or host.connect_timeout
         sock = self._open_socket(host, via, timeout)
-        transport = paramiko.Transport(sock)
+        transport = _Transport(sock)
         try:
             files = known_hosts_files(host.known_hosts)
-            known = _load_known_hosts(files)
+            known, revoked = _load_known_hosts(files)
             name = known_hosts_entry_name(host.address, host.port)
             pinned = known.lookup(name)
             if pinned:
-                # Ask for the key types known_hosts has, as OpenSSH does, so a server with
-                # several host keys is not refused for showing an unpinned one.
+                # Ask for the key types known_hosts has first, as OpenSSH does, so a server
+                # with several host keys is not refused for showing an unpinned one; the
+                # others after them, so a server showing only another type is refused as a
+                # changed key, not as a failed key exchange that looks like a dropped link.
                 options = transport.get_security_options()
-                options.key_types = [t for t in options.key_types if t in pinned] or list(
-                    options.key_types
+                types = list(options.key_types)
+                first = [t for t in types if _key_type_family(t) in pinned]
+                options.key_types = [*first, *(t for t in types if t not in first)]
+            negotiated = threading.Event()
+            transport.banner_timeout = timeout
+            transport.start_client(event=negotiated)  # returns at once; the thread negotiates
+            if not negotiated.wait(timeout):
+                raise connect_timed_out(timeout, answered=True)
+            if not transport.is_active():
+                error = transport.get_exception()
+                raise ConnectFailure(
+                    f"connection dropped: {reason(error) if error else 'negotiation failed'}",
+                    reason=Reason.DROPPED,
                 )
-            try:
-                transport.start_client(timeout=timeout)
-            except paramiko.SSHException as exc:
-                raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
-            self._check_host_key(host, transport, files, known)
+            self._check_host_key(host, transport, files, known, revoked)
             self._authenticate(host, transport)
         except BaseException:
             transport.close()
@@ -249,26 +325,14 @@ class ParamikoTransport:
             except (paramiko.SSHException, OSError) as exc:
                 raise ConnectFailure(
                     f"jump host {host.jump} cannot open a tunnel to {host.address}:{host.port}: "
-                    f"{_reason(exc)}",
-                    transient=True,
+                    f"{reason(exc)}",
+                    reason=Reason.REFUSED,
                 ) from exc
             return channel  # type: ignore[return-value]  # a Channel works as a socket
         try:
             return socket.create_connection((host.address, host.port), timeout=timeout)
-        except TimeoutError as exc:
-            raise ConnectFailure(f"connect timed out after {timeout:g}s", transient=True) from exc
-        except socket.gaierror as exc:
-            raise ConnectFailure(
-                f"cannot resolve {host.address}: {exc.strerror}", transient=False
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise ConnectFailure(
-                f"connection refused by {host.address}:{host.port}", transient=True
-            ) from exc
         except OSError as exc:
-            raise ConnectFailure(
-                f"cannot connect to {host.address}:{host.port}: {_reason(exc)}", transient=True
-            ) from exc
+            raise socket_failure(exc, host.address, host.port, timeout) from exc
 
     def _check_host_key(
         self,
@@ -276,17 +340,24 @@ class ParamikoTransport:
         transport: paramiko.Transport,
         files: list[Path],
         known: paramiko.HostKeys,
+        revoked: paramiko.HostKeys,
     ) -> None:
         try:
             key = transport.get_remote_server_key()
         except paramiko.SSHException as exc:  # the link died right after the key exchange
-            raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
+            raise ConnectFailure(
+                f"connection dropped: {reason(exc)}", reason=Reason.DROPPED
+            ) from exc
         fingerprint = key.fingerprint  # "SHA256:...", as OpenSSH and asyncssh print it
-        pinned = known.lookup(known_hosts_entry_name(host.address, host.port))
-        if pinned and any(k == key for k in pinned.values()):
+        name = known_hosts_entry_name(host.address, host.port)
+        pinned = known.lookup(name)
+        if any(k == key for k in (revoked.lookup(name) or {}).values()):
+            verdict = HostKeyVerdict.REVOKED
+        elif pinned and any(k == key for k in pinned.values()):
             return
-        if pinned:
-            verdict = HostKeyVerdict.CHANGED
+        elif pinned:
+            same_type = key.get_name() in pinned
+            verdict = HostKeyVerdict.CHANGED if same_type else HostKeyVerdict.OTHER_TYPE
         elif self._options.host_keys.accept_new:
             append_known_host(
                 files[0], host.address, host.port, f"{key.get_name()} {key.get_base64()}"
@@ -294,29 +365,35 @@ class ParamikoTransport:
             return
         else:
             verdict = HostKeyVerdict.UNKNOWN
-        raise ConnectFailure(describe_refusal(verdict, files, fingerprint), transient=False)
+        message = describe_refusal(verdict, files, fingerprint, key_type=key.get_name())
+        raise ConnectFailure(message, reason=Reason.HOST_KEY)
 
     def _authenticate(self, host: Host, transport: paramiko.Transport) -> None:
         user = host.user or getpass.getuser()
-        keys = [self._key(host.identity_file)] if host.identity_file else _default_keys()
+        own = host.identity_file
+        if own and os.environ.get("SSH_AUTH_SOCK") and encrypted_key(own):
+            own = None  # bastion never prompts: the agent's keys (warned before the run)
+        keys = [self._key(own)] if own else _default_keys()
         last = "no key to offer (give identity_file, or run ssh-agent)"
         for key in keys:
             try:
                 transport.auth_publickey(user, key)
             except paramiko.AuthenticationException as exc:
-                last = _reason(exc)
+                last = reason(exc)
                 if "timeout" in last.lower():
                     # paramiko's auth_timeout: the server never answered (a lossy link), it
                     # did not refuse the key; worth another attempt like any dropped handshake.
                     raise ConnectFailure(
-                        f"authentication for {user} timed out: {last}", transient=True
+                        f"authentication for {user} timed out: {last}", reason=Reason.DROPPED
                     ) from exc
                 continue
             except paramiko.SSHException as exc:
-                raise ConnectFailure(f"connection dropped: {_reason(exc)}", transient=True) from exc
+                raise ConnectFailure(
+                    f"connection dropped: {reason(exc)}", reason=Reason.DROPPED
+                ) from exc
             if transport.is_authenticated():
                 return
-        raise ConnectFailure(f"authentication failed for {user}: {last}", transient=False)
+        raise ConnectFailure(f"authentication failed for {user}: {last}", reason=Reason.AUTH)
 
     def _key(self, identity_file: str) -> paramiko.PKey:
         with self._lock:
@@ -326,8 +403,8 @@ class ParamikoTransport:
                     key = paramiko.PKey.from_path(identity_file)
                 except (OSError, paramiko.SSHException) as exc:
                     raise ConnectFailure(
-                        f"cannot load identity_file {identity_file}: {_reason(exc)}",
-                        transient=False,
+                        f"cannot load identity_file {identity_file}: {reason(exc)}",
+                        reason=Reason.AUTH,
                     ) from exc
                 self._keys[identity_file] = key
             return key
@@ -338,25 +415,10 @@ class ParamikoTransport:
         self,
         connection: _Connection,
         spec: CommandSpec,
-        deliver: Callable[[Stream, str], None],
+        output: CommandOutput,
+        delivery: _Delivery,
         stop: threading.Event,
-    ) -> _Outcome:
-        outcome = _Outcome()
-        decoders = {
-            "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
-            "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
-        }
-        preamble = PidPreamble()
-
-        def emit(stream: Stream, data: bytes, final: bool = False) -> None:
-            text = decoders[stream].decode(data, final=final)
-            if text:
-                outcome.parts[stream].append(text)
-                deliver(stream, text)
-
-        def on_data(stream: Stream, data: bytes) -> None:
-            emit(stream, preamble.feed(data) if stream == "stdout" else data)
-
+    ) -> CommandEnd:
         deadline = time.monotonic() + spec.timeout if spec.timeout is not None else None
         try:
             channel = connection.transport.open_session(timeout=KILL_WAIT_S)
@@ -365,31 +427,34 @@ class ParamikoTransport:
                 channel.sendall(spec.stdin)
             channel.shutdown_write()
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            outcome.lost = f"cannot open a session: {_reason(exc)}"
-            return outcome
+            return CommandEnd(no_session=reason(exc))
+        timed_out = False
 
         def should_stop() -> bool:
+            nonlocal timed_out
             if stop.is_set():
                 return True
             if deadline is not None and time.monotonic() > deadline:
-                outcome.timed_out = True
+                timed_out = True
                 return True
             return False
 
-        status = _pump(channel, connection.liveness, on_data, should_stop)
-        if isinstance(status, str):
-            outcome.lost = status
-        elif status is None:  # timed out or interrupted: stop the remote group
-            if preamble.pid is not None:
-                _exec_quietly(connection.transport, kill_group_command(preamble.pid))
-            ended = _pump(channel, connection.liveness, on_data, _after(KILL_WAIT_S))
-            outcome.stopped = ended is not None  # the session ended: the group is gone
+        ended = _pump(channel, connection, output.feed, should_stop)
+        if ended is None:  # timed out or interrupted: stop the remote group
+            delivery.release()
+            if output.pid is not None:
+                _exec_quietly(connection.transport, kill_group_command(output.pid))
+            after = _pump(channel, connection, output.feed, _after(KILL_WAIT_S))
             channel.close()
-        else:
-            outcome.exit_status = status
-        emit("stdout", b"", final=True)
-        emit("stderr", b"", final=True)
-        return outcome
+            output.flush()
+            # The session ended once signalled: the group is gone.
+            return CommandEnd(
+                timeout=spec.timeout if timed_out else None,
+                stopped=after is not None,
+                lost=None if timed_out else "interrupted",
+            )
+        output.flush()
+        return ended
 
 
 class ParamikoLink:
@@ -424,12 +489,16 @@ class ParamikoLink:
             channel.exec_command(command)
             channel.shutdown_write()
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            return f"cannot open a session: {_reason(exc)}"
-        status = _pump(channel, self._connection.liveness, deliver, stop.is_set)
-        if status is None:
+            return f"cannot open a session: {reason(exc)}"
+        ended = _pump(channel, self._connection, deliver, stop.is_set)
+        if ended is None:
             channel.close()
             return "interrupted"
-        return status
+        if ended.exit_signal is not None:
+            return exit_status_of_signal(ended.exit_signal)
+        if ended.exit_status is None:
+            return ended.lost or "the session closed without an exit status"
+        return ended.exit_status
 
     def close(self) -> None:
         self._connection.close()
@@ -437,11 +506,13 @@ class ParamikoLink:
 
 def _pump(
     channel: paramiko.Channel,
-    liveness: _Liveness,
+    connection: _Connection,
     on_data: DataSink,
     should_stop: Callable[[], bool],
-) -> int | str | None:
-    """Read the channel to its end: the exit status, a reason it was lost, or None if stopped."""
+) -> CommandEnd | None:
+    """Read the channel to its end: how it ended (exit status, signal or the reason it was
+    lost), or None if ``should_stop`` said to stop first."""
+    liveness = connection.liveness
     while True:
         with contextlib.suppress(OSError, ValueError):
             select.select([channel], [], [], POLL_S)
@@ -454,21 +525,38 @@ def _pump(
         if channel.exit_status_ready() and ended and not pending:
             status = channel.recv_exit_status()
             if status >= 0:
-                return status
+                return CommandEnd(exit_status=status)
             # paramiko reports -1 when the channel closed without an exit status.
-            return liveness.check() or "the session closed without an exit status"
+            return _without_status(channel, connection)
         if channel.closed and not pending:
-            return liveness.check() or "the session closed without an exit status"
+            return _without_status(channel, connection)
         dead = liveness.check()
         if dead is not None:
-            return dead
+            return CommandEnd(lost=dead)
         if should_stop():
             return None
 
 
+def _without_status(channel: paramiko.Channel, connection: _Connection) -> CommandEnd:
+    """A channel that closed with no exit status: killed by a signal, or the link is gone."""
+    signal_name = connection.transport.exit_signals.pop(channel.get_id(), None)
+    if signal_name is not None:
+        return CommandEnd(exit_signal=signal_name)
+    return CommandEnd(
+        lost=connection.liveness.check() or "the session closed without an exit status"
+    )
+
+
+def _key_type_family(key_type: str) -> str:
+    """The known_hosts key type a host key algorithm belongs to (``rsa-sha2-512``: ssh-rsa)."""
+    if key_type.startswith("rsa-sha2-"):
+        return "ssh-rsa" + key_type.removeprefix("rsa-sha2-256").removeprefix("rsa-sha2-512")
+    return key_type
+
+
 def _transport_error(transport: paramiko.Transport) -> str:
     error = transport.get_exception()
-    return f" ({_reason(error)})" if error is not None else ""
+    return f" ({reason(error)})" if error is not None else ""
 
 
 def _after(seconds: float) -> Callable[[], bool]:
@@ -487,18 +575,40 @@ def _exec_quietly(transport: paramiko.Transport, command: str) -> None:
         channel.close()
 
 
-def _load_known_hosts(files: list[Path]) -> paramiko.HostKeys:
+def _load_known_hosts(files: list[Path]) -> tuple[paramiko.HostKeys, paramiko.HostKeys]:
+    """The pinned keys and the ``@revoked`` ones. Read here, not by paramiko's loader, which
+    fails on marker lines (``@revoked``, ``@cert-authority``); a line it cannot read is
+    skipped, as OpenSSH skips it. ``@cert-authority`` lines are not used (paramiko does not
+    check host certificates): such a host is refused unless its own key is pinned."""
     known = paramiko.HostKeys()
+    revoked = paramiko.HostKeys()
     for path in files:
-        if not path.exists():
-            continue
         try:
-            known.load(str(path))
-        except (OSError, paramiko.SSHException) as exc:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
             raise ConnectFailure(
-                f"cannot read known_hosts {path}: {_reason(exc)}", transient=False
+                f"cannot read known_hosts {path}: {reason(exc)}", reason=Reason.HOST_KEY
             ) from exc
-    return known
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            into = known
+            if line.startswith("@"):
+                marker, _, rest = line.partition(" ")
+                if marker != "@revoked":
+                    continue
+                into, line = revoked, rest.strip()
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+            except (paramiko.SSHException, paramiko.hostkeys.InvalidHostKey, ValueError):
+                continue
+            if entry is not None and entry.key is not None:
+                for name in entry.hostnames:
+                    into.add(name, entry.key.get_name(), entry.key)
+    return known, revoked
 
 
 def _default_keys() -> list[paramiko.PKey]:
@@ -512,44 +622,3 @@ def _default_keys() -> list[paramiko.PKey]:
             with contextlib.suppress(paramiko.SSHException, OSError):
                 keys.append(paramiko.PKey.from_path(path))
     return keys
-
-
-def _judge(host: Host, started: float, spec: CommandSpec, outcome: _Outcome) -> HostResult:
-    if outcome.timed_out:
-        stopped = (
-            "remote process group stopped"
-            if outcome.stopped
-            else "the remote command may still be running (it did not stop when signalled)"
-        )
-        error = f"timed out after {spec.timeout:g}s; {stopped}"
-        return _result(host, started, Status.TIMEOUT, outcome, error)
-    if outcome.lost is not None:
-        error = f"connection lost mid-command: {outcome.lost}"
-        return _result(host, started, Status.UNREACHABLE, outcome, error)
-    if outcome.exit_status == 0:
-        return _result(host, started, Status.OK, outcome, None)
-    return _result(host, started, Status.FAILED, outcome, f"exit status {outcome.exit_status}")
-
-
-def _result(
-    host: Host, started: float, status: Status, outcome: _Outcome, error: str | None
-) -> HostResult:
-    return HostResult(
-        host=host.name,
-        address=host.address,
-        status=status,
-        exit_status=outcome.exit_status,
-        stdout="".join(outcome.parts["stdout"]),
-        stderr="".join(outcome.parts["stderr"]),
-        error=error,
-        duration_s=time.monotonic() - started,
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, single-line reason for an exception."""
-    if isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())

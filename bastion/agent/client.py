@@ -1,4 +1,4 @@
-"""The agent's client: a `Transport` that runs commands through ``bastion agent``'s socket.
+"""The agent's client: a `Transport` that runs a run's commands through ``bastion agent``.
 
 One Unix socket per run carries every host's request (see `bastion.agent.protocol`). When the
 agent cannot be reached (no socket, a dead one, another user's), every host of the run goes
@@ -16,7 +16,7 @@ import itertools
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bastion.agent.paths import peer_credentials
@@ -32,8 +32,9 @@ from bastion.agent.protocol import (
     result_from_wire,
     stdin_to_wire,
 )
-from bastion.models import Host, HostResult, Status, Stream
+from bastion.models import Host, HostResult, Reason, Status
 from bastion.transport.base import CommandSpec, ConnectOptions, Link, OutputSink, Transport
+from bastion.transport.session import StreamKeeper, reason
 
 HELLO_TIMEOUT_S = 5.0
 """How long a live agent may take to greet a client before the run goes direct."""
@@ -58,27 +59,11 @@ class AgentUnavailable(Exception):
 
 @dataclass(slots=True)
 class _Pending:
-    """One host's request in flight: its output so far and its result when it comes."""
+    """One host's request in flight: its output so far (the session core keeps its start)
+    and its result when it comes."""
 
-    on_output: OutputSink
-    keep_chars: int | None
+    output: StreamKeeper
     done: asyncio.Future[Message]
-    parts: dict[Stream, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
-    kept: dict[Stream, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
-
-    def feed(self, stream: Stream, text: str) -> None:
-        if self.keep_chars is None:
-            self.parts[stream].append(text)
-        else:
-            room = self.keep_chars - self.kept[stream]
-            if room > 0:
-                kept = text[:room]
-                self.parts[stream].append(kept)
-                self.kept[stream] += len(kept)
-        self.on_output(stream, text)
-
-    def output(self, stream: Stream) -> str:
-        return "".join(self.parts[stream])
 
 
 class AgentChannel:
@@ -100,7 +85,7 @@ class AgentChannel:
                 asyncio.open_unix_connection(str(path), limit=LINE_LIMIT), HELLO_TIMEOUT_S
             )
         except (OSError, TimeoutError) as exc:
-            raise AgentUnavailable(_reason(exc)) from exc
+            raise AgentUnavailable(reason(exc)) from exc
         try:
             _, server_uid = peer_credentials(writer.get_extra_info("socket"))
             if server_uid != os.getuid():
@@ -115,7 +100,7 @@ class AgentChannel:
             raise
         except (OSError, TimeoutError, ValueError) as exc:
             writer.close()
-            raise AgentUnavailable(_reason(exc) or "it closed the connection") from exc
+            raise AgentUnavailable(reason(exc) or "it closed the connection") from exc
         return cls(reader, writer)
 
     async def run(
@@ -124,7 +109,8 @@ class AgentChannel:
         started = time.monotonic()
         request_id = next(self._ids)
         pending = _Pending(
-            on_output, spec.keep_output_chars, asyncio.get_running_loop().create_future()
+            StreamKeeper(on_output, spec.keep_output_chars),
+            asyncio.get_running_loop().create_future(),
         )
         self._pending[request_id] = pending
         message = {
@@ -147,13 +133,13 @@ class AgentChannel:
                 self._writer.write(encode({"op": "cancel", "id": request_id}))
             raise
         except (OSError, ConnectionError) as exc:
-            self.lost = self.lost or _reason(exc)
+            self.lost = self.lost or reason(exc)
             answer = {"lost": self.lost}
         finally:
             self._pending.pop(request_id, None)
         if "result" in answer:
             return result_from_wire(
-                answer["result"], pending.output("stdout"), pending.output("stderr")
+                answer["result"], pending.output.text("stdout"), pending.output.text("stderr")
             )
         error = (
             f"connection lost mid-command: the bastion agent went away ({answer['lost']})"
@@ -164,14 +150,15 @@ class AgentChannel:
             host=host.name,
             address=host.address,
             status=Status.UNREACHABLE if "lost" in answer else Status.FAILED,
-            stdout=pending.output("stdout"),
-            stderr=pending.output("stderr"),
+            stdout=pending.output.text("stdout"),
+            stderr=pending.output.text("stderr"),
             error=error,
             duration_s=time.monotonic() - started,
+            reason=Reason.DROPPED if "lost" in answer else Reason.INTERNAL,
         )
 
     async def _read(self) -> None:
-        reason = "it closed the connection"
+        why = "it closed the connection"
         try:
             while line := await self._reader.readline():
                 message = decode(line)
@@ -180,15 +167,15 @@ class AgentChannel:
                     continue
                 stream = message.get("stream")
                 if stream in ("stdout", "stderr"):
-                    pending.feed(stream, str(message.get("data", "")))
+                    pending.output.feed_text(stream, str(message.get("data", "")))
                 elif not pending.done.done():
                     pending.done.set_result(message)
         except (OSError, ValueError) as exc:
-            reason = _reason(exc)
-        self.lost = reason
+            why = reason(exc)
+        self.lost = why
         for pending in self._pending.values():
             if not pending.done.done():
-                pending.done.set_result({"lost": reason})
+                pending.done.set_result({"lost": why})
 
     async def close(self) -> None:
         self._writer.close()
@@ -251,9 +238,3 @@ class AgentTransport:
 
             self._direct = AsyncsshTransport(self._options)
         return self._direct
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
