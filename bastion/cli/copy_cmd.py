@@ -219,9 +219,11 @@ def fetch_command(
     3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
+    import os
+
     from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
     from bastion.executor import RunOptions
-    from bastion.private_files import private_dir
+    from bastion.private_files import open_private_dir
     from bastion.transfer.fetch import FetchOptions, fetch_from_host
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
@@ -243,7 +245,7 @@ def fetch_command(
     targets, selection = chosen
     reference = check_ref(output, ref, targets)
     rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
-    private_dir(local_root)
+    os.close(open_private_dir(local_root))  # refused (exit 2) before any host is contacted
     options = FetchOptions(recursive=recursive, preserve=preserve)
     run_options = RunOptions(
         forks=forks,

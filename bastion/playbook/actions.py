@@ -29,7 +29,7 @@ from bastion.playbook.model import (
     WaitForAction,
 )
 from bastion.playbook.template import render
-from bastion.private_files import private_dir
+from bastion.private_files import UnsafeLocation, open_private_dir
 from bastion.transfer.copy import CopyOptions, Owner, copy_changes, copy_to_host
 from bastion.transfer.fetch import FetchOptions, fetch_from_host, host_directory
 from bastion.transfer.report import failure_lines, file_result
@@ -236,19 +236,25 @@ async def _download(
                 target = host_directory(local, host.name) / file.relative_to(fetched)
             else:
                 target = local
-            if _same_content(file, target):
-                if _mode_of(target) == download.mode:
-                    unchanged.append(str(target))
+            # The destination's directory is walked and opened without following another
+            # user's symlinks (private_files); the file is then placed relative to it.
+            try:
+                parent = open_private_dir(target.parent)
+            except UnsafeLocation as exc:
+                failed = f"cannot write {target}: {exc.message}"
+                return replace(result, status=Status.FAILED, error=failed, stdout="")
+            try:
+                if _same_content(file, target):
+                    if _mode_of(target) == download.mode:
+                        unchanged.append(str(target))
+                        continue
+                    _chmod_in(parent, target.name, download.mode)
+                    changed.append(str(target))
                     continue
-                os.chmod(target, download.mode)
-                changed.append(str(target))
-                continue
-            if into_dir:
-                private_dir(target.parent)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(file, download.mode)
-            os.replace(file, target)
+                os.chmod(file, download.mode)
+                os.replace(file, target.name, dst_dir_fd=parent)
+            finally:
+                os.close(parent)
             changed.append(str(target))
     lines = [f"changed {p}" for p in changed] + [
         f"{len(changed)} changed, {len(unchanged)} unchanged"
@@ -257,6 +263,14 @@ async def _download(
     sink("stdout", text)
     report = FileReport(kind="fetch", changed=tuple(changed), unchanged=tuple(unchanged))
     return replace(result, stdout=text, files=report)
+
+
+def _chmod_in(parent: int, name: str, mode: int) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _mode_of(path: Path) -> int:

@@ -94,11 +94,20 @@ class SftpFiles:
 
     async def scandir(self, path: str) -> list[RemoteEntry]:
         with _translated(path):
+            # A server's own "." and ".." are skipped; the same names claiming to be anything
+            # but a directory are passed on, for fetch to refuse as the lie they are.
             return [
                 _entry(str(name.filename), name.attrs)
                 async for name in self._sftp.scandir(path)
-                if name.filename not in (".", "..")
+                if not (
+                    name.filename in (".", "..")
+                    and name.attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
+                )
             ]
+
+    async def readlink(self, path: str) -> str:
+        with _translated(path):
+            return str(await self._sftp.readlink(path))
 
     async def mkdir(self, path: str, *, parents: bool = False) -> None:
         with _translated(path):

@@ -74,6 +74,10 @@ class RemoteFiles(Protocol):
         """The entries of directory ``path`` (symlinks not followed), without . and .."""
         ...
 
+    async def readlink(self, path: str) -> str:
+        """The target of the symlink ``path``, as stored (not resolved)."""
+        ...
+
     async def mkdir(self, path: str, *, parents: bool = False) -> None:
         """Create directory ``path`` (and missing parents with ``parents``); exists is fine."""
         ...
