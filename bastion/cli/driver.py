@@ -130,6 +130,10 @@ class _Consumers:
     """Everything that reads the event stream: live progress, the renderer, the record."""
 
     def __init__(self, fanout: Fanout) -> None:
+        # First: an unusable --out-dir is exit 2 before anything starts or any host is contacted.
+        self.recorder = (
+            OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
+        )
         self.progress = None
         if sys.stderr.isatty():  # the live progress (and rich) only on a terminal
             from bastion.render.progress import LiveProgress
@@ -137,9 +141,6 @@ class _Consumers:
             self.progress = LiveProgress(len(fanout.targets))
             self.progress.start()  # before the renderer, so it writes through rich's proxy
         self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref)
-        self.recorder = (
-            OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
-        )
         self.finished: list[HostResult] = []
         self.output_closed = False
         """Set when the reader of stdout went away (``| head``); the run goes on without it."""
