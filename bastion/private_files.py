@@ -268,3 +268,18 @@ def append_private(path: Path, line: str) -> None:
         os.write(fd, line.encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def check_output_file(path: Path, *, option: str = "-O") -> None:
+    """Refuse (exit 2), before any host is contacted, a report path that cannot be written.
+
+    ``path`` must not be a directory and its parent must be an existing directory. The report
+    is then written with `write_private` (a new file renamed into place: a symlink at ``path``
+    is replaced, never written through).
+    """
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UnsafeLocation("is a directory; give a file name", source=f"{option} {path}")
+    if not parent.is_dir():
+        what = "does not exist" if not os.path.lexists(parent) else "is not a directory"
+        raise UnsafeLocation(f"{parent} {what}", source=f"{option} {path}")
