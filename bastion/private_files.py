@@ -64,7 +64,7 @@ def open_private_dir(path: Path, *, create: bool = True) -> int:
                     raise UnsafeLocation(
                         f"refusing to follow {here}: a symlink owned by uid {info.st_uid} "
                         f"(neither you nor root); remove it or choose another directory",
-                        source=shown,
+                        source=_other(shown, here),
                     )
                 if links > _MAX_LINKS:
                     raise UnsafeLocation("too many levels of symbolic links", source=shown)
@@ -79,21 +79,30 @@ def open_private_dir(path: Path, *, create: bool = True) -> int:
                 )
                 continue
             if not stat.S_ISDIR(info.st_mode):
-                raise UnsafeLocation(f"{here} is not a directory", source=shown)
+                raise UnsafeLocation(f"{here} is not a directory", source=_other(shown, here))
             try:
                 opened = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
-                raise UnsafeLocation(f"cannot open {here}: {exc.strerror}", source=shown) from exc
+                raise UnsafeLocation(
+                    f"cannot open {here}: {exc.strerror}", source=_other(shown, here)
+                ) from exc
             fd = _replace(fd, opened)
             where = here
             info_now = os.fstat(fd)
             if (info_now.st_dev, info_now.st_ino) != (info.st_dev, info.st_ino):
-                raise UnsafeLocation(f"{here} changed while it was opened", source=shown)
+                raise UnsafeLocation(
+                    f"{here} changed while it was opened", source=_other(shown, here)
+                )
             _check_step(info_now, here, last=not parts, asked=shown)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _other(asked: Path, here: Path) -> Path | None:
+    """The path asked for, when the message names another one (a parent, a link)."""
+    return asked if asked != here else None
 
 
 def _replace(old: int, new: int) -> int:
@@ -119,7 +128,7 @@ def _lstat_or_create(fd: int, name: str, here: Path, create: bool) -> os.stat_re
 def _check_step(info: os.stat_result, here: Path, *, last: bool, asked: Path | None = None) -> None:
     """Refuse a directory another user could change under bastion."""
     uid = os.getuid()
-    source = asked or here
+    source = asked if asked is not None and asked != here else None
     mode = stat.S_IMODE(info.st_mode)
     if last:
         if info.st_uid != uid:
