@@ -1,7 +1,13 @@
-"""`RemoteFiles` over one asyncssh connection: an SFTP session, plus exec sessions for helpers."""
+"""`RemoteFiles` over one asyncssh connection: an SFTP session, plus exec sessions for helpers.
+
+`SftpFiles` when the server runs an SFTP subsystem; `ShellFiles` (exec sessions only: ``cat``,
+``stat``, ``mv``...) when it does not, as on hardened hosts with ``Subsystem sftp`` removed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,3 +155,170 @@ class SftpFiles:
         except RemoteFileError as exc:
             if not isinstance(exc.__cause__, asyncssh.SFTPNoSuchFile):
                 raise
+
+
+SHELL_SESSIONS = 6
+"""Exec sessions at once per host: under OpenSSH's default ``MaxSessions 10``."""
+_STAT = "%F|%s|%a|%Y"
+
+
+def _quoted(path: str) -> str:
+    return shlex.quote(path)
+
+
+def _kind_of(type_name: str) -> EntryKind:
+    if type_name.startswith("regular"):
+        return "file"
+    if type_name == "directory":
+        return "dir"
+    if type_name == "symbolic link":
+        return "symlink"
+    return "other"
+
+
+def _stat_entry(name: str, line: str) -> RemoteEntry | None:
+    fields = line.split("|")
+    if len(fields) != 4 or not fields[1].isdigit() or not fields[3].lstrip("-").isdigit():
+        return None
+    type_name, size, mode, mtime = fields
+    return RemoteEntry(
+        name=name,
+        kind=_kind_of(type_name),
+        size=int(size),
+        mode=int(mode, 8) if mode.isdigit() and len(mode) <= 5 else 0,
+        mtime=float(int(mtime)),
+    )
+
+
+def _failure(done: ExecResult, fallback: str) -> str:
+    lines = [line for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    if not lines:
+        return fallback
+    # "cat: /x: No such file or directory" -> "no such file or directory", as SFTP says it
+    return lines[-1].rsplit(": ", 1)[-1].strip().rstrip(".").lower()
+
+
+# Lists a directory without following symlinks: GNU stat in one process (names NUL-ended, so any
+# byte but NUL is fine), else one stat per entry (BusyBox), each line "TYPE|SIZE|MODE|MTIME"
+# followed by the name and a NUL.
+_SCANDIR = f"""cd -- "$1" || exit 1
+set -- * .[!.]* ..?*
+if stat --printf '' -- . 2>/dev/null; then
+  for f; do [ -e "$f" ] || [ -L "$f" ] || continue; printf '%s\\000' "$f"; done \\
+    | xargs -0 -r stat --printf '{_STAT}\\n%n\\000' --
+else
+  for f; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    stat -c '{_STAT}' -- "$f" && printf '%s\\000' "$f"
+  done
+fi
+exit 0
+"""
+
+
+class ShellFiles:
+    """`RemoteFiles` over exec sessions only, for an sshd without an SFTP subsystem.
+
+    Hardened hosts often disable ``Subsystem sftp``; pdcp and Ansible still copy there. Each
+    operation is one POSIX command over its own session on the same connection (``cat``,
+    ``stat``, ``mkdir``, ``chmod``, ``mv``): the SSH channel is 8-bit clean, so file data goes
+    through ``cat`` as it is, streamed in `CHUNK`\\ s (bounded memory), with no encoding step.
+    Paths are always quoted and after ``--``. Sessions are limited to `SHELL_SESSIONS` at once.
+    """
+
+    def __init__(self, connection: asyncssh.SSHClientConnection) -> None:
+        self._connection = connection
+        self._sessions = asyncio.Semaphore(SHELL_SESSIONS)
+        self._home: str | None = None
+
+    async def exec(self, command: str, stdin: bytes | None = None) -> ExecResult:
+        async with self._sessions:
+            with _translated("(command)"):
+                done = await self._connection.run(command, input=stdin or b"", encoding=None)
+        stdout = done.stdout if isinstance(done.stdout, bytes) else b""
+        stderr = done.stderr if isinstance(done.stderr, bytes) else b""
+        return ExecResult(done.exit_status, stdout, stderr)
+
+    async def _checked(self, path: str, command: str, what: str) -> bytes:
+        done = await self.exec(command)
+        if done.exit_status != 0:
+            raise RemoteFileError(path, _failure(done, f"{what} failed"))
+        return done.stdout
+
+    async def home(self) -> str:
+        if self._home is None:
+            out = await self._checked(".", "pwd -P", "pwd")
+            self._home = out.decode("utf-8", "surrogateescape").rstrip("\n")
+        return self._home
+
+    async def stat(self, path: str) -> RemoteEntry | None:
+        done = await self.exec(f"stat -L -c '{_STAT}' -- {_quoted(path)}")
+        if done.exit_status != 0:
+            if b"No such file" in done.stderr:
+                return None
+            raise RemoteFileError(path, _failure(done, "stat failed"))
+        return _stat_entry(path, done.stdout.decode("utf-8", "surrogateescape").strip())
+
+    async def scandir(self, path: str) -> list[RemoteEntry]:
+        done = await self.exec(f"sh -c {_quoted(_SCANDIR)} sh {_quoted(path)}")
+        if done.exit_status != 0:
+            raise RemoteFileError(path, _failure(done, "cannot list the directory"))
+        entries = []
+        for record in done.stdout.split(b"\0")[:-1]:
+            line, _, name = record.decode("utf-8", "surrogateescape").partition("\n")
+            entry = _stat_entry(name, line)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    async def readlink(self, path: str) -> str:
+        out = await self._checked(path, f"readlink -- {_quoted(path)}", "readlink")
+        return out.decode("utf-8", "surrogateescape").removesuffix("\n")
+
+    async def mkdir(self, path: str, *, parents: bool = False) -> None:
+        quoted = _quoted(path)
+        command = f"mkdir -p -- {quoted}" if parents else f"[ -d {quoted} ] || mkdir -- {quoted}"
+        await self._checked(path, command, "mkdir")
+
+    async def put(self, source: Path, path: str, mode: int) -> None:
+        quoted = _quoted(path)
+        command = f"umask 077 && cat > {quoted} && chmod {mode:o} -- {quoted}"
+        async with self._sessions:
+            with _translated(path), source.open("rb") as local:
+                process = await self._connection.create_process(command, encoding=None)
+                try:
+                    while chunk := local.read(CHUNK):
+                        process.stdin.write(chunk)
+                        await process.stdin.drain()
+                    process.stdin.write_eof()
+                    done = await process.wait()
+                finally:
+                    process.close()
+        if done.exit_status != 0:
+            stderr = done.stderr if isinstance(done.stderr, bytes) else b""
+            raise RemoteFileError(path, _failure(ExecResult(1, b"", stderr), "write failed"))
+
+    async def get(self, path: str, sink: BinaryIO) -> None:
+        async with self._sessions:
+            with _translated(path):
+                process = await self._connection.create_process(
+                    f"cat -- {_quoted(path)}", encoding=None
+                )
+                try:
+                    while chunk := await process.stdout.read(CHUNK):
+                        sink.write(cast(bytes, chunk))
+                    stderr = await process.stderr.read()
+                    done = await process.wait()
+                finally:
+                    process.close()
+        if done.exit_status != 0:
+            raise RemoteFileError(path, _failure(ExecResult(1, b"", stderr), "read failed"))
+
+    async def chmod(self, path: str, mode: int) -> None:
+        await self._checked(path, f"chmod {mode:o} -- {_quoted(path)}", "chmod")
+
+    async def rename(self, source: str, target: str) -> None:
+        await self._checked(target, f"mv -f -- {_quoted(source)} {_quoted(target)}", "mv")
+
+    async def remove(self, path: str) -> None:
+        await self._checked(path, f"rm -f -- {_quoted(path)}", "rm")

@@ -1,0 +1,113 @@
+"""copy and fetch through exec sessions only (`ShellFiles`), for an sshd without SFTP.
+
+The in-process servers of tests/sshserver.py run commands with a real /bin/sh and have no SFTP
+subsystem, like a hardened sshd with ``Subsystem sftp`` removed. Names with spaces, a leading
+dash, quotes, and a symlink travel both ways; modes and (with --preserve) mtimes are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bastion.executor import RunOptions, execute_work
+from bastion.models import Host, HostResult, Status
+from bastion.transfer.copy import CopyOptions, copy_to_host
+from bastion.transfer.fetch import FetchOptions, fetch_from_host
+from bastion.transfer.sources import plan_copy
+from bastion.transfer.work import files_work
+from bastion.transport.base import ConnectOptions
+from tests.sshserver import SSHServerHarness, write_known_hosts
+
+NAMES = ["a.txt", " spaced name", "-dash", 'quote\'s "x"', "sub/b.sh", "sub/deep/c"]
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    with SSHServerHarness(tmp_path / "client") as harness:
+        server = harness.start_server()
+        known = write_known_hosts(tmp_path / "known_hosts", [server])
+        yield Host(
+            "node1",
+            server.address,
+            port=server.port,
+            user="test",
+            identity_file=str(harness.identity_file),
+            known_hosts=str(known),
+        )
+
+
+def transfer(host: Host, body: object) -> HostResult:
+    work = files_work(body, timeout=60)  # type: ignore[arg-type]
+    options = RunOptions(connect=ConnectOptions(retries=0))
+    [result] = asyncio.run(execute_work([host], options, lambda event: None, work))
+    return result
+
+
+def make_tree(root: Path) -> None:
+    for number, name in enumerate(NAMES):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(range(256)) * (number + 1))  # every byte value
+    (root / "sub" / "b.sh").chmod(0o755)
+    (root / "sub" / "deep" / "c").chmod(0o600)
+    (root / "link").symlink_to("a.txt")
+
+
+def test_copy_then_fetch_a_tree_without_sftp(host: Host, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    make_tree(source)
+    dest = tmp_path / "remote"
+    dest.mkdir()
+    plan = plan_copy([str(source)], f"{dest}/", recursive=True)
+
+    copied = transfer(
+        host,
+        lambda files, h, sink: copy_to_host(files, h, plan, f"{dest}/", CopyOptions(), sink),
+    )
+    assert copied.status is Status.OK, copied
+    for name in NAMES:
+        assert (dest / "src" / name).read_bytes() == (source / name).read_bytes(), name
+    assert stat.S_IMODE((dest / "src" / "sub" / "b.sh").stat().st_mode) & 0o100
+
+    again = transfer(
+        host,
+        lambda files, h, sink: copy_to_host(files, h, plan, f"{dest}/", CopyOptions(), sink),
+    )
+    assert again.status is Status.OK and again.files is not None
+    assert again.files.changed == ()  # only what differs is sent, as over SFTP
+
+    os.utime(dest / "src" / "a.txt", (1_000_000_000, 1_000_000_000))
+    (dest / "src" / "remote-link").symlink_to("a.txt")
+    out = tmp_path / "out"
+    fetched = transfer(
+        host,
+        lambda files, h, sink: fetch_from_host(
+            files, h, [str(dest / "src")], out, FetchOptions(recursive=True, preserve=True), sink
+        ),
+    )
+    assert fetched.status is Status.OK, fetched
+    local = out / "node1" / str(dest / "src").lstrip("/")
+    for name in NAMES:
+        assert (local / name).read_bytes() == (source / name).read_bytes(), name
+    assert stat.S_IMODE((local / "sub" / "deep" / "c").stat().st_mode) == 0o600
+    assert (local / "a.txt").stat().st_mtime == 1_000_000_000
+    assert (local / "link").read_bytes() == (source / "a.txt").read_bytes()  # copy followed it
+    assert not (local / "remote-link").exists()
+    assert f"symlink {dest}/src/remote-link -> a.txt (recorded, not followed)" in fetched.stdout
+
+
+def test_a_missing_path_without_sftp_is_that_paths_failure(host: Host, tmp_path: Path) -> None:
+    result = transfer(
+        host,
+        lambda files, h, sink: fetch_from_host(
+            files, h, [str(tmp_path / "nope")], tmp_path / "out", FetchOptions(), sink
+        ),
+    )
+    assert result.status is Status.FAILED
+    assert result.error == f"{tmp_path / 'nope'}: no such file or directory"
