@@ -21,10 +21,12 @@ from bastion.transfer.copy import CopyOptions, copy_to_host
 from bastion.transfer.fetch import FetchOptions, fetch_from_host
 from bastion.transfer.sources import plan_copy
 from bastion.transfer.work import files_work
+from bastion.transport.asyncssh_sftp import _TarSender
 from bastion.transport.base import ConnectOptions
 from tests.sshserver import SSHServerHarness, write_known_hosts
 
 NAMES = ["a.txt", " spaced name", "-dash", 'quote\'s "x"', "sub/b.sh", "sub/deep/c"]
+NAMES += [f"many/f{n}" for n in range(10)]  # past TAR_FILES: one tar stream when tar is there
 
 
 @pytest.fixture
@@ -59,7 +61,18 @@ def make_tree(root: Path) -> None:
     (root / "link").symlink_to("a.txt")
 
 
-def test_copy_then_fetch_a_tree_without_sftp(host: Host, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tar", [True, False], ids=["tar-stream", "no-tar"])
+def test_copy_then_fetch_a_tree_without_sftp(
+    host: Host, tmp_path: Path, tar: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streams: list[int] = []
+    real = _TarSender.put_many
+
+    async def counted(self: _TarSender, root: str, items: list[object], **kw: bool) -> bool:
+        streams.append(len(items))
+        return await real(self, root, items, **kw) if tar else False  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_TarSender, "put_many", counted)
     source = tmp_path / "src"
     make_tree(source)
     dest = tmp_path / "remote"
@@ -71,6 +84,7 @@ def test_copy_then_fetch_a_tree_without_sftp(host: Host, tmp_path: Path) -> None
         lambda files, h, sink: copy_to_host(files, h, plan, f"{dest}/", CopyOptions(), sink),
     )
     assert copied.status is Status.OK, copied
+    assert streams == [len(NAMES) + 1]  # every file (and the link's copy) offered as one stream
     for name in NAMES:
         assert (dest / "src" / name).read_bytes() == (source / name).read_bytes(), name
     assert stat.S_IMODE((dest / "src" / "sub" / "b.sh").stat().st_mode) & 0o100

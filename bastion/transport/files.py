@@ -11,7 +11,7 @@ The copy and fetch logic (``bastion.files``) only sees these types, never a libr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
@@ -100,6 +100,22 @@ class RemoteFiles(Protocol):
 
     async def remove(self, path: str) -> None:
         """Remove the file ``path``; a missing one is not an error."""
+        ...
+
+
+@runtime_checkable
+class BulkUpload(Protocol):
+    """A `RemoteFiles` that can also send many files in one stream (a tar over one session)."""
+
+    async def put_many(
+        self, root: str, items: Sequence[tuple[Path, str]], *, mtime: bool = False
+    ) -> bool:
+        """Write each local file to ``root/<relative path>`` (0600, parents existing).
+
+        Returns False, having sent nothing, when the host cannot (no ``tar``): the caller then
+        sends file by file. Raises `RemoteFileError` when the stream failed (every file of it
+        is then failed). ``mtime`` keeps each local file's modification time.
+        """
         ...
 
 
