@@ -1,4 +1,5 @@
-"""copy and fetch through exec sessions only (`ShellFiles`), for an sshd without SFTP.
+"""copy and fetch through exec sessions only (`ShellFiles`), for an sshd without SFTP; and the
+tar stream, directory modes and ``--preserve`` mtimes, over SFTP and without it.
 
 The in-process servers of tests/sshserver.py run commands with a real /bin/sh and have no SFTP
 subsystem, like a hardened sshd with ``Subsystem sftp`` removed. Names with spaces, a leading
@@ -13,6 +14,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from bastion.executor import RunOptions, execute_work
@@ -23,7 +25,8 @@ from bastion.transfer.sources import plan_copy
 from bastion.transfer.work import files_work
 from bastion.transport.asyncssh_sftp import _TarSender
 from bastion.transport.base import ConnectOptions
-from tests.sshserver import SSHServerHarness, write_known_hosts
+from tests.hostile_sftp import SftpTestServer
+from tests.sshserver import Faults, SSHServerHarness, SSHTestServer, write_known_hosts
 
 NAMES = ["a.txt", " spaced name", "-dash", 'quote\'s "x"', "sub/b.sh", "sub/deep/c"]
 NAMES += [f"many/f{n}" for n in range(10)]  # past TAR_FILES: one tar stream when tar is there
@@ -32,16 +35,32 @@ NAMES += [f"many/f{n}" for n in range(10)]  # past TAR_FILES: one tar stream whe
 @pytest.fixture
 def host(tmp_path: Path) -> Iterator[Host]:
     with SSHServerHarness(tmp_path / "client") as harness:
-        server = harness.start_server()
-        known = write_known_hosts(tmp_path / "known_hosts", [server])
-        yield Host(
-            "node1",
-            server.address,
-            port=server.port,
-            user="test",
-            identity_file=str(harness.identity_file),
-            known_hosts=str(known),
-        )
+        yield _host(harness, harness.start_server(), tmp_path)
+
+
+@pytest.fixture(params=["sftp", "no-sftp"])
+def any_host(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Host]:
+    """A host with a plain SFTP subsystem, and one without any."""
+    with SSHServerHarness(tmp_path / "client") as harness:
+        if request.param == "no-sftp":
+            server = harness.start_server()
+        else:
+            server = SftpTestServer(Faults(), harness.client_key, asyncssh.SFTPServer)
+            harness._call(server.start())
+            harness.servers.append(server)
+        yield _host(harness, server, tmp_path)
+
+
+def _host(harness: SSHServerHarness, server: SSHTestServer, tmp_path: Path) -> Host:
+    known = write_known_hosts(tmp_path / "known_hosts", [server])
+    return Host(
+        "node1",
+        server.address,
+        port=server.port,
+        user="test",
+        identity_file=str(harness.identity_file),
+        known_hosts=str(known),
+    )
 
 
 def transfer(host: Host, body: object) -> HostResult:
@@ -125,3 +144,48 @@ def test_a_missing_path_without_sftp_is_that_paths_failure(host: Host, tmp_path:
     )
     assert result.status is Status.FAILED
     assert result.error == f"{tmp_path / 'nope'}: no such file or directory"
+
+
+@pytest.mark.parametrize("tar", [True, False], ids=["tar-stream", "file-by-file"])
+def test_new_directories_keep_their_modes_and_preserve_keeps_mtimes(
+    any_host: Host, tmp_path: Path, tar: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not tar:
+        monkeypatch.setattr(_TarSender, "put_many", _no_tar)
+    source = tmp_path / "app"
+    make_tree(source)
+    (source / "sub" / "deep").chmod(0o700)
+    (source / "many").chmod(0o750)
+    for number, path in enumerate(sorted(p for p in source.rglob("*") if p.is_file())):
+        os.utime(path, (1_500_000_000 + number, 1_500_000_000 + number))
+    dest = tmp_path / "remote"
+    dest.mkdir()
+    plan = plan_copy([str(source)], f"{dest}/", recursive=True)
+
+    def copy(**options: bool) -> HostResult:
+        return transfer(
+            any_host,
+            lambda files, h, sink: copy_to_host(
+                files, h, plan, f"{dest}/", CopyOptions(**options), sink
+            ),
+        )
+
+    assert copy(preserve=True).status is Status.OK
+    for directory in ("sub", "sub/deep", "many", "."):
+        local_mode = stat.S_IMODE((source / directory).stat().st_mode)
+        assert stat.S_IMODE((dest / "app" / directory).stat().st_mode) == local_mode, directory
+    for path in (p for p in source.rglob("*") if p.is_file()):
+        remote = dest / "app" / path.relative_to(source)
+        assert remote.stat().st_mtime == int(path.stat().st_mtime), remote
+
+    os.utime(dest / "app" / "a.txt", (5, 5))  # same content, other mtime
+    again = copy(preserve=True)
+    assert again.files is not None and again.files.changed == (str(dest / "app" / "a.txt"),)
+    assert f"changed {dest}/app/a.txt (mtime)" in again.stdout
+    assert (dest / "app" / "a.txt").stat().st_mtime == int((source / "a.txt").stat().st_mtime)
+    unchanged = copy()  # without --preserve, mtimes are not compared
+    assert unchanged.files is not None and unchanged.files.changed == ()
+
+
+async def _no_tar(self: _TarSender, root: str, items: object, **kw: bool) -> bool:
+    return False

@@ -83,6 +83,12 @@ def copy_command(
     force: Annotated[
         bool, typer.Option("--force", help="Send every file, even identical ones.")
     ] = False,
+    preserve: Annotated[
+        bool,
+        typer.Option(
+            "--preserve", "-p", help="Keep each file's modification time (as scp -p, rsync -t)."
+        ),
+    ] = False,
     output: OutputOption = OutputMode.INLINE,
     ref: RefOption = None,
     forks: ForksOption = 64,
@@ -121,6 +127,7 @@ def copy_command(
         mode=parse_mode(mode) if mode is not None else None,
         owner=Owner.parse(owner) if owner is not None else None,
         sudo=sudo,
+        preserve=preserve,
     )
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
@@ -163,6 +170,7 @@ def copy_command(
                     "timeout": timeout,
                     "sudo": sudo,
                     "force": force,
+                    "preserve": preserve,
                     "mode": mode,
                     "owner": owner,
                     "files": len(copy_plan.files),

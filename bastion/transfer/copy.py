@@ -23,6 +23,7 @@ import contextlib
 import posixpath
 import secrets
 import shlex
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
@@ -85,6 +86,8 @@ class CopyOptions:
     mode: int | None = None
     owner: Owner | None = None
     sudo: bool = False
+    preserve: bool = False
+    """Keep each file's modification time (``--preserve``), as ``scp -p`` and ``rsync -t``."""
 
     @property
     def staged(self) -> bool:
@@ -120,6 +123,12 @@ class _Work:
     sends: list[_Send] = field(default_factory=list)
     chmods: list[tuple[str, int]] = field(default_factory=list)
     chowns: list[str] = field(default_factory=list)
+    dir_modes: dict[str, int] = field(default_factory=dict)
+    """Directories to make -> their source's mode (others get `DIR_MODE`)."""
+    mtimes: dict[str, int] = field(default_factory=dict)
+    """``--preserve``: path -> the modification time it must end with."""
+    touch_only: list[str] = field(default_factory=list)
+    """``--preserve``: identical files whose modification time alone differs."""
 
 
 def shell_command(script: str | None, *, sudo: bool) -> str:
@@ -162,7 +171,7 @@ async def copy_changes(
     except RemoteFileError as exc:
         return [], [FileFailure(exc.path, exc.reason)]
     changes = [*work.make_dirs, *(send.target for send in work.sends)]
-    changes += [path for path, _mode in work.chmods] + list(work.chowns)
+    changes += [path for path, _mode in work.chmods] + list(work.chowns) + work.touch_only
     return list(dict.fromkeys(changes)), list(outcome.failed)
 
 
@@ -189,6 +198,8 @@ async def _compare(
             continue
         if found is None:
             work.make_dirs.append(directory)
+            mode = plan.dir_mode(posixpath.relpath(directory, root))
+            work.dir_modes[directory] = DIR_MODE if mode is None else mode
         elif found.kind != "dir":
             blocked.block(directory, f"is a {found.type_name}; a directory is needed there")
     for source, target in zip(plan.files, targets, strict=True):
@@ -200,17 +211,28 @@ async def _compare(
         elif options.force or found is None or found.sha256 != source.sha256:
             mode = options.mode if options.mode is not None else source.mode
             work.sends.append(_Send(source, target, mode))
+            if options.preserve:
+                work.mtimes[target] = source.mtime
         else:
-            _compare_metadata(found, target, options, work, outcome)
+            _compare_metadata(found, source, target, options, work, outcome)
     blocked.report(outcome)
     return work
 
 
 def _compare_metadata(
-    found: PathState, target: str, options: CopyOptions, work: _Work, outcome: _Outcome
+    found: PathState,
+    source: SourceFile,
+    target: str,
+    options: CopyOptions,
+    work: _Work,
+    outcome: _Outcome,
 ) -> None:
-    """Same content: only ``--mode`` and ``--owner``, when given, can still differ."""
+    """Same content: only ``--mode``, ``--owner`` and ``--preserve``'s mtime can still differ."""
     changed = False
+    if options.preserve and found.mtime != source.mtime:
+        work.mtimes[target] = source.mtime
+        work.touch_only.append(target)
+        changed = True
     if options.mode is not None and found.mode != options.mode:
         work.chmods.append((target, options.mode))
         changed = True
@@ -275,6 +297,44 @@ async def _remote_state(
 
 async def _apply(files: RemoteFiles, work: _Work, options: CopyOptions, outcome: _Outcome) -> None:
     """Create, send and fix what the comparison found, then one helper script per host."""
+    try:
+        await _apply_content(files, work, options, outcome)
+    finally:
+        if work.mtimes:
+            await _set_mtimes(files, work, options, outcome)
+
+
+async def _set_mtimes(
+    files: RemoteFiles, work: _Work, options: CopyOptions, outcome: _Outcome
+) -> None:
+    """``--preserve``: one script sets the modification time of every file sent or differing.
+
+    ``touch -t`` in UTC is POSIX (no GNU ``-d @EPOCH``); through ``sudo -n`` with ``--sudo``.
+    """
+    failed = {failure.path for failure in outcome.failed}
+    sent = set(outcome.sent)
+    paths = [p for p in work.mtimes if p not in failed and (p in sent or p in work.touch_only)]
+    if not paths:
+        return
+    lines = ["export TZ=UTC0"]
+    for index, path in enumerate(paths):
+        stamp = time.strftime("%Y%m%d%H%M.%S", time.gmtime(work.mtimes[path]))
+        touch = shlex.join(["touch", "-c", "-m", "-t", stamp, "--", path])
+        lines.append(f"{touch} 2>/dev/null || echo {index}")
+    done = await files.exec(
+        shell_command(None, sudo=options.sudo), ("\n".join([*lines, "exit 0", ""])).encode()
+    )
+    bad = {int(w) for w in done.stdout.decode("ascii", "replace").split() if w.isdigit()}
+    for index, path in enumerate(paths):
+        if done.exit_status != 0 or index in bad:
+            outcome.fail(path, "cannot set its modification time")
+        elif path in work.touch_only:
+            outcome.fixed.append((path, "mtime"))
+
+
+async def _apply_content(
+    files: RemoteFiles, work: _Work, options: CopyOptions, outcome: _Outcome
+) -> None:
     sends = work.sends
     if not options.staged:
         sends = await _make_dirs(files, work, outcome)
@@ -315,6 +375,8 @@ async def _make_dirs(files: RemoteFiles, work: _Work, outcome: _Outcome) -> list
             continue
         try:  # the first is the topmost missing one: its parents may be missing too
             await files.mkdir(directory, parents=index == 0)
+            # A made directory takes its source's mode (a 0700 tree stays 0700), as scp -r does.
+            await files.chmod(directory, work.dir_modes.get(directory, DIR_MODE))
         except RemoteFileError as exc:
             blocked.block(directory, f"cannot create the directory: {exc.reason}")
     sends = [item for item in work.sends if not blocked.holds(item.target)]
@@ -429,7 +491,11 @@ class _Script:
         if work.make_dirs:
             dir_mode = f"{DIR_MODE:04o}"
             args = ["install", "-d", "-m", dir_mode, *self._owner_args, "--", *work.make_dirs]
-            self._step("dirs", work.make_dirs, "", shlex.join(args), first=True)
+            command = shlex.join(args)
+            for mode in sorted(set(work.dir_modes.values()) - {DIR_MODE}):
+                wanted = [d for d in work.make_dirs if work.dir_modes.get(d) == mode]
+                command += " && " + shlex.join(["chmod", f"{mode:04o}", "--", *wanted])
+            self._step("dirs", work.make_dirs, "", command, first=True)
         for mode in sorted({mode for _, mode in work.chmods}):
             paths = [target for target, wanted in work.chmods if wanted == mode]
             chmod = shlex.join(["chmod", f"{mode:04o}", "--", *paths])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 SEPARATOR = "--bastion-hashes--"
-_STAT_FORMAT = "%F|%s|%a|%u|%g|%U|%G|%n"
+_STAT_FORMAT = "%F|%s|%a|%u|%g|%U|%G|%Y|%n"
 
 STATE_SCRIPT = f"""export LC_ALL=C
 input=$(cat)
@@ -43,6 +43,7 @@ class PathState:
     user: str
     group: str
     sha256: str | None = None
+    mtime: int = 0
 
 
 def state_request(stat_paths: Iterable[str], hash_paths: Iterable[str]) -> bytes:
@@ -58,10 +59,10 @@ def parse_state(output: bytes) -> dict[str, PathState]:
     cut = lines.index(SEPARATOR) if SEPARATOR in lines else len(lines)
     found: dict[str, PathState] = {}
     for line in lines[:cut]:
-        fields = line.split("|", 7)
-        if len(fields) != 8 or not fields[1].isdigit():
+        fields = line.split("|", 8)
+        if len(fields) != 9 or not fields[1].isdigit() or not fields[7].lstrip("-").isdigit():
             continue
-        type_name, size, mode, uid, gid, user, group, path = fields
+        type_name, size, mode, uid, gid, user, group, mtime, path = fields
         found[path] = PathState(
             kind=_kind(type_name),
             type_name=type_name,
@@ -71,6 +72,7 @@ def parse_state(output: bytes) -> dict[str, PathState]:
             gid=gid,
             user=user,
             group=group,
+            mtime=int(mtime) if len(mtime) < 20 else 0,
         )
     for line in lines[cut + 1 :]:
         parsed = _hash_line(line)
