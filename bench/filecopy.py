@@ -99,9 +99,14 @@ class Tool:
     """Whether the destination is emptied before each run (False: measure a no-change re-run)."""
 
 
-def tools() -> list[list[Tool]]:
-    """The contenders, in turns: bastion's unchanged re-run must follow its full copy."""
+def tools(no_sftp: bool = False) -> list[list[Tool]]:
+    """The contenders, in turns: bastion's unchanged re-run must follow its full copy.
+
+    Without SFTP on the nodes, OpenSSH >= 9's scp (which speaks SFTP by default) needs ``-O``,
+    its legacy protocol: given to clush --copy then (pdcp speaks its own).
+    """
     bastion = str(VENV_BIN / "bastion")
+    legacy_scp = ["-O", "scp_options=-O"] if no_sftp else []
 
     def bastion_argv(lab: Lab, case: Case) -> list[str]:
         recursive = ["-r"] if case.recursive else []
@@ -138,7 +143,8 @@ def tools() -> list[list[Tool]]:
             "clush --copy",
             "clush",
             lambda lab, case: [
-                "clush", "-S", "-f", str(FANOUT), "-l", "root", "-o", shlex.join(lab.ssh_options),
+                "clush", "-S", "-f", str(FANOUT), "-l", "root", *legacy_scp,
+                "-o", shlex.join(lab.ssh_options),
                 "-w", ",".join(lab.addresses), "--copy", str(case.source), "--dest", f"{DEST}/",
             ],
         )],
@@ -286,10 +292,10 @@ def main() -> int:
     wanted = set(args.tools.split(",")) if args.tools else None
     turns = [
         turn
-        for turn in tools()
-        if shutil.which(turn[0].program) and (wanted is None or turn[0].program in wanted)
+        for turn in tools(args.no_sftp)
+        if shutil.which(turn[0].program) and (wanted is None or turn[0].name.split()[0] in wanted)
     ]
-    missing = sorted({turn[0].program for turn in tools()} - {turn[0].program for turn in turns})
+    missing = sorted({turn[0].name for turn in tools()} - {turn[0].name for turn in turns})
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
     load_before = os.getloadavg()
