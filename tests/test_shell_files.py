@@ -189,3 +189,23 @@ def test_new_directories_keep_their_modes_and_preserve_keeps_mtimes(
 
 async def _no_tar(self: _TarSender, root: str, items: object, **kw: bool) -> bool:
     return False
+
+
+def test_a_directory_that_cannot_be_made_is_one_failure_counting_its_files(
+    any_host: Host, tmp_path: Path
+) -> None:
+    source = tmp_path / "app"
+    make_tree(source)
+    plan = plan_copy([str(source)], "/proc/bastion-no-such-dir/", recursive=True)
+    result = transfer(
+        any_host,
+        lambda files, h, sink: copy_to_host(
+            files, h, plan, "/proc/bastion-no-such-dir/", CopyOptions(), sink
+        ),
+    )
+    assert result.status is Status.FAILED
+    assert result.files is not None and len(result.files.failed) == 1
+    [failure] = result.files.failed
+    assert failure.path == "/proc/bastion-no-such-dir"
+    assert failure.error.startswith("cannot create the directory: ")
+    assert f"({len(NAMES) + 1} files not copied)" in failure.error
