@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,28 @@ def test_a_full_out_dir_is_one_warning_and_the_run_is_the_hosts(
     [warning] = warnings_of(done.stderr)
     assert "cannot write the --out-dir record" in warning and "No space left" in warning
     assert "unreachable" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_stdout_on_a_full_disk_is_one_warning_and_the_exit_code_is_the_hosts(
+    tiny: Path, hosts: tuple[list[SSHTestServer], Path], tmp_path: Path
+) -> None:
+    _, inventory = hosts
+    home = tmp_path / "home"
+    command = [sys.executable, "-m", "bastion", "run", "-i", str(inventory), "--all", BIG]
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_RUNTIME_DIR": str(home / "run"),
+    }
+    with (tiny / "out.txt").open("w") as out:
+        done = subprocess.run(
+            command, stdout=out, stderr=subprocess.PIPE, text=True, env=env, check=False
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [warning] = warnings_of(done.stderr)
+    assert "cannot write stdout (No space left on device)" in warning
+    assert "2 ok" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_full_history_disk_is_one_warning(

@@ -27,6 +27,7 @@ from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult
 from bastion.outcome import exit_code
+from bastion.record_guard import warn_unrecorded
 from bastion.render.base import Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
@@ -153,6 +154,9 @@ class _Consumers:
                 self.renderer.handle(event)
             except BrokenPipeError:
                 self._close_output()
+            except OSError as exc:  # stdout on a full disk: one warning, the run goes on
+                warn_unrecorded("stdout", exc)
+                self._close_output()
         if self.recorder is not None:
             self.recorder.handle(event)
         if isinstance(event, HostFinished):
@@ -170,6 +174,9 @@ class _Consumers:
             self.renderer.finish(results)
             sys.stdout.flush()
         except BrokenPipeError:
+            self._close_output()
+        except OSError as exc:
+            warn_unrecorded("stdout", exc)
             self._close_output()
 
     def _close_output(self) -> None:
