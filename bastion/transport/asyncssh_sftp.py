@@ -340,6 +340,8 @@ class ShellFiles:
 
 
 TAR_BLOCK = 512
+TAR_BATCH = 1024 * 1024
+"""Bytes of the tar stream gathered before one write (a write per member costs CPU per host)."""
 
 
 class _TarSender:
@@ -371,9 +373,11 @@ class _TarSender:
             with _translated(root):
                 process = await self._connection.create_process(command, encoding=None)
                 try:
+                    pending = bytearray()  # small members batched: few, full SSH packets
                     for local, name in items:
-                        await self._member(process.stdin, local, name, mtime)
-                    process.stdin.write(b"\0" * (2 * TAR_BLOCK))
+                        await self._member(process.stdin, pending, local, name, mtime)
+                    pending += b"\0" * (2 * TAR_BLOCK)
+                    process.stdin.write(bytes(pending))
                     process.stdin.write_eof()
                     done = await process.wait()
                 finally:
@@ -384,7 +388,12 @@ class _TarSender:
         return True
 
     async def _member(
-        self, stdin: asyncssh.SSHWriter[bytes], local: Path, name: str, mtime: bool
+        self,
+        stdin: asyncssh.SSHWriter[bytes],
+        pending: bytearray,
+        local: Path,
+        name: str,
+        mtime: bool,
     ) -> None:
         with local.open("rb") as source:
             info = os.fstat(source.fileno())
@@ -392,11 +401,14 @@ class _TarSender:
             member.size = info.st_size
             member.mode = 0o600
             member.mtime = int(info.st_mtime if mtime else time.time())
-            stdin.write(member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+            pending += member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
             left = info.st_size
             while left:
                 chunk = source.read(min(CHUNK, left)) or b"\0" * min(CHUNK, left)  # shrank
                 left -= len(chunk)
-                stdin.write(chunk)
-                await stdin.drain()
-            stdin.write(b"\0" * (-info.st_size % TAR_BLOCK))
+                pending += chunk
+                if len(pending) >= TAR_BATCH:
+                    stdin.write(bytes(pending))
+                    pending.clear()
+                    await stdin.drain()
+            pending += b"\0" * (-info.st_size % TAR_BLOCK)
