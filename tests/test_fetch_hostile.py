@@ -178,3 +178,31 @@ def test_the_cli_fails_that_host_names_the_refusal_and_writes_nothing_outside(
 def test_refused_names(name: str, why: str | None) -> None:
     reason = refused_name(name)
     assert (reason is None) if why is None else (reason is not None and why in reason)
+
+
+def test_the_playbook_fetch_step_never_writes_through_a_planted_symlink(
+    ssh: SSHServerHarness, tmp_path: Path
+) -> None:
+    server = start_hostile_sftp(ssh, tmp_path / "node", [Listed(b"file")])
+    known = write_known_hosts(tmp_path / "known_hosts", [server])
+    inventory = write_inventory(tmp_path / "inv.yaml", ssh, known, [server])
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir(mode=0o700)
+    (out / "node1").symlink_to(elsewhere)
+    playbook = tmp_path / "get.yaml"
+    playbook.write_text(
+        "name: get\nhosts: --all\nsteps:\n"
+        f'  - name: get\n    fetch: {{src: /evil/file, dest: "{out}/"}}\n'
+    )
+
+    done = run_bastion(["play", str(playbook), "-i", str(inventory)], tmp_path / "home")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert "symlink" in done.stdout + done.stderr
+    (out / "node1").unlink()
+    done = run_bastion(["play", str(playbook), "-i", str(inventory)], tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (out / "node1" / "evil" / "file").read_bytes() == PAYLOAD
