@@ -193,3 +193,28 @@ def test_a_planted_agent_directory_makes_the_agent_use_a_private_one(
     assert first == second == str(tmp_path / "state" / "bastion" / "agent")
     assert (tmp_path / "state" / "bastion" / "agent").stat().st_mode & 0o777 == 0o700
     assert list(planted.iterdir()) == []
+
+
+def test_the_agent_starts_serves_and_stops_despite_a_planted_directory(
+    eve: pwd.struct_passwd, shared: Path, lab: tuple[SSHTestServer, Path], tmp_path: Path
+) -> None:
+    server, inventory = lab
+    planted = shared / f"bastion-{os.getuid()}"
+    as_eve(f"mkdir -m 0777 {planted}")
+    home = tmp_path / "home"
+    env = {"TMPDIR": str(shared), "XDG_RUNTIME_DIR": ""}
+    started = run_bastion(["agent", "start"], home, env=env)
+    try:
+        assert started.returncode == 0, started.stderr
+        socket = home / "state" / "bastion" / "agent" / "agent.sock"
+        assert socket.is_socket()
+        done = run_bastion(["run", "-i", str(inventory), "--all", "echo hi"], home, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "connecting directly" not in done.stderr  # it went through the agent
+        status = run_bastion(["agent", "status"], home, env=env)
+        assert status.returncode == 0 and "node1" in status.stdout, status.stdout
+    finally:
+        stopped = run_bastion(["agent", "stop"], home, env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert list(planted.iterdir()) == []
+    assert server.connections >= 1
