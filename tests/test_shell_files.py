@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from bastion.transfer.copy import CopyOptions, copy_to_host
 from bastion.transfer.fetch import FetchOptions, fetch_from_host
 from bastion.transfer.sources import plan_copy
 from bastion.transfer.work import files_work
-from bastion.transport.asyncssh_sftp import _TarSender
+from bastion.transport.asyncssh_sftp import _TarReceiver, _TarSender
 from bastion.transport.base import ConnectOptions
+from bastion.transport.files import TarSink
 from tests.hostile_sftp import SftpTestServer
 from tests.sshserver import Faults, SSHServerHarness, SSHTestServer, write_known_hosts
 
@@ -92,6 +94,14 @@ def test_copy_then_fetch_a_tree_without_sftp(
         return await real(self, root, items, **kw) if tar else False  # type: ignore[arg-type]
 
     monkeypatch.setattr(_TarSender, "put_many", counted)
+    reads: list[int] = []
+    real_get = _TarReceiver.get_many
+
+    async def counted_get(self: _TarReceiver, paths: list[str], sink: TarSink) -> set[str] | None:
+        reads.append(len(paths))
+        return await real_get(self, paths, sink) if tar else None
+
+    monkeypatch.setattr(_TarReceiver, "get_many", counted_get)
     source = tmp_path / "src"
     make_tree(source)
     dest = tmp_path / "remote"
@@ -125,6 +135,7 @@ def test_copy_then_fetch_a_tree_without_sftp(
         ),
     )
     assert fetched.status is Status.OK, fetched
+    assert reads == [len(NAMES) + 1]  # read back as one tar stream too (or file by file)
     local = out / "node1" / str(dest / "src").lstrip("/")
     for name in NAMES:
         assert (local / name).read_bytes() == (source / name).read_bytes(), name
@@ -209,3 +220,48 @@ def test_a_directory_that_cannot_be_made_is_one_failure_counting_its_files(
     assert failure.path == "/proc/bastion-no-such-dir"
     assert failure.error.startswith("cannot create the directory: ")
     assert f"({len(NAMES) + 1} files not copied)" in failure.error
+
+
+_LYING_TAR = """#!/bin/sh
+# A node's tar that answers every read with a member named by the node, not by bastion.
+case "$1" in --version) echo "tar (GNU tar) 1.34"; exit 0;; esac
+cat > /dev/null
+exec %s -c '
+import io, sys, tarfile
+out = io.BytesIO()
+with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
+    for name in sys.argv[1:]:
+        data = b"written by a hostile node\\n"
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+sys.stdout.buffer.write(out.getvalue())
+' "$BASTION_TEST_TAR_NAMES"
+"""
+
+
+@pytest.mark.parametrize("name", ["../../../../escaped", "tmp/not-asked", "/etc/passwd"])
+def test_a_tar_stream_naming_files_not_asked_for_fails_the_host_and_writes_nothing(
+    host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for n in range(10):
+        (remote / f"f{n}").write_text("honest\n")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "tar").write_text(_LYING_TAR % sys.executable)
+    (fake / "tar").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setenv("BASTION_TEST_TAR_NAMES", name)
+    out = tmp_path / "out"
+    result = transfer(
+        host,
+        lambda files, h, sink: fetch_from_host(
+            files, h, [str(remote)], out, FetchOptions(recursive=True), sink
+        ),
+    )
+    assert result.status is Status.FAILED, result
+    assert "which was not asked for as a regular file" in (result.error or ""), result.error
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "hostile" in p.read_text()]
+    assert written == [fake / "tar"]

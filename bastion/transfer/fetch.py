@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from bastion.models import FileFailure, FileReport, Host, HostResult
 from bastion.private_files import (
@@ -35,9 +36,11 @@ from bastion.private_files import (
 from bastion.runrecord import file_stem
 from bastion.transfer.report import failure_lines, file_result, listed
 from bastion.transport.base import OutputSink
-from bastion.transport.files import RemoteEntry, RemoteFileError, RemoteFiles
+from bastion.transport.files import BulkDownload, RemoteEntry, RemoteFileError, RemoteFiles
 
 PARALLEL_FILES = 8
+TAR_FILES = 8
+"""From this many files, a host without SFTP sends them as one tar stream (GNU tar there)."""
 MAX_DEPTH = 64
 """Directory levels walked below a fetched directory (a node could list one without end)."""
 
@@ -91,6 +94,12 @@ async def fetch_from_host(
     except (OSError, UnsafeLocation) as exc:
         outcome.failed.append(FileFailure(str(host_directory(local_root, host.name)), _why(exc)))
         return _result(host, outcome, emit)
+    if isinstance(files, BulkDownload) and len(wanted) >= TAR_FILES:
+        try:
+            await _fetch_as_tar(files, files, tree, wanted, options.preserve, outcome)
+        finally:
+            tree.close()
+        return _result(host, outcome, emit)
     slots = asyncio.Semaphore(PARALLEL_FILES)
 
     async def fetch_one(remote: str, entry: RemoteEntry) -> None:
@@ -107,6 +116,116 @@ async def fetch_from_host(
     finally:
         tree.close()
     return _result(host, outcome, emit)
+
+
+async def _fetch_as_tar(
+    files: RemoteFiles,
+    bulk: BulkDownload,
+    tree: _HostTree,
+    wanted: dict[str, RemoteEntry],
+    preserve: bool,
+    outcome: _Outcome,
+) -> None:
+    """Many files as one tar stream; each still lands through `_HostTree` like `_download`."""
+    sink = _TreeSink(tree, wanted, preserve, outcome)
+    try:
+        received = await bulk.get_many(list(wanted), sink)
+    except RemoteFileError as exc:
+        received = set(sink.done)
+        outcome.failed.append(FileFailure(exc.path, exc.reason))
+    if received is None:  # no GNU tar there: one file at a time
+        for remote, entry in wanted.items():
+            try:
+                local = await _download(files, remote, tree, entry, preserve)
+            except RemoteFileError as exc:
+                outcome.failed.append(FileFailure(remote, exc.reason))
+            else:
+                outcome.fetched.append((remote, local))
+        return
+    for remote in wanted:
+        if remote not in received and remote not in sink.refused:
+            outcome.failed.append(FileFailure(remote, "not sent by the host (unreadable?)"))
+
+
+class _TreeSink:
+    """Receives a tar stream's files below LOCALDIR/HOST: temporary file, then rename."""
+
+    def __init__(
+        self, tree: _HostTree, wanted: dict[str, RemoteEntry], preserve: bool, outcome: _Outcome
+    ) -> None:
+        self._tree = tree
+        self._wanted = wanted
+        self._preserve = preserve
+        self._outcome = outcome
+        self._open: dict[str, tuple[int, str, BinaryIO, str]] = {}
+        self._discards: dict[str, BinaryIO] = {}
+        self.done: list[str] = []
+        self.refused: set[str] = set()
+
+    def begin(self, path: str) -> BinaryIO:
+        parts = [part for part in path.split("/") if part]
+        bad = next((refused_name(p) for p in parts if refused_name(p) is not None), None)
+        local = self._tree.root.joinpath(*parts)
+        try:
+            if bad is not None or not parts:
+                raise OSError(f"cannot be a local path: {bad or 'no file name'}")
+            with self._tree.parent_of(parts) as parent:
+                keep = os.dup(parent)
+            fd, temporary = new_file_in(keep, parts[-1])
+        except OSError as exc:
+            self.refused.add(path)
+            reason = f"cannot write {local}: {exc.strerror or exc}"
+            self._outcome.failed.append(FileFailure(path, reason))
+            discard = self._discards[path] = open(os.devnull, "wb")  # noqa: SIM115
+            return discard
+        sink = os.fdopen(fd, "wb")
+        self._open[path] = (keep, temporary, sink, str(local))
+        return sink
+
+    def end(self, path: str) -> None:
+        self._close_discard(path)
+        opened = self._open.pop(path, None)
+        if opened is None:
+            return
+        parent, temporary, sink, local = opened
+        name = os.path.basename(local)
+        try:
+            entry = self._wanted[path]
+            if self._preserve:
+                os.fchmod(sink.fileno(), entry.mode & 0o777)
+                sink.flush()
+                if entry.mtime is not None:
+                    os.utime(sink.fileno(), (entry.mtime, entry.mtime))
+            sink.close()
+            os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except OSError as exc:
+            self.refused.add(path)
+            self._outcome.failed.append(
+                FileFailure(path, f"cannot write {local}: {exc.strerror or exc}")
+            )
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=parent)
+        else:
+            self.done.append(path)
+            self._outcome.fetched.append((path, local))
+        finally:
+            sink.close()
+            os.close(parent)
+
+    def _close_discard(self, path: str) -> None:
+        discard = self._discards.pop(path, None)
+        if discard is not None:
+            discard.close()
+
+    def abandon(self, path: str) -> None:
+        self._close_discard(path)
+        opened = self._open.pop(path, None)
+        if opened is not None:
+            parent, temporary, sink, _ = opened
+            sink.close()
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=parent)
+            os.close(parent)
 
 
 def _why(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ from bastion.transport.files import (
     ExecResult,
     RemoteEntry,
     RemoteFileError,
+    TarSink,
 )
 
 CHUNK = 4 * 1024 * 1024
@@ -240,6 +241,10 @@ class ShellFiles:
         self._sessions = asyncio.Semaphore(SHELL_SESSIONS)
         self._home: str | None = None
         self._tar = _TarSender(connection, self._sessions)
+        self._untar = _TarReceiver(connection, self._sessions)
+
+    async def get_many(self, paths: Sequence[str], sink: TarSink) -> set[str] | None:
+        return await self._untar.get_many(paths, sink)
 
     async def put_many(
         self, root: str, items: Sequence[tuple[Path, str]], *, mtime: bool = False
@@ -412,3 +417,119 @@ class _TarSender:
                     pending.clear()
                     await stdin.drain()
             pending += b"\0" * (-info.st_size % TAR_BLOCK)
+
+
+class _TarReceiver:
+    """Many files read as one tar stream: ``tar -cf - --null -T -`` (GNU tar) on the host.
+
+    The stream is parsed here, 512-byte header by header (ustar, GNU long names, PAX paths),
+    and every member's data is handed to the caller's `TarSink` in chunks: memory stays at one
+    `CHUNK`. The node writes the stream, so nothing in it is trusted: a member that is not a
+    regular file, or whose name was not asked for, or comes twice, stops the stream as the
+    host's failure; the caller checks every name again before it becomes a local path.
+    """
+
+    def __init__(self, connection: asyncssh.SSHClientConnection, sessions: asyncio.Semaphore):
+        self._connection = connection
+        self._sessions = sessions
+        self._gnu_tar: bool | None = None
+
+    async def get_many(self, paths: Sequence[str], sink: TarSink) -> set[str] | None:
+        if self._gnu_tar is None:
+            async with self._sessions:
+                with _translated("(command)"):
+                    probe = await self._connection.run("tar --version", encoding=None)
+            out = probe.stdout if isinstance(probe.stdout, bytes) else b""
+            self._gnu_tar = probe.exit_status == 0 and b"GNU tar" in out
+        if not self._gnu_tar:
+            return None
+        wanted = {path.lstrip("/"): path for path in paths}
+        names = b"".join(os.fsencode(name) + b"\0" for name in wanted)
+        command = "cd / && tar -cf - --no-recursion --null --verbatim-files-from -T -"
+        received: set[str] = set()
+        async with self._sessions:
+            with _translated("(tar)"):
+                process = await self._connection.create_process(command, encoding=None)
+                try:
+                    process.stdin.write(names)
+                    process.stdin.write_eof()
+                    await self._read(process.stdout, wanted, sink, received)
+                finally:
+                    process.close()
+        return received
+
+    async def _read(
+        self,
+        stream: asyncssh.SSHReader[bytes],
+        wanted: dict[str, str],
+        sink: TarSink,
+        received: set[str],
+    ) -> None:
+        long_name: str | None = None
+        while True:
+            try:
+                block = await stream.readexactly(TAR_BLOCK)
+            except asyncio.IncompleteReadError:
+                return  # tar stopped early (its errors are the missing files' failures)
+            if block == b"\0" * TAR_BLOCK:
+                return
+            try:
+                member = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            except tarfile.TarError as exc:
+                reason = f"unreadable tar stream from the host: {exc}"
+                raise RemoteFileError("(tar)", reason) from exc
+            if member.size < 0 or member.size > 1 << 50:
+                raise RemoteFileError("(tar)", "unreadable tar stream from the host")
+            padded = member.size + (-member.size % TAR_BLOCK)
+            if member.type in (tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME):
+                if member.size > 1 << 20:
+                    raise RemoteFileError("(tar)", "a tar header too large")
+                data = (await stream.readexactly(padded))[: member.size]
+                long_name = (
+                    _pax_path(data)
+                    if member.type == tarfile.XHDTYPE
+                    else (data.rstrip(b"\0").decode("utf-8", "surrogateescape"))
+                )
+                continue
+            if member.type == tarfile.XGLTYPE:
+                await stream.readexactly(padded)
+                continue
+            name, long_name = long_name or member.name, None
+            path = wanted.get(name)
+            if path is None or path in received or member.type not in tarfile.REGULAR_TYPES:
+                raise RemoteFileError(
+                    "(tar)", f"the host sent {name!r}, which was not asked for as a regular file"
+                )
+            await self._member(stream, sink, path, member.size, padded)
+            received.add(path)
+
+    async def _member(
+        self, stream: asyncssh.SSHReader[bytes], sink: TarSink, path: str, size: int, padded: int
+    ) -> None:
+        target = sink.begin(path)
+        try:
+            left = size
+            while left:
+                chunk = await stream.readexactly(min(CHUNK, left))
+                target.write(chunk)
+                left -= len(chunk)
+            if padded > size:
+                await stream.readexactly(padded - size)
+        except BaseException:
+            sink.abandon(path)
+            raise
+        sink.end(path)
+
+
+def _pax_path(data: bytes) -> str | None:
+    """The ``path`` record of a PAX header (``LEN path=VALUE\\n`` records), if any."""
+    text = data.decode("utf-8", "surrogateescape")
+    while text:
+        length = text.partition(" ")[0]
+        if not length.isdigit() or len(length) > 7 or int(length) <= len(length):
+            return None
+        record, text = text[: int(length)], text[int(length) :]
+        key, _, value = record.partition(" ")[2].partition("=")
+        if key == "path":
+            return value.removesuffix("\n")
+    return None

@@ -119,6 +119,35 @@ class BulkUpload(Protocol):
         ...
 
 
+class TarSink(Protocol):
+    """Where `BulkDownload.get_many` puts each file it receives."""
+
+    def begin(self, path: str) -> BinaryIO:
+        """A writable file for remote ``path`` (raises `RemoteFileError` to refuse it)."""
+        ...
+
+    def end(self, path: str) -> None:
+        """``path`` was received whole: put it in place."""
+        ...
+
+    def abandon(self, path: str) -> None:
+        """``path`` was not received whole: drop what was written."""
+        ...
+
+
+@runtime_checkable
+class BulkDownload(Protocol):
+    """A `RemoteFiles` that can also read many files as one stream (a tar over one session)."""
+
+    async def get_many(self, paths: Sequence[str], sink: TarSink) -> set[str] | None:
+        """Stream the regular files ``paths`` (absolute) into ``sink``; the paths received.
+
+        None, having read nothing, when the host cannot (no GNU tar): fetch file by file.
+        Raises `RemoteFileError` when the stream is unusable (a name not asked for, say).
+        """
+        ...
+
+
 FilesWork = Callable[[RemoteFiles], Awaitable[HostResult]]
 
 
