@@ -95,6 +95,7 @@ def test_copy_and_fetch_work_on_an_sshd_without_sftp(sshd: Path, tmp_path: Path)
     assert "cannot start SFTP" not in copied.stdout + copied.stderr
     for n in range(40):
         assert (dest / "app" / f"d{n % 4}" / f"f{n}").read_text() == f"file {n}\n"
+    assert (dest / "app" / "d0").stat().st_mode & 0o777 == 0o700  # the directory's mode kept
 
     fetched = run_bastion(
         ["fetch", "-i", str(sshd), "--all", "-r", "-p", str(dest / "app"), str(tmp_path / "out")],
