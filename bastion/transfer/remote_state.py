@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bastion.transport.files import is_number
+
 SEPARATOR = "--bastion-hashes--"
 _STAT_FORMAT = "%F|%s|%a|%u|%g|%U|%G|%Y|%n"
 
@@ -60,19 +62,19 @@ def parse_state(output: bytes) -> dict[str, PathState]:
     found: dict[str, PathState] = {}
     for line in lines[:cut]:
         fields = line.split("|", 8)
-        if len(fields) != 9 or not fields[1].isdigit() or not fields[7].lstrip("-").isdigit():
+        if len(fields) != 9 or not is_number(fields[1]) or not is_number(fields[7].lstrip("-")):
             continue
         type_name, size, mode, uid, gid, user, group, mtime, path = fields
         found[path] = PathState(
             kind=_kind(type_name),
             type_name=type_name,
             size=int(size),
-            mode=int(mode, 8) if mode.isdigit() else 0,
+            mode=int(mode, 8) if is_number(mode, 5) and "8" not in mode and "9" not in mode else 0,
             uid=uid,
             gid=gid,
             user=user,
             group=group,
-            mtime=int(mtime) if len(mtime) < 20 else 0,
+            mtime=int(mtime),
         )
     for line in lines[cut + 1 :]:
         parsed = _hash_line(line)

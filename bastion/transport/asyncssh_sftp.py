@@ -26,6 +26,7 @@ from bastion.transport.files import (
     RemoteEntry,
     RemoteFileError,
     TarSink,
+    is_number,
 )
 
 CHUNK = 4 * 1024 * 1024
@@ -188,14 +189,14 @@ def _kind_of(type_name: str) -> EntryKind:
 
 def _stat_entry(name: str, line: str) -> RemoteEntry | None:
     fields = line.split("|")
-    if len(fields) != 4 or not fields[1].isdigit() or not fields[3].lstrip("-").isdigit():
+    if len(fields) != 4 or not is_number(fields[1]) or not is_number(fields[3].lstrip("-")):
         return None
     type_name, size, mode, mtime = fields
     return RemoteEntry(
         name=name,
         kind=_kind_of(type_name),
         size=int(size),
-        mode=int(mode, 8) if mode.isdigit() and len(mode) <= 5 else 0,
+        mode=int(mode, 8) if is_number(mode, 5) and "8" not in mode and "9" not in mode else 0,
         mtime=float(int(mtime)),
     )
 
@@ -526,7 +527,7 @@ def _pax_path(data: bytes) -> str | None:
     text = data.decode("utf-8", "surrogateescape")
     while text:
         length = text.partition(" ")[0]
-        if not length.isdigit() or len(length) > 7 or int(length) <= len(length):
+        if not is_number(length, 7) or int(length) <= len(length):
             return None
         record, text = text[: int(length)], text[int(length) :]
         key, _, value = record.partition(" ")[2].partition("=")

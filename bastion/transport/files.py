@@ -21,6 +21,14 @@ from bastion.models import Host, HostResult
 EntryKind = Literal["file", "dir", "symlink", "other"]
 
 
+def is_number(text: str, digits: int = 19) -> bool:
+    """ASCII decimal digits only, at most ``digits`` of them, as a host prints a number.
+
+    Checked before ``int()``: ``"²".isdigit()`` is True, and 5,000 digits are refused by int.
+    """
+    return 0 < len(text) <= digits and text.isascii() and text.isdigit()
+
+
 class RemoteFileError(Exception):
     """One remote path could not be read, written or changed; the host's other paths go on."""
 
