@@ -11,6 +11,7 @@ is one warning line (`record_guard`) and never changes a host's result or the ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -96,9 +97,9 @@ class OutDirRecorder:
         self._context = context
         self._open: dict[tuple[str, str], int] = {}
         self.guard = RecordGuard(f"the --out-dir record in {out_dir}")
-        with self.guard:
-            for stale in os.listdir(self._fd):
-                if stale.endswith((".out", ".err")):
+        for stale in os.listdir(self._fd):
+            if stale.endswith((".out", ".err")):
+                with contextlib.suppress(OSError):  # a directory named so is left alone
                     os.unlink(stale, dir_fd=self._fd)
 
     def handle(self, event: Event) -> None:
