@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bastion.lab.paths import state_home
 from bastion.models import HostResult
-from bastion.private_files import append_private, private_dir
+from bastion.private_files import open_in, open_private_dir
+from bastion.record_guard import best_effort
 from bastion.runrecord import RunContext
 
 HISTORY_SCHEMA = 1
@@ -32,9 +33,13 @@ def _who() -> str:
 def record_run(
     context: RunContext, results: Sequence[HostResult], *, exit_code: int, elapsed_s: float
 ) -> Path:
-    """Append this run to the history file; returns the file's path."""
+    """Append this run to the history file; returns the file's path.
+
+    The directory is opened without following another user's symlinks (`open_private_dir`),
+    the file with ``O_NOFOLLOW``; a write that fails (a full disk) is one warning line and
+    never changes the run's exit code.
+    """
     path = history_path()
-    private_dir(path.parent)
     entry = {
         "schema": HISTORY_SCHEMA,
         "time": context.started_at,
@@ -47,7 +52,17 @@ def record_run(
         "duration_s": round(elapsed_s, 3),
         "hosts": {r.host: [str(r.status), r.exit_status] for r in results},
     }
-    append_private(path, json.dumps(entry, ensure_ascii=False) + "\n")
+    line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+    with best_effort(f"the history ({path})"):
+        directory = open_private_dir(path.parent)
+        try:
+            fd = open_in(directory, path.name, append=True)
+        finally:
+            os.close(directory)
+        try:
+            os.write(fd, line)  # one write: appends of one line are atomic for readers
+        finally:
+            os.close(fd)
     return path
 
 

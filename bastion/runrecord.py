@@ -2,11 +2,16 @@
 
 The directory holds ``HOST.out`` and ``HOST.err`` (written as output arrives), ``hosts.ok`` and
 ``hosts.failed`` (one host a line, for scripts and re-runs) and ``run.json`` (the manifest).
-Everything is private to the user: files 0600, the directory 0700.
+Everything is private to the user: files 0600, the directory 0700. The directory is opened
+once, before any host is contacted, without following another user's symlink or trusting
+their directory (`private_files.open_private_dir`: an unusable one is exit 2); every file is
+then made relative to it with ``O_NOFOLLOW``. A write that fails during the run (a full disk)
+is one warning line (`record_guard`) and never changes a host's result or the exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -15,7 +20,8 @@ from pathlib import Path
 
 from bastion.errors import UsageError
 from bastion.models import Event, HostFinished, HostOutput, HostResult, Status
-from bastion.private_files import open_private, private_dir, write_private
+from bastion.private_files import open_in, open_private_dir, write_in
+from bastion.record_guard import RecordGuard
 from bastion.render.jsonl import result_to_json
 
 MANIFEST = "run.json"
@@ -36,7 +42,7 @@ class RunContext:
 
 
 def write_manifest(
-    directory: Path,
+    directory: Path | int,
     context: RunContext,
     *,
     exit_code: int,
@@ -46,7 +52,8 @@ def write_manifest(
 ) -> None:
     """Write ``run.json`` (0600): what was asked, how it ended, one entry per host.
 
-    ``kind`` names a record that is not a plain run (``play``); a run's manifest has none.
+    ``directory`` is a path or an open directory descriptor (see `OutDirRecorder`). ``kind``
+    names a record that is not a plain run (``play``); a run's manifest has none.
     """
     manifest: dict[str, object] = {"schema": MANIFEST_SCHEMA}
     if kind is not None:
@@ -61,7 +68,15 @@ def write_manifest(
         "exit_code": exit_code,
         "hosts": hosts,
     }
-    write_private(directory / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    text = json.dumps(manifest, indent=2) + "\n"
+    if isinstance(directory, int):
+        write_in(directory, MANIFEST, text)
+        return
+    fd = open_private_dir(directory)
+    try:
+        write_in(fd, MANIFEST, text)
+    finally:
+        os.close(fd)
 
 
 def file_stem(host: str) -> str:
@@ -70,41 +85,58 @@ def file_stem(host: str) -> str:
 
 
 class OutDirRecorder:
-    """Consumes the event stream and writes the run's record under ``out_dir``."""
+    """Consumes the event stream and writes the run's record under ``out_dir``.
+
+    Made before the run: an ``out_dir`` that is a file, cannot be created, or could be
+    redirected by another user raises `private_files.UnsafeLocation` (exit 2) then.
+    """
 
     def __init__(self, out_dir: Path, context: RunContext) -> None:
-        self._dir = private_dir(out_dir)
+        self.path = out_dir
+        self._fd: int | None = open_private_dir(out_dir)
         self._context = context
         self._open: dict[tuple[str, str], int] = {}
-        for stale in (*self._dir.glob("*.out"), *self._dir.glob("*.err")):
-            stale.unlink()
+        self.guard = RecordGuard(f"the --out-dir record in {out_dir}")
+        for stale in os.listdir(self._fd):
+            if stale.endswith((".out", ".err")):
+                with contextlib.suppress(OSError):  # a directory named so is left alone
+                    os.unlink(stale, dir_fd=self._fd)
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, HostOutput):
-            key = (event.host, event.stream)
-            fd = self._open.get(key)
-            if fd is None:
-                suffix = "out" if event.stream == "stdout" else "err"
-                fd = self._open[key] = open_private(self._dir / f"{file_stem(event.host)}.{suffix}")
-            os.write(fd, event.data.encode("utf-8"))
-        elif isinstance(event, HostFinished):
-            host = event.result.host
-            for stream, suffix in (("stdout", "out"), ("stderr", "err")):
-                fd = self._open.pop((host, stream), None)
+        if self._fd is None or self.guard.failed is not None:
+            return
+        with self.guard:
+            if isinstance(event, HostOutput):
+                key = (event.host, event.stream)
+                fd = self._open.get(key)
                 if fd is None:
-                    os.close(open_private(self._dir / f"{file_stem(host)}.{suffix}"))
-                else:
-                    os.close(fd)
+                    suffix = "out" if event.stream == "stdout" else "err"
+                    name = f"{file_stem(event.host)}.{suffix}"
+                    fd = self._open[key] = open_in(self._fd, name)
+                _write_all(fd, event.data.encode("utf-8", "surrogateescape"))
+            elif isinstance(event, HostFinished):
+                host = event.result.host
+                for stream, suffix in (("stdout", "out"), ("stderr", "err")):
+                    fd = self._open.pop((host, stream), None)
+                    if fd is None:
+                        os.close(open_in(self._fd, f"{file_stem(host)}.{suffix}"))
+                    else:
+                        os.close(fd)
+        if self.guard.failed is not None:
+            self._close_files()
 
-    def finish(self, results: Sequence[HostResult], *, exit_code: int, elapsed_s: float) -> None:
-        """Write the host lists and the manifest once every host is done."""
+    def _close_files(self) -> None:
         for fd in self._open.values():
             os.close(fd)
         self._open.clear()
+
+    def finish(self, results: Sequence[HostResult], *, exit_code: int, elapsed_s: float) -> None:
+        """Write the host lists and the manifest once every host is done."""
+        self._close_files()
+        if self._fd is None:
+            return
         ok = [r.host for r in results if r.status is Status.OK]
         not_ok = [r.host for r in results if r.status is not Status.OK]
-        write_private(self._dir / "hosts.ok", "".join(f"{h}\n" for h in ok))
-        write_private(self._dir / "hosts.failed", "".join(f"{h}\n" for h in not_ok))
         hosts = []
         for result in results:
             record = result_to_json(result)
@@ -112,9 +144,22 @@ class OutDirRecorder:
             record["stdout_file"] = f"{file_stem(result.host)}.out"
             record["stderr_file"] = f"{file_stem(result.host)}.err"
             hosts.append(record)
-        write_manifest(
-            self._dir, self._context, exit_code=exit_code, elapsed_s=elapsed_s, hosts=hosts
-        )
+        # Tried even after a failed output write: the lists and the manifest are small, and
+        # space may have come back; a second failure is not warned about again.
+        with self.guard:
+            write_in(self._fd, "hosts.ok", "".join(f"{h}\n" for h in ok))
+            write_in(self._fd, "hosts.failed", "".join(f"{h}\n" for h in not_ok))
+            write_manifest(
+                self._fd, self._context, exit_code=exit_code, elapsed_s=elapsed_s, hosts=hosts
+            )
+        os.close(self._fd)
+        self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def hosts_to_retry(out_dir: Path) -> list[str]:

@@ -7,6 +7,12 @@ there; renderers read it back in chunks. So a host printing 100 MB costs about `
 of memory, not 100 MB. A spool's file is closed when its host finishes (its descriptor is not
 held while other hosts run) and the directory is removed by `SpoolSet.close` at the end of the
 run.
+
+When the disk cannot take the text (a full or read-only ``$TMPDIR``), memory stays bounded all
+the same: each stream keeps what it already holds (at most `SPILL_CHARS` in memory, or what its
+file already has) and the rest is cut, never kept in memory. That is one warning when it first
+happens and one at the end naming the hosts whose output was cut (docs/output.md); the hosts'
+results and the exit code do not change, and ``--out-dir`` still gets every byte it can write.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bastion.hostset import fold
 from bastion.models import HostOutput, Stream
 
 SPILL_CHARS = 1024 * 1024
 """A stream's text is kept in memory up to this many characters, then spilled to disk."""
 READ_CHARS = 256 * 1024
 """How much of a spilled stream is read back at a time."""
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Spool:
@@ -52,6 +60,8 @@ class Spool:
         self._digest = hashlib.sha256() if hashed else None
         self.chars = 0
         """Characters written so far."""
+        self.dropped = 0
+        """Characters cut because the disk could not take them (memory stays bounded)."""
 
     @property
     def spilled(self) -> bool:
@@ -72,46 +82,53 @@ class Spool:
         self.chars += len(text)
         if self._digest is not None:
             self._digest.update(text.encode("utf-8", "surrogatepass"))
-        if self._path is None and (
-            self._held + len(text) <= self._limit or self._directory.broken is not None
-        ):
+        if self.dropped:
+            self.dropped += len(text)
+            return
+        if self._path is None and self._held + len(text) <= self._limit:
             self._parts.append(text)
             self._held += len(text)
             return
+        if self._directory.broken is not None:
+            self._cut(text)
+            return
         try:
             self._spill(text)
-        except OSError as exc:  # a full or unwritable $TMPDIR: keep the text, in memory
+        except OSError as exc:  # a full or unwritable $TMPDIR: keep what is whole, cut the rest
             self._directory.give_up(exc)
-            self._recover(text)
+            self._cut(text)
 
     def _spill(self, text: str) -> None:
         if self._path is None:
             self._path = self._directory.new_file(self._name)
-            self._file = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            self._file = os.open(self._path, _APPEND_FLAGS)
             self._append("".join(self._parts))
             self._parts, self._held = [], 0
         if self._file is None:
-            self._file = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            self._file = os.open(self._path, _APPEND_FLAGS)
         self._append(text)
 
-    def _recover(self, text: str) -> None:
-        """Spilling failed: bring the text the file holds whole back into memory, then ``text``.
+    def _cut(self, text: str) -> None:
+        """The disk cannot take more: keep the text held so far, whole, and drop the rest.
 
-        While ``_parts`` is not empty the first spill failed and the memory copy is whole;
-        otherwise the file's first `_on_disk` bytes are every earlier text, whole.
+        While ``_parts`` is not empty the first spill failed and the memory copy is whole (the
+        file, if made, is dropped); otherwise the file's first `_on_disk` bytes are every
+        earlier text, whole, and a partly written one is trimmed off.
         """
         self.seal()
         if self._path is not None:
-            if not self._parts:
-                with self._path.open("rb") as handle:
-                    kept = handle.read(self._on_disk)
-                self._parts = [kept.decode("utf-8", "surrogatepass")]
-            with contextlib.suppress(OSError):
-                self._path.unlink()
-            self._path = None
-        self._on_disk = 0
-        self._parts.append(text)
-        self._held = sum(len(part) for part in self._parts)
+            if self._parts:
+                with contextlib.suppress(OSError):
+                    self._path.unlink()
+                self._path = None
+            else:
+                with contextlib.suppress(OSError):
+                    os.truncate(self._path, self._on_disk)
+        room = max(0, self._limit - self._held) if self._path is None else 0
+        if room:
+            self._parts.append(text[:room])
+            self._held += len(text[:room])
+        self.dropped += len(text) - room
 
     def _append(self, text: str) -> None:
         assert self._file is not None
@@ -162,14 +179,16 @@ class SpoolDirectory:
         """Why spilling failed (a full disk...); from then on every spool stays in memory."""
 
     def give_up(self, error: OSError) -> None:
-        """Spilling failed: say so once on stderr; spools keep their text in memory from now."""
+        """Spilling failed: say so once on stderr; from now on large outputs are cut."""
         if self.broken is None:
             where = self._parent or tempfile.gettempdir()
             self.broken = f"{where}: {error.strerror or error}"
             sys.stderr.write(
                 f"bastion: warning: cannot spill large output to disk ({self.broken}); "
-                "keeping it in memory\n"
+                f"each stream keeps at most its first {SPILL_CHARS // 1024} KiB in memory and "
+                "the rest is cut\n"
             )
+            sys.stderr.flush()
 
     @property
     def path(self) -> Path | None:
@@ -182,7 +201,8 @@ class SpoolDirectory:
             atexit.register(self.remove)  # when the run ends in an exception
         self._count += 1
         path = self._path / f"{self._count}-{name}"
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        os.close(os.open(path, flags, 0o600))
         return path
 
     def remove(self) -> None:
@@ -203,6 +223,8 @@ class SpoolSet:
         self._hashed = hashed
         self.directory = SpoolDirectory(parent)
         self._spools: dict[tuple[str, Stream], Spool] = {}
+        self.cut: set[str] = set()
+        """Hosts whose output was cut because the disk could not take it."""
 
     def add(self, event: HostOutput) -> None:
         """Append an output event's text to its host's stream."""
@@ -230,11 +252,21 @@ class SpoolSet:
         for stream in ("stdout", "stderr"):
             spool = self._spools.pop((host, stream), None)
             if spool is not None:
+                if spool.dropped:
+                    self.cut.add(host)
                 spool.discard()
 
     def close(self) -> None:
-        """Forget everything and remove the directory."""
-        for spool in self._spools.values():
+        """Forget everything and remove the directory; name the hosts whose output was cut."""
+        for (host, _), spool in self._spools.items():
             spool.seal()
+            if spool.dropped:
+                self.cut.add(host)
         self._spools.clear()
         self.directory.remove()
+        if self.cut:
+            sys.stderr.write(
+                f"bastion: warning: output cut for {fold(sorted(self.cut))}: the spool's disk "
+                f"was full ({self.directory.broken}); the results and exit code are the hosts'\n"
+            )
+            self.cut = set()

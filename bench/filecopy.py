@@ -16,6 +16,12 @@ host, 64 hosts at once, with the lab's key, strict pinned host keys and the same
   share this machine's /usr; often not on real nodes);
 - ``clush --copy`` (ClusterShell), which runs ``scp`` per host.
 
+``--no-sftp`` removes ``Subsystem sftp`` from every node's sshd_config (and makes sshd re-read
+it with SIGHUP), as on a hardened host: bastion then copies over exec sessions (a tar stream,
+or ``cat`` per file), as pdcp and clush do anyway. ``--subnet`` moves the lab (a helper shares
+the machine: use its test net, e.g. ``127.12.6``), ``--tools bastion,pdcp,clush`` picks
+contenders.
+
 Before each timed run (except bastion's unchanged case) the destination is removed on every
 host, and after it every host is checked to hold every file (untimed). Per run: wall time and
 the client CPU time of the tool's whole process tree (``RUSAGE_CHILDREN``). One warm-up round
@@ -93,9 +99,14 @@ class Tool:
     """Whether the destination is emptied before each run (False: measure a no-change re-run)."""
 
 
-def tools() -> list[list[Tool]]:
-    """The contenders, in turns: bastion's unchanged re-run must follow its full copy."""
+def tools(no_sftp: bool = False) -> list[list[Tool]]:
+    """The contenders, in turns: bastion's unchanged re-run must follow its full copy.
+
+    Without SFTP on the nodes, OpenSSH >= 9's scp (which speaks SFTP by default) needs ``-O``,
+    its legacy protocol: given to clush --copy then (pdcp speaks its own).
+    """
     bastion = str(VENV_BIN / "bastion")
+    legacy_scp = ["-O", "scp_options=-O"] if no_sftp else []
 
     def bastion_argv(lab: Lab, case: Case) -> list[str]:
         recursive = ["-r"] if case.recursive else []
@@ -132,7 +143,8 @@ def tools() -> list[list[Tool]]:
             "clush --copy",
             "clush",
             lambda lab, case: [
-                "clush", "-S", "-f", str(FANOUT), "-l", "root", "-o", shlex.join(lab.ssh_options),
+                "clush", "-S", "-f", str(FANOUT), "-l", "root", *legacy_scp,
+                "-o", shlex.join(lab.ssh_options),
                 "-w", ",".join(lab.addresses), "--copy", str(case.source), "--dest", f"{DEST}/",
             ],
         )],
@@ -158,8 +170,25 @@ def make_cases(root: Path, big_mb: int, small: int) -> list[Case]:
     ]
 
 
+def remove_sftp(lab_dir: Path, report: manager.LabReport) -> None:
+    """Take ``Subsystem sftp`` out of every node's sshd_config; sshd re-reads it on SIGHUP."""
+    from bastion.lab.nodes import node_layout
+
+    for node in report:
+        config = node_layout(lab_dir, node.name).config
+        kept = [
+            line for line in config.read_text().splitlines() if not line.startswith("Subsystem")
+        ]
+        config.write_text("\n".join(kept) + "\n")
+        if node.pid is not None:
+            os.kill(node.pid, signal.SIGHUP)
+    time.sleep(1.0)  # sshd re-executes itself on SIGHUP
+
+
 @contextmanager
-def running_lab(count: int, tmp: Path) -> Iterator[Lab]:
+def running_lab(
+    count: int, tmp: Path, subnet: str = SUBNET, no_sftp: bool = False
+) -> Iterator[Lab]:
     lab_dir = tmp / "lab"
     state = tmp / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BASTION_", "PDSH_", "SSH_A"))}
@@ -170,8 +199,10 @@ def running_lab(count: int, tmp: Path) -> Iterator[Lab]:
         NO_COLOR="1",
     )
     try:
-        print(f"starting {count} lab nodes on {SUBNET}.1-{count} ...", flush=True)
-        report = manager.up(count, subnet=SUBNET, lab_dir=lab_dir)
+        print(f"starting {count} lab nodes on {subnet}.1-{count} ...", flush=True)
+        report = manager.up(count, subnet=subnet, lab_dir=lab_dir)
+        if no_sftp:
+            remove_sftp(lab_dir, report)
         addresses = tuple(node.address for node in report)
         hosts_file = tmp / "hosts"
         hosts_file.write_text("".join(f"{a}\n" for a in addresses))
@@ -252,11 +283,19 @@ def main() -> int:
     parser.add_argument("--big-mb", type=int, default=50)
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="also write every run and the summary here")
+    parser.add_argument("--subnet", default=SUBNET, help=f"the lab's /24 (default {SUBNET})")
+    parser.add_argument("--no-sftp", action="store_true", help="nodes without Subsystem sftp")
+    parser.add_argument("--tools", help="comma-separated programs to run (default: all)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("run as root: each node needs its own /root for the copies")
-    turns = [turn for turn in tools() if shutil.which(turn[0].program)]
-    missing = sorted({turn[0].program for turn in tools()} - {turn[0].program for turn in turns})
+    wanted = set(args.tools.split(",")) if args.tools else None
+    turns = [
+        turn
+        for turn in tools(args.no_sftp)
+        if shutil.which(turn[0].program) and (wanted is None or turn[0].name.split()[0] in wanted)
+    ]
+    missing = sorted({turn[0].name for turn in tools()} - {turn[0].name for turn in turns})
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
     load_before = os.getloadavg()
@@ -265,7 +304,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bastion-bench-copy-") as name:
         tmp = Path(name)
         cases = make_cases(tmp, args.big_mb, args.small)
-        with running_lab(args.hosts, tmp) as lab:
+        with running_lab(args.hosts, tmp, args.subnet, args.no_sftp) as lab:
             for case in cases:
                 print(f"\n{case.name} to {args.hosts} hosts", flush=True)
                 for round_no in range(args.rounds + 1):
@@ -291,6 +330,7 @@ def main() -> int:
                     "load_before": load_before,
                     "load_after": os.getloadavg(),
                     "hosts": args.hosts,
+                    "no_sftp": args.no_sftp,
                     "runs": [asdict(run) for run in runs],
                     "summary": summary,
                 },

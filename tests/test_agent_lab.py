@@ -328,7 +328,7 @@ def test_unsafe_runtime_dir_is_refused(agent: Cli) -> None:
     assert owned.returncode == 1
     assert owned.stderr.strip() == (
         f"bastion: error: refusing the agent directory: {directory} is owned by uid {NOBODY}, "
-        f"not by you (uid 0)"
+        f"not by you (uid 0); remove it, or set XDG_RUNTIME_DIR to a private directory"
     )
     os.chown(directory, 0, 0)
     directory.chmod(0o770)

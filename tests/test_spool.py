@@ -77,7 +77,7 @@ def test_a_removed_directory_leaves_no_exit_handler_behind(tmp_path: Path) -> No
     assert directory() is None, "the exit handler still holds the removed directory"
 
 
-def test_an_unusable_temporary_directory_keeps_the_output_in_memory(
+def test_an_unusable_temporary_directory_keeps_a_bounded_start_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     not_a_dir = tmp_path / "file"
@@ -87,13 +87,17 @@ def test_an_unusable_temporary_directory_keeps_the_output_in_memory(
     pieces = ["0123456789", "abcdef", "ghij"]
     for piece in pieces:
         spool.write(piece)
-    assert not spool.spilled and spool.text() == "".join(pieces)
+    assert not spool.spilled and spool.text() == "0123456789"  # never more than the limit
+    assert (spool.chars, spool.dropped) == (20, 10)
+    other = Spool(directory, "stderr", limit=10)  # later spools do not try the disk again
+    other.write("x" * 25)
+    assert (other.text(), other.dropped) == ("x" * 10, 15)
     warning = capsys.readouterr().err
     assert warning.count("cannot spill large output to disk") == 1, warning
-    assert str(not_a_dir) in warning
+    assert str(not_a_dir) in warning and "the rest is cut" in warning
 
 
-def test_a_disk_that_fills_mid_output_loses_and_repeats_nothing(
+def test_a_disk_that_fills_mid_output_keeps_what_is_whole_and_cuts_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     directory = SpoolDirectory(str(tmp_path))
@@ -111,7 +115,20 @@ def test_a_disk_that_fills_mid_output_loses_and_repeats_nothing(
     monkeypatch.setattr("bastion.spool.os.write", half_then_full)
     spool.write("ijklmnop")
     spool.write("qr")
-    assert spool.text() == "abcdefghijklmnopqr"
-    assert not spool.spilled and list(tmp_path.iterdir()) != []  # the directory, now empty
-    assert all(not any(d.iterdir()) for d in tmp_path.iterdir())
+    assert spool.text() == "abcdefgh"  # the partial "ijk" trimmed off, nothing repeated
+    assert spool.dropped == 10
     assert "No space left on device" in capsys.readouterr().err
+
+
+def test_a_spool_set_names_the_hosts_whose_output_was_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    spools = SpoolSet(limit=4, parent=str(not_a_dir))
+    for host in ("node1", "node2", "node3"):
+        spools.add(HostOutput(host, "stdout", "12345678" if host != "node3" else "1\n"))
+    spools.discard("node1")
+    spools.close()
+    err = capsys.readouterr().err
+    assert "output cut for node[1-2]" in err, err

@@ -1,7 +1,7 @@
 """copy and fetch through the real executor and asyncssh transport, against in-process servers.
 
-These servers run commands but have no SFTP subsystem, and can be stopped at will: what a
-host that cannot transfer files, or cannot be reached, comes to.
+These servers run commands but have no SFTP subsystem (so transfers go through exec sessions,
+`ShellFiles`), and can be stopped at will: what a host that cannot be reached comes to.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_copy_and_fetch_without_sftp_fail_that_host_and_reach_the_others(
+def test_copy_and_fetch_without_sftp_use_exec_sessions_and_reach_the_others(
     ssh: SSHServerHarness, tmp_path: Path
 ) -> None:
     server = ssh.start_server()
@@ -58,23 +58,26 @@ def test_copy_and_fetch_without_sftp_fail_that_host_and_reach_the_others(
     )
     source = tmp_path / "a.conf"
     source.write_text("a\n")
-    plan = plan_copy([str(source)], "/tmp/", recursive=False)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    plan = plan_copy([str(source)], f"{dest}/", recursive=False)
     options = RunOptions(connect=ConnectOptions(retries=0))
 
     def transfer(work_body: object) -> list[HostResult]:
-        work = files_work(work_body, timeout=10)  # type: ignore[arg-type]
+        work = files_work(work_body, timeout=30)  # type: ignore[arg-type]
         return asyncio.run(execute_work([no_sftp, closed], options, lambda event: None, work))
 
     copied = transfer(
-        lambda files, host, sink: copy_to_host(files, host, plan, "/tmp/", CopyOptions(), sink)
+        lambda files, host, sink: copy_to_host(files, host, plan, f"{dest}/", CopyOptions(), sink)
     )
     fetched = transfer(
         lambda files, host, sink: fetch_from_host(
-            files, host, ["/etc/hostname"], tmp_path / "out", FetchOptions(), sink
+            files, host, [str(dest / "a.conf")], tmp_path / "out", FetchOptions(), sink
         )
     )
     for first, second in (copied, fetched):
-        assert first.status is Status.FAILED
-        assert first.error is not None and first.error.startswith("cannot start SFTP")
+        assert first.status is Status.OK, first
         assert second.status is Status.UNREACHABLE
         assert second.error is not None and "connection refused" in second.error
+    assert (dest / "a.conf").read_text() == "a\n"
+    assert (tmp_path / "out" / "node1" / str(dest / "a.conf").lstrip("/")).read_text() == "a\n"

@@ -1,8 +1,14 @@
 """Where the agent's socket, lock and log live, and the checks that make that place private.
 
-The directory is ``$XDG_RUNTIME_DIR/bastion``, else ``/tmp/bastion-<uid>``. It must be a real
-directory (not a symlink) owned by the user and writable by nobody else: anyone who could put
-a socket there could receive the commands and standard input of the user's runs.
+The directory is ``$XDG_RUNTIME_DIR/bastion``, else ``bastion-<uid>`` in the temporary
+directory (``$TMPDIR``, else ``/tmp``, as ssh-agent does). It must be a real directory (not a
+symlink) owned by the user and writable by nobody else: anyone who could put a socket there
+could receive the commands and standard input of the user's runs.
+
+The temporary directory is shared with every local user, so another user can create
+``/tmp/bastion-<uid>`` first. Then that name is never used: the agent lives in
+``<state home>/agent`` instead (``~/.local/state/bastion/agent``, inside the user's own home),
+which every bastion process of the user finds the same way, so nobody can block the agent.
 """
 
 from __future__ import annotations
@@ -11,23 +17,38 @@ import os
 import socket
 import stat
 import struct
+import tempfile
 from pathlib import Path
 
 from bastion.errors import EnvironmentProblem
+from bastion.lab.paths import state_home
 
 SOCKET_NAME = "agent.sock"
 LOCK_NAME = "agent.lock"
 LOG_NAME = "agent.log"
 _CREDENTIALS = struct.Struct("3i")
+SOCKET_PATH_MAX = 100
+"""Longest socket path used (the kernel's limit is 107 bytes)."""
+
+
+def shared_tmp_dir() -> Path:
+    """The default place in the shared temporary directory: ``$TMPDIR/bastion-<uid>``."""
+    return Path(tempfile.gettempdir()) / f"bastion-{os.getuid()}"
 
 
 def runtime_dir() -> Path:
-    """The agent's directory (not created, not checked)."""
+    """The agent's directory (not created; see `ensure_private_dir` for the checks).
+
+    The shared-temporary default is skipped when something that is not the user's private
+    directory already holds its name (planted by another user): see the module's docstring.
+    """
     base = os.environ.get("XDG_RUNTIME_DIR")
     if base:
         return Path(base) / "bastion"
-    # Checked before use (owner, mode, not a symlink): see `check_private_dir`.
-    return Path("/tmp") / f"bastion-{os.getuid()}"  # noqa: S108
+    default = shared_tmp_dir()
+    if os.path.lexists(default) and check_private_dir(default) is not None:
+        return state_home() / "agent"
+    return default
 
 
 def socket_path() -> Path:
@@ -54,12 +75,18 @@ def check_private_dir(path: Path) -> str | None:
 def ensure_private_dir() -> Path:
     """Create the agent's directory 0700, or check the one there; raises `EnvironmentProblem`."""
     path = runtime_dir()
+    if len(os.fsencode(path / SOCKET_NAME)) > SOCKET_PATH_MAX:
+        raise EnvironmentProblem(
+            f"the agent's socket path {path / SOCKET_NAME} is too long for a Unix socket; "
+            f"set XDG_RUNTIME_DIR to a short private directory"
+            + (f" (or remove {shared_tmp_dir()}, not yours)" if path != shared_tmp_dir() else "")
+        )
     try:
         try:
             path.mkdir(mode=0o700, parents=False)
         except FileExistsError:
             pass
-        except FileNotFoundError:  # $XDG_RUNTIME_DIR itself is missing
+        except FileNotFoundError:  # $XDG_RUNTIME_DIR or the state directory is missing
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             path.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -68,7 +95,10 @@ def ensure_private_dir() -> Path:
         ) from exc
     problem = check_private_dir(path)
     if problem is not None:
-        raise EnvironmentProblem(f"refusing the agent directory: {problem}")
+        raise EnvironmentProblem(
+            f"refusing the agent directory: {problem}; remove it, or set XDG_RUNTIME_DIR "
+            "to a private directory"
+        )
     return path
 
 

@@ -83,6 +83,12 @@ def copy_command(
     force: Annotated[
         bool, typer.Option("--force", help="Send every file, even identical ones.")
     ] = False,
+    preserve: Annotated[
+        bool,
+        typer.Option(
+            "--preserve", "-p", help="Keep each file's modification time (as scp -p, rsync -t)."
+        ),
+    ] = False,
     output: OutputOption = OutputMode.INLINE,
     ref: RefOption = None,
     forks: ForksOption = 64,
@@ -121,6 +127,7 @@ def copy_command(
         mode=parse_mode(mode) if mode is not None else None,
         owner=Owner.parse(owner) if owner is not None else None,
         sudo=sudo,
+        preserve=preserve,
     )
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
@@ -163,6 +170,7 @@ def copy_command(
                     "timeout": timeout,
                     "sudo": sudo,
                     "force": force,
+                    "preserve": preserve,
                     "mode": mode,
                     "owner": owner,
                     "files": len(copy_plan.files),
@@ -219,9 +227,11 @@ def fetch_command(
     3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
+    import os
+
     from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
     from bastion.executor import RunOptions
-    from bastion.private_files import private_dir
+    from bastion.private_files import open_private_dir
     from bastion.transfer.fetch import FetchOptions, fetch_from_host
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
@@ -243,7 +253,7 @@ def fetch_command(
     targets, selection = chosen
     reference = check_ref(output, ref, targets)
     rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
-    private_dir(local_root)
+    os.close(open_private_dir(local_root))  # refused (exit 2) before any host is contacted
     options = FetchOptions(recursive=recursive, preserve=preserve)
     run_options = RunOptions(
         forks=forks,

@@ -27,6 +27,7 @@ from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult
 from bastion.outcome import exit_code
+from bastion.record_guard import warn_unrecorded
 from bastion.render.base import Display, Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
@@ -132,20 +133,19 @@ class _Consumers:
     """Everything that reads the event stream: live progress, the renderer, the record."""
 
     def __init__(self, fanout: Fanout) -> None:
+        # First: an unusable --out-dir is exit 2 before anything starts or any host is contacted.
+        self.recorder = (
+            OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
+        )
         self.progress = None
         if sys.stderr.isatty():  # the live progress (and rich) only on a terminal
             from bastion.render.progress import LiveProgress
 
             self.progress = LiveProgress(len(fanout.targets))
-            self.progress.start()  # before the renderer, so it writes through rich's proxy
+            self.progress.start()
         try:
             self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref, fanout.display)
-            self.recorder = (
-                OutDirRecorder(fanout.out_dir, fanout.context)
-                if fanout.out_dir is not None
-                else None
-            )
-        except BaseException:  # a refused --out-dir: give the terminal back before the error
+        except BaseException:  # give the terminal back before the error
             self.stop_progress()
             raise
         self.finished: list[HostResult] = []
@@ -159,6 +159,9 @@ class _Consumers:
             try:
                 self.renderer.handle(event)
             except BrokenPipeError:
+                self._close_output()
+            except OSError as exc:  # stdout on a full disk: one warning, the run goes on
+                warn_unrecorded("stdout", exc)
                 self._close_output()
         if self.recorder is not None:
             self.recorder.handle(event)
@@ -177,6 +180,9 @@ class _Consumers:
             self.renderer.finish(results)
             sys.stdout.flush()
         except BrokenPipeError:
+            self._close_output()
+        except OSError as exc:
+            warn_unrecorded("stdout", exc)
             self._close_output()
 
     def _close_output(self) -> None:

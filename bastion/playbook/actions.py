@@ -7,6 +7,7 @@ Commands go through `executor.command_work` (so ``durable`` steps are `DurableJo
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -29,7 +30,8 @@ from bastion.playbook.model import (
     WaitForAction,
 )
 from bastion.playbook.template import render
-from bastion.private_files import private_dir
+from bastion.private_files import UnsafeLocation, open_private_dir, private_subdir
+from bastion.runrecord import file_stem
 from bastion.transfer.copy import CopyOptions, Owner, copy_changes, copy_to_host
 from bastion.transfer.fetch import FetchOptions, fetch_from_host, host_directory
 from bastion.transfer.report import failure_lines, file_result
@@ -236,19 +238,31 @@ async def _download(
                 target = host_directory(local, host.name) / file.relative_to(fetched)
             else:
                 target = local
-            if _same_content(file, target):
-                if _mode_of(target) == download.mode:
-                    unchanged.append(str(target))
+            # The destination's directory is walked and opened without following another
+            # user's symlinks, and below dest/ (HOST/...) without following any symlink at all
+            # (private_files); the file is then placed relative to that descriptor.
+            try:
+                if into_dir:
+                    below = [file_stem(host.name), *file.relative_to(fetched).parts[:-1]]
+                    parent = _open_below(local, below)
+                else:
+                    parent = open_private_dir(target.parent)
+            except (UnsafeLocation, OSError) as exc:
+                reason = exc.message if isinstance(exc, UnsafeLocation) else str(exc)
+                failed = f"cannot write {target}: {reason}"
+                return replace(result, status=Status.FAILED, error=failed, stdout="")
+            try:
+                if _same_content(file, parent, target.name):
+                    if _mode_in(parent, target.name) == download.mode:
+                        unchanged.append(str(target))
+                        continue
+                    _chmod_in(parent, target.name, download.mode)
+                    changed.append(str(target))
                     continue
-                os.chmod(target, download.mode)
-                changed.append(str(target))
-                continue
-            if into_dir:
-                private_dir(target.parent)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(file, download.mode)
-            os.replace(file, target)
+                os.chmod(file, download.mode)
+                os.replace(file, target.name, dst_dir_fd=parent)
+            finally:
+                os.close(parent)
             changed.append(str(target))
     lines = [f"changed {p}" for p in changed] + [
         f"{len(changed)} changed, {len(unchanged)} unchanged"
@@ -259,15 +273,44 @@ async def _download(
     return replace(result, stdout=text, files=report)
 
 
-def _mode_of(path: Path) -> int:
-    return path.stat().st_mode & 0o7777
-
-
-def _same_content(new: Path, old: Path) -> bool:
+def _chmod_in(parent: int, name: str, mode: int) -> None:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
     try:
-        with old.open("rb") as handle:
-            old_sum = hashlib.file_digest(handle, "sha256").hexdigest()
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _open_below(root: Path, parts: list[str]) -> int:
+    """``root/parts...`` as a directory descriptor, each level made 0700, never a symlink."""
+    fd = open_private_dir(root)
+    try:
+        for depth, part in enumerate(parts):
+            try:
+                opened = private_subdir(fd, part)
+            except OSError as exc:
+                where = root.joinpath(*parts[: depth + 1])
+                if exc.errno == errno.ELOOP or where.is_symlink():
+                    raise OSError(f"{where} is a symlink: refusing to follow it") from exc
+                raise
+            os.close(fd)
+            fd = opened
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _mode_in(parent: int, name: str) -> int:
+    return os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode & 0o7777
+
+
+def _same_content(new: Path, parent: int, name: str) -> bool:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as handle:
+        old_sum = hashlib.file_digest(handle, "sha256").hexdigest()
     with new.open("rb") as handle:
         return old_sum == hashlib.file_digest(handle, "sha256").hexdigest()

@@ -18,7 +18,8 @@ from bastion.playbook.results import (
     StepOutput,
     StepStarted,
 )
-from bastion.private_files import open_private, private_dir, write_private
+from bastion.private_files import open_in, open_private_dir, write_in
+from bastion.record_guard import RecordGuard
 from bastion.runrecord import RunContext, file_stem, write_manifest
 
 
@@ -26,13 +27,17 @@ class PlayRecorder:
     """Consumes the play's events and writes the record under ``out_dir``."""
 
     def __init__(self, out_dir: Path, context: RunContext) -> None:
-        self._dir = private_dir(out_dir)
+        # Opened before the play (exit 2 if unusable); written relative to this descriptor.
+        self._dir = open_private_dir(out_dir)
+        self.guard = RecordGuard(f"the --out-dir record in {out_dir}")
         self._context = context
         self._fds: dict[tuple[str, str], int] = {}
         self._step = ""
         self._headed: set[str] = set()
-        for stale in (*self._dir.glob("*.out"), *self._dir.glob("*.err")):
-            stale.unlink()
+        with self.guard:
+            for stale in os.listdir(self._dir):
+                if stale.endswith((".out", ".err")):
+                    os.unlink(stale, dir_fd=self._dir)
 
     def handle(self, event: PlayEvent) -> None:
         if isinstance(event, StepStarted):
@@ -50,12 +55,15 @@ class PlayRecorder:
                     self._write(result.host, "stdout", self._step)
 
     def _write(self, host: str, stream: str, text: str) -> None:
-        key = (host, stream)
-        fd = self._fds.get(key)
-        if fd is None:
-            suffix = "out" if stream == "stdout" else "err"
-            fd = self._fds[key] = open_private(self._dir / f"{file_stem(host)}.{suffix}")
-        os.write(fd, text.encode("utf-8"))
+        if self.guard.failed is not None:
+            return
+        with self.guard:  # a full disk is one warning, never the play's failure
+            key = (host, stream)
+            fd = self._fds.get(key)
+            if fd is None:
+                suffix = "out" if stream == "stdout" else "err"
+                fd = self._fds[key] = open_in(self._dir, f"{file_stem(host)}.{suffix}")
+            os.write(fd, text.encode("utf-8"))
 
     def finish(self, recap: PlayRecap, *, exit_code: int) -> None:
         """Write the host lists and the manifest once the play is over."""
@@ -68,8 +76,6 @@ class PlayRecorder:
         self._fds.clear()
         ok = [t.host for t in recap.hosts if t.status == "ok"]
         not_ok = [t.host for t in recap.hosts if t.status != "ok"]
-        write_private(self._dir / "hosts.ok", "".join(f"{h}\n" for h in ok))
-        write_private(self._dir / "hosts.failed", "".join(f"{h}\n" for h in not_ok))
         hosts = []
         for tally in recap.hosts:
             steps = [
@@ -99,11 +105,15 @@ class PlayRecorder:
                     "steps": steps,
                 }
             )
-        write_manifest(
-            self._dir,
-            self._context,
-            exit_code=exit_code,
-            elapsed_s=recap.elapsed_s,
-            hosts=hosts,
-            kind="play",
-        )
+        with self.guard:
+            write_in(self._dir, "hosts.ok", "".join(f"{h}\n" for h in ok))
+            write_in(self._dir, "hosts.failed", "".join(f"{h}\n" for h in not_ok))
+            write_manifest(
+                self._dir,
+                self._context,
+                exit_code=exit_code,
+                elapsed_s=recap.elapsed_s,
+                hosts=hosts,
+                kind="play",
+            )
+        os.close(self._dir)

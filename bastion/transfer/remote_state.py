@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bastion.transport.files import is_number
+
 SEPARATOR = "--bastion-hashes--"
-_STAT_FORMAT = "%F|%s|%a|%u|%g|%U|%G|%n"
+_STAT_FORMAT = "%F|%s|%a|%u|%g|%U|%G|%Y|%n"
 
 STATE_SCRIPT = f"""export LC_ALL=C
 input=$(cat)
@@ -43,6 +45,7 @@ class PathState:
     user: str
     group: str
     sha256: str | None = None
+    mtime: int = 0
 
 
 def state_request(stat_paths: Iterable[str], hash_paths: Iterable[str]) -> bytes:
@@ -58,19 +61,20 @@ def parse_state(output: bytes) -> dict[str, PathState]:
     cut = lines.index(SEPARATOR) if SEPARATOR in lines else len(lines)
     found: dict[str, PathState] = {}
     for line in lines[:cut]:
-        fields = line.split("|", 7)
-        if len(fields) != 8 or not fields[1].isdigit():
+        fields = line.split("|", 8)
+        if len(fields) != 9 or not is_number(fields[1]) or not is_number(fields[7].lstrip("-")):
             continue
-        type_name, size, mode, uid, gid, user, group, path = fields
+        type_name, size, mode, uid, gid, user, group, mtime, path = fields
         found[path] = PathState(
             kind=_kind(type_name),
             type_name=type_name,
             size=int(size),
-            mode=int(mode, 8) if mode.isdigit() else 0,
+            mode=int(mode, 8) if is_number(mode, 5) and "8" not in mode and "9" not in mode else 0,
             uid=uid,
             gid=gid,
             user=user,
             group=group,
+            mtime=int(mtime),
         )
     for line in lines[cut + 1 :]:
         parsed = _hash_line(line)

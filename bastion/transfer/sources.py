@@ -36,6 +36,8 @@ class SourceFile:
     mode: int
     """Permission bits (``0o777``) of the local file: the remote mode unless ``--mode``."""
     sha256: str
+    mtime: int = 0
+    """Modification time (whole seconds): the remote one with ``--preserve``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,15 @@ class CopyPlan:
     an existing directory on the host."""
     skipped: tuple[str, ...] = ()
     """Local paths not sent, each with its reason."""
+    dir_modes: tuple[int, ...] = ()
+    """The permission bits of each of `dirs` (same order): a directory made gets its source's."""
+
+    def dir_mode(self, relpath: str) -> int | None:
+        """The source mode of directory ``relpath`` of `dirs`, None for one not from a source."""
+        try:
+            return self.dir_modes[self.dirs.index(relpath)]
+        except (ValueError, IndexError):
+            return None
 
     @property
     def total_bytes(self) -> int:
@@ -62,6 +73,7 @@ def plan_copy(sources: Sequence[str], dest: str, *, recursive: bool) -> CopyPlan
         raise UsageError("give at least one local source and a destination", source="SRC")
     files: list[SourceFile] = []
     dirs: list[str] = []
+    dir_modes: list[int] = []
     skipped: list[str] = []
     into_dir = len(sources) > 1 or dest.endswith("/")
     for source in sources:
@@ -73,11 +85,11 @@ def plan_copy(sources: Sequence[str], dest: str, *, recursive: bool) -> CopyPlan
                 raise UsageError(f"{source} is a directory: use -r to copy it", source="SRC")
             into_dir = True
             top = "" if source.endswith("/") else os.path.basename(os.path.normpath(source))
-            _walk(Path(source), top, files, dirs, skipped)
+            _walk(Path(source), top, files, (dirs, dir_modes), skipped)
         else:
             raise UsageError(f"{source} is not a regular file or a directory", source="SRC")
     _check_unique(files, dirs)
-    return CopyPlan(tuple(files), tuple(dirs), into_dir, tuple(skipped))
+    return CopyPlan(tuple(files), tuple(dirs), into_dir, tuple(skipped), tuple(dir_modes))
 
 
 def _stat(source: str) -> os.stat_result:
@@ -92,11 +104,24 @@ def _stat(source: str) -> os.stat_result:
 
 
 def _walk(
-    root: Path, top: str, files: list[SourceFile], dirs: list[str], skipped: list[str]
+    root: Path,
+    top: str,
+    files: list[SourceFile],
+    found: tuple[list[str], list[int]],
+    skipped: list[str],
 ) -> None:
     """Add the tree under ``root`` as ``top/...``: directories parents first, files sorted."""
+    dirs, modes = found
+
+    def add_dir(relpath: str, path: Path) -> None:
+        dirs.append(relpath)
+        try:
+            modes.append(stat.S_IMODE(path.stat().st_mode) & 0o777)
+        except OSError:
+            modes.append(0o755)
+
     if top:
-        dirs.append(top)
+        add_dir(top, root)
     for current, subdirs, names in os.walk(root, onerror=_walk_error):
         subdirs.sort()
         base = Path(current)
@@ -107,7 +132,7 @@ def _walk(
                 subdirs.remove(name)
                 skipped.append(f"{base / name} (symlink to a directory, not followed)")
             else:
-                dirs.append(_join(prefix, name))
+                add_dir(_join(prefix, name), base / name)
         for name in sorted(names):
             path = base / name
             try:
@@ -140,7 +165,12 @@ def _source_file(path: Path, relpath: str, info: os.stat_result) -> SourceFile:
     except OSError as exc:
         raise UsageError(f"cannot read local file {path}: {exc.strerror}", source="SRC") from exc
     return SourceFile(
-        path, relpath, info.st_size, stat.S_IMODE(info.st_mode) & 0o777, digest.hexdigest()
+        path,
+        relpath,
+        info.st_size,
+        stat.S_IMODE(info.st_mode) & 0o777,
+        digest.hexdigest(),
+        int(info.st_mtime),
     )
 
 

@@ -334,8 +334,11 @@ class AsyncsshTransport:
             connection.close()
 
     async def with_files(self, host: Host, work: FilesWork) -> HostResult:
-        """`FileTransfer`: SFTP and helper commands over one connection, as limited as `run`."""
-        from bastion.transport.asyncssh_sftp import SftpFiles
+        """`FileTransfer`: SFTP and helper commands over one connection, as limited as `run`.
+
+        A server without an SFTP subsystem gets exec sessions instead (`ShellFiles`).
+        """
+        from bastion.transport.asyncssh_sftp import SftpFiles, ShellFiles
 
         started = time.monotonic()
         attempt = await self._connect_with_retries(host)
@@ -345,16 +348,11 @@ class AsyncsshTransport:
         try:
             try:
                 sftp = await connection.start_sftp_client()
-            except (asyncssh.Error, OSError) as exc:
-                return ended_result(
-                    host,
-                    Status.FAILED,
-                    f"cannot start SFTP: {reason(exc)}",
-                    started,
-                    Reason.NO_SESSION,
-                )
-            async with sftp:
-                result = await work(SftpFiles(connection, sftp))
+            except (asyncssh.Error, OSError):  # no SFTP subsystem (hardened sshd): plain exec
+                result = await work(ShellFiles(connection))
+            else:
+                async with sftp:
+                    result = await work(SftpFiles(connection, sftp))
         except ConnectionLost as exc:
             return ended_result(
                 host,

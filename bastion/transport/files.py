@@ -11,7 +11,7 @@ The copy and fetch logic (``bastion.files``) only sees these types, never a libr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
@@ -19,6 +19,14 @@ from typing import BinaryIO, Literal, Protocol, runtime_checkable
 from bastion.models import Host, HostResult
 
 EntryKind = Literal["file", "dir", "symlink", "other"]
+
+
+def is_number(text: str, digits: int = 19) -> bool:
+    """ASCII decimal digits only, at most ``digits`` of them, as a host prints a number.
+
+    Checked before ``int()``: ``"²".isdigit()`` is True, and 5,000 digits are refused by int.
+    """
+    return 0 < len(text) <= digits and text.isascii() and text.isdigit()
 
 
 class RemoteFileError(Exception):
@@ -74,6 +82,10 @@ class RemoteFiles(Protocol):
         """The entries of directory ``path`` (symlinks not followed), without . and .."""
         ...
 
+    async def readlink(self, path: str) -> str:
+        """The target of the symlink ``path``, as stored (not resolved)."""
+        ...
+
     async def mkdir(self, path: str, *, parents: bool = False) -> None:
         """Create directory ``path`` (and missing parents with ``parents``); exists is fine."""
         ...
@@ -96,6 +108,51 @@ class RemoteFiles(Protocol):
 
     async def remove(self, path: str) -> None:
         """Remove the file ``path``; a missing one is not an error."""
+        ...
+
+
+@runtime_checkable
+class BulkUpload(Protocol):
+    """A `RemoteFiles` that can also send many files in one stream (a tar over one session)."""
+
+    async def put_many(
+        self, root: str, items: Sequence[tuple[Path, str]], *, mtime: bool = False
+    ) -> bool:
+        """Write each local file to ``root/<relative path>`` (0600, parents existing).
+
+        Returns False, having sent nothing, when the host cannot (no ``tar``): the caller then
+        sends file by file. Raises `RemoteFileError` when the stream failed (every file of it
+        is then failed). ``mtime`` keeps each local file's modification time.
+        """
+        ...
+
+
+class TarSink(Protocol):
+    """Where `BulkDownload.get_many` puts each file it receives."""
+
+    def begin(self, path: str) -> BinaryIO:
+        """A writable file for remote ``path`` (raises `RemoteFileError` to refuse it)."""
+        ...
+
+    def end(self, path: str) -> None:
+        """``path`` was received whole: put it in place."""
+        ...
+
+    def abandon(self, path: str) -> None:
+        """``path`` was not received whole: drop what was written."""
+        ...
+
+
+@runtime_checkable
+class BulkDownload(Protocol):
+    """A `RemoteFiles` that can also read many files as one stream (a tar over one session)."""
+
+    async def get_many(self, paths: Sequence[str], sink: TarSink) -> set[str] | None:
+        """Stream the regular files ``paths`` (absolute) into ``sink``; the paths received.
+
+        None, having read nothing, when the host cannot (no GNU tar): fetch file by file.
+        Raises `RemoteFileError` when the stream is unusable (a name not asked for, say).
+        """
         ...
 
 
