@@ -42,9 +42,10 @@ def root(
 
 
 def _run() -> None:
+    from bastion.cli.options import REMOTE_COMMAND_SETTINGS
     from bastion.cli.run_cmd import run_command
 
-    app.command("run", no_args_is_help=True)(run_command)
+    app.command("run", no_args_is_help=True, context_settings=REMOTE_COMMAND_SETTINGS)(run_command)
 
 
 def _copy() -> None:

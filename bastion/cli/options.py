@@ -16,6 +16,14 @@ if TYPE_CHECKING:  # imported where used: a help page needs none of them
     from bastion.select import Selection
     from bastion.transport.base import ConnectOptions
 
+REMOTE_COMMAND_SETTINGS: dict[str, object] = {"allow_interspersed_args": False}
+"""The click context settings of every command that takes a remote command (``run``).
+
+Option parsing ends at the first word of the command, as in pdsh, clush, pssh and ssh:
+``bastion run -H node1 uname -a`` runs ``uname -a`` on node1, where interspersed parsing
+read ``-a`` as ``--all``. ``--`` still ends the options explicitly (docs/command-line.md).
+"""
+
 InventoryOption = Annotated[
     str | None,
     typer.Option(

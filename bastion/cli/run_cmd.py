@@ -50,7 +50,8 @@ def run_command(
     command: Annotated[
         list[str] | None,
         typer.Argument(
-            help="The command to run on every host (quote it, or put it after --); "
+            help="The command to run on every host: every word after the options, unchanged "
+            "(options end at its first word, as with ssh; -- works too); "
             "with --script, the script's arguments.",
             show_default=False,
         ),
