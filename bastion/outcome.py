@@ -14,8 +14,11 @@ EXIT_INTERRUPTED = 130
 
 
 def exit_code(results: Iterable[HostResult]) -> int:
-    """0 all ok; 3 if any host was unreachable; else 1 if any failed or timed out."""
+    """0 all ok; 130 if a host was interrupted; 3 if any host was unreachable; else 1 if any
+    failed or timed out. (A run stopped by SIGTERM says 143 itself: cli/termination.py.)"""
     statuses = {result.status for result in results}
+    if Status.INTERRUPTED in statuses:
+        return EXIT_INTERRUPTED
     if Status.UNREACHABLE in statuses:
         return EXIT_UNREACHABLE
     if statuses & {Status.FAILED, Status.TIMEOUT}:

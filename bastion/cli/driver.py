@@ -8,7 +8,6 @@ write the summary, append to the history and return the exit code.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,15 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
+from bastion.cli import stdout_guard
 from bastion.cli.options import OutputMode, retry_selection
-from bastion.cli.termination import run_stoppable
+from bastion.cli.termination import Stop, run_stoppable
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
-from bastion.models import Event, Host, HostFinished, HostResult
+from bastion.models import Event, Host, HostFinished, HostResult, HostStarted, Status
 from bastion.outcome import exit_code
 from bastion.render.base import Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
@@ -97,6 +97,7 @@ class Fanout:
 
 def drive(fanout: Fanout) -> int:
     """Run, feeding every consumer of the event stream, then summarise and record."""
+    stdout_guard.install()
     consumers = _Consumers(fanout)
     started = time.monotonic()
     try:
@@ -104,6 +105,10 @@ def drive(fanout: Fanout) -> int:
     finally:
         consumers.stop_progress()
     elapsed = time.monotonic() - started
+    pending = [h for h in fanout.targets if h.name not in {r.host for r in consumers.finished}]
+    if stop.interrupted:
+        for host in pending:  # true records: the renderer, run.json and the history see them
+            consumers.emit(HostFinished(interrupted_result(host, stop, consumers.started)))
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
     consumers.finish_output(results)
@@ -117,13 +122,23 @@ def drive(fanout: Fanout) -> int:
     if consumers.output_closed:
         sys.stderr.write("bastion: stdout was closed early; the summary has every host\n")
     if stop.interrupted:
-        done = {r.host for r in results}
-        pending = [h.name for h in fanout.targets if h.name not in done]
-        sys.stderr.write(f"bastion: {stop.describe()}; not finished: {fold(pending) or 'none'}\n")
+        not_finished = fold(h.name for h in pending) or "none"
+        sys.stderr.write(f"bastion: {stop.describe()}; not finished: {not_finished}\n")
     if consumers.recorder is not None:
         consumers.recorder.finish(results, exit_code=code, elapsed_s=elapsed)
     record_run(fanout.context, results, exit_code=code, elapsed_s=elapsed)
     return code
+
+
+def interrupted_result(host: Host, stop: Stop, started: set[str]) -> HostResult:
+    """The result of a host that had not finished when the run was stopped."""
+    when = "while running" if host.name in started else "before it started"
+    return HostResult(
+        host=host.name,
+        address=host.address,
+        status=Status.INTERRUPTED,
+        error=f"{stop.describe()} {when}",
+    )
 
 
 class _Consumers:
@@ -141,47 +156,40 @@ class _Consumers:
             OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
         )
         self.finished: list[HostResult] = []
-        self.output_closed = False
-        """Set when the reader of stdout went away (``| head``); the run goes on without it."""
+        self.started: set[str] = set()
+
+    @property
+    def output_closed(self) -> bool:
+        """The reader of stdout went away (``| head``); the run goes on without it.
+
+        Like ``git log | head``, no error for the pipe; unlike a killed pdsh, no remote
+        command is cut off, and the summary, the record and the history still get every host
+        (cli/stdout_guard.py).
+        """
+        return stdout_guard.closed_early()
 
     def emit(self, event: Event) -> None:
         if self.progress is not None:
             self.progress.handle(event)
         if not self.output_closed:
-            try:
-                self.renderer.handle(event)
-            except BrokenPipeError:
-                self._close_output()
+            self.renderer.handle(event)
         if self.recorder is not None:
             self.recorder.handle(event)
-        if isinstance(event, HostFinished):
+        if isinstance(event, HostStarted):
+            self.started.add(event.host)
+        elif isinstance(event, HostFinished):
             self.finished.append(event.result)
 
     def stop_progress(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None
 
     def finish_output(self, results: list[HostResult]) -> None:
         """The renderer's end (grouped output, ...), unless nobody reads stdout any more."""
-        if self.output_closed:
-            return
-        try:
+        if not self.output_closed:
             self.renderer.finish(results)
             sys.stdout.flush()
-        except BrokenPipeError:
-            self._close_output()
-
-    def _close_output(self) -> None:
-        """Stop writing to a stdout whose reader is gone; the hosts' commands still finish.
-
-        Like ``git log | head``, no error for the pipe; unlike a killed pdsh, no remote
-        command is cut off, and the summary, the record and the history still get every host.
-        Python's recipe: point stdout at /dev/null so later flushes cannot fail.
-        """
-        self.output_closed = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 async def _run_all(fanout: Fanout, consumers: _Consumers) -> BatchReport | None:

@@ -154,9 +154,11 @@ def register_commands(argv: list[str]) -> None:
 
 def main() -> None:
     """Run the CLI; a `BastionError` becomes one line on stderr and its exit code."""
+    from bastion.cli import stdout_guard
     from bastion.cli.lean_coercion import install
 
     install()
+    stdout_guard.install()
     register_commands(sys.argv[1:])
     try:
         app(prog_name="bastion")

@@ -185,15 +185,25 @@ def execute_play(
     """Run the prepared play, finish every output and the history entry; the exit code.
 
     Shared by `bastion play` and `bastion cluster`. Ctrl-C (130) and SIGTERM (143) stop the
-    remote commands and still print the recap and record the run.
+    remote commands and still print the recap and record the run; the hosts not done are
+    ``interrupted``. A closed stdout (``| head``) stops nothing: the recap goes to stderr.
     """
+    from bastion.cli import stdout_guard
     from bastion.cli.termination import run_stoppable
     from bastion.history import record_run
 
+    stdout_guard.install()
     _, stop = run_stoppable(run.execute())
     recap = run.recap()
+    if stop.interrupted:
+        for tally in recap.hosts:
+            tally.interrupt()
     code = stop.exit_code if stop.interrupted else recap.exit_code
     renderer.finish(recap)
+    if stdout_guard.closed_early():
+        sys.stderr.write("bastion: stdout was closed early; the recap has every host\n")
+        if json_recap is None:
+            json_recap = sys.stderr
     if json_recap is not None:  # -o json: the objects on stdout, the recap for people on stderr
         json_recap.write(_text_recap(recap))
     if stop.interrupted:
@@ -242,7 +252,12 @@ def _text_recap(recap: PlayRecap) -> str:
 def _host_results(recap: PlayRecap) -> list[HostResult]:
     from bastion.models import HostResult, Status
 
-    status = {"ok": Status.OK, "failed": Status.FAILED, "unreachable": Status.UNREACHABLE}
+    status = {
+        "ok": Status.OK,
+        "failed": Status.FAILED,
+        "unreachable": Status.UNREACHABLE,
+        "interrupted": Status.INTERRUPTED,
+    }
     return [
         HostResult(host=t.host, address=t.address, status=status[t.status], error=t.reason)
         for t in recap.hosts

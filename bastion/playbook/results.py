@@ -98,6 +98,8 @@ class HostTally:
     stopped_at: str | None = None
     """The step that stopped this host (failed or unreachable), if any."""
     reason: str | None = None
+    interrupted: bool = False
+    """Ctrl-C or SIGTERM stopped the play before this host was done with it."""
 
     def add(self, result: HostStepResult) -> None:
         if result.ignored:
@@ -115,14 +117,19 @@ class HostTally:
         if self.stopped_at is None:
             self.stopped_at, self.reason = step, reason
 
+    def interrupt(self) -> None:
+        """The play was stopped (Ctrl-C, SIGTERM): a host not already failed is interrupted."""
+        self.interrupted = self.status == "ok"
+
     @property
     def status(self) -> str:
-        """``unreachable``, ``failed`` (also a host stopped before the end), or ``ok``."""
+        """``unreachable``, ``failed`` (also a host stopped before the end), ``interrupted``,
+        or ``ok``."""
         if self.counts["unreachable"]:
             return "unreachable"
         if self.counts["failed"] or self.stopped_at is not None:
             return "failed"
-        return "ok"
+        return "interrupted" if self.interrupted else "ok"
 
 
 @dataclass(slots=True)

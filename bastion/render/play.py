@@ -130,6 +130,8 @@ def render_recap(recap: PlayRecap, *, color: bool = False) -> str:
         row = f"  {tally.host.ljust(width)}  {cells}"
         if tally.stopped_at is not None:
             row += f"  (stopped at {tally.stopped_at!r})"
+        elif tally.interrupted:
+            row += "  (interrupted)"
         code = RED if tally.status != "ok" else (YELLOW if tally.counts["changed"] else GREEN)
         lines.append(paint(row, code, color))
     totals = ", ".join(f"{recap.total(name)} {name}" for name in RECAP_COLUMNS)

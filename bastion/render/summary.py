@@ -11,8 +11,16 @@ from bastion.models import HostResult, Status
 from bastion.outcome import first_error_line
 from bastion.render.base import GREEN, RED, YELLOW, paint
 
-STATUS_ORDER = (Status.OK, Status.FAILED, Status.TIMEOUT, Status.UNREACHABLE, Status.SKIPPED)
+STATUS_ORDER = (
+    Status.OK,
+    Status.FAILED,
+    Status.TIMEOUT,
+    Status.UNREACHABLE,
+    Status.SKIPPED,
+    Status.INTERRUPTED,
+)
 STATUS_COLOR = {
+    Status.INTERRUPTED: YELLOW,
     Status.OK: GREEN,
     Status.FAILED: RED,
     Status.TIMEOUT: YELLOW,
