@@ -209,3 +209,19 @@ def test_options_after_the_first_word_are_the_commands_even_when_they_select_not
     assert done.returncode == 2
     assert done.stderr.startswith("bastion: error: ")
     assert recording.calls() == []
+
+
+def test_maxrc_exits_with_the_largest_remote_exit_status(recording: RecordingLab) -> None:
+    # pdsh -S and clush -S: node1 exits 41, node2 42, node3 43.
+    command = 'set -- $SSH_CONNECTION; exit $(( ${3##*.} + 40 ))'
+    worst = recording.cli("run", "-i", "lab", "--all", "-S", command)
+    assert worst.returncode == 43, worst.stderr
+    assert recording.cli("run", "-i", "lab", "-H", "node[1-2]", "--maxrc", command).returncode == 42
+    assert recording.cli("run", "-i", "lab", "--all", command).returncode == 1  # bastion's own
+
+
+def test_a_timeout_takes_a_unit(recording: RecordingLab) -> None:
+    done = recording.cli("run", "-i", "lab", "-H", "node1", "-t", "1s", "-o", "json", "sleep 30")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["status"] == "timeout"
+    assert "timed out after 1s" in done.stderr

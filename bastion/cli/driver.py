@@ -26,7 +26,7 @@ from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult, HostStarted, Status
-from bastion.outcome import exit_code
+from bastion.outcome import exit_code, worst_remote_exit
 from bastion.render.base import Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
@@ -93,6 +93,8 @@ class Fanout:
     batches: BatchPlan | None = None
     notes: tuple[str, ...] = ()
     """Lines for the end of the summary (e.g. fewer hosts at once than asked)."""
+    worst_exit: bool = False
+    """``-S``: exit with the largest remote exit status instead of bastion's own codes."""
 
 
 def drive(fanout: Fanout) -> int:
@@ -112,7 +114,10 @@ def drive(fanout: Fanout) -> int:
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
     consumers.finish_output(results)
-    code = stop.exit_code if stop.interrupted else exit_code(results)
+    if stop.interrupted:
+        code = stop.exit_code
+    else:
+        code = worst_remote_exit(results) if fanout.worst_exit else exit_code(results)
     color = wants_color(sys.stderr)
     sys.stderr.write(render_summary(results, elapsed, color=color))
     if report is not None:

@@ -121,6 +121,23 @@ RefOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def duration_value(value: object) -> float:
+    """The parser of every duration option: seconds from ``30``, ``30s``, ``500ms``, ``5m``,
+    ``1h`` (bastion.durations); ``nan``, ``inf`` and ``1e400`` are refused."""
+    from bastion.cli.lean_coercion import LeanValueError
+    from bastion.durations import parse_duration
+    from bastion.errors import cut
+
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise LeanValueError(
+            f"{cut(str(value), 40)!r} is not a duration: give seconds (30) or 30s, 500ms, 5m, 1h"
+        )
+    return seconds
+
+
 ForksOption = Annotated[
     int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
 ]
@@ -130,8 +147,11 @@ TimeoutOption = Annotated[
         "--timeout",
         "-t",
         envvar="BASTION_TIMEOUT",
+        parser=duration_value,
+        metavar="DURATION",
         min=0.001,
-        help="Seconds each host may take (run: then its remote process group is stopped).",
+        help="Time each host may take, like 30, 30s, 5m, 1h (run: then its remote process "
+        "group is stopped).",
         show_default=False,
     ),
 ]
@@ -140,8 +160,11 @@ ConnectTimeoutOption = Annotated[
     typer.Option(
         "--connect-timeout",
         envvar="BASTION_CONNECT_TIMEOUT",
+        parser=duration_value,
+        metavar="DURATION",
         min=0.001,
-        help="Seconds to connect and authenticate (default: the inventory's, else 10).",
+        help="Time to connect and authenticate, like 10 or 10s (default: the inventory's, "
+        "else 10s).",
         show_default=False,
     ),
 ]
@@ -199,7 +222,14 @@ MaxFailOption = Annotated[
     ),
 ]
 PauseOption = Annotated[
-    float, typer.Option("--pause", min=0, help="Seconds to wait between batches.")
+    float,
+    typer.Option(
+        "--pause",
+        parser=duration_value,
+        metavar="DURATION",
+        min=0,
+        help="Time to wait between batches, like 30 or 2m.",
+    ),
 ]
 CanaryOption = Annotated[
     bool,

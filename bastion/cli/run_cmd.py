@@ -112,6 +112,15 @@ def run_command(
     canary: CanaryOption = False,
     out_dir: OutDirOption = None,
     retry_failed: RetryFailedOption = None,
+    maxrc: Annotated[
+        bool,
+        typer.Option(
+            "--maxrc",
+            "-S",
+            help="Exit with the largest exit status of the remote commands (255 for a host "
+            "without one), as pdsh -S and clush -S.",
+        ),
+    ] = False,
     persist: Annotated[
         str | None,
         typer.Option(
@@ -137,6 +146,7 @@ def run_command(
 
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
+    With -S, the largest remote exit status instead (docs/exit-codes.md).
     """
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
@@ -207,6 +217,7 @@ def run_command(
             "retries": retries,
             "durable": durable,
             "transport": transport,
+            "maxrc": maxrc,
             **extra,
         },
     )
@@ -221,6 +232,7 @@ def run_command(
             out_dir=out_dir,
             batches=plan,
             notes=(fit.summary_note(),) if shortfall else (),
+            worst_exit=maxrc,
         )
     )
     raise typer.Exit(code)
