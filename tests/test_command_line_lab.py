@@ -213,7 +213,7 @@ def test_options_after_the_first_word_are_the_commands_even_when_they_select_not
 
 def test_maxrc_exits_with_the_largest_remote_exit_status(recording: RecordingLab) -> None:
     # pdsh -S and clush -S: node1 exits 41, node2 42, node3 43.
-    command = 'set -- $SSH_CONNECTION; exit $(( ${3##*.} + 40 ))'
+    command = "set -- $SSH_CONNECTION; exit $(( ${3##*.} + 40 ))"
     worst = recording.cli("run", "-i", "lab", "--all", "-S", command)
     assert worst.returncode == 43, worst.stderr
     assert recording.cli("run", "-i", "lab", "-H", "node[1-2]", "--maxrc", command).returncode == 42

@@ -11,13 +11,14 @@ import typer
 
 from bastion.cli.audit_cmd import AccessOption, load_declared
 from bastion.cli.options import (
+    AcceptNewOption,
     AllOption,
     ExcludeOption,
+    ForksOption,
     GroupOption,
     HostsOption,
     InventoryOption,
     SelectorOption,
-    connect_options,
     inventory_of,
     selection_from,
 )
@@ -54,17 +55,8 @@ def apply_command(
             help="Remove the key bastion itself logs in with, if the access list says so.",
         ),
     ] = False,
-    forks: Annotated[
-        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
-    ] = 64,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            envvar="BASTION_ACCEPT_NEW",
-            help="Trust unknown host keys on first use.",
-        ),
-    ] = False,
+    forks: ForksOption = 64,
+    accept_new: AcceptNewOption = False,
 ) -> None:
     """Make each declared account's ~/.ssh/authorized_keys match the access list.
 
@@ -87,9 +79,8 @@ def apply_command(
     )
     from bastion.audit.collect import collect
     from bastion.audit.drift import expected_keys
-    from bastion.executor import RunOptions, Task, run
-    from bastion.jumps import check_jump_chains
-    from bastion.select import select_hosts
+    from bastion.cli.fanout import prologue
+    from bastion.executor import Task, run
 
     loaded = inventory_of(inventory)
     declared = load_declared(access, loaded.path)
@@ -97,13 +88,16 @@ def apply_command(
         raise UsageError(
             f"no access list: give --access FILE or put access.yaml beside {loaded.path}"
         )
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
-    if selection.is_empty():
-        selection = selection_from(True, None, None, None, exclude)
-    targets = select_hosts(loaded, selection)
-    check_jump_chains(targets, loaded.hosts)
-    connect = connect_options(loaded, accept_new=accept_new)
-    observations = collect(targets, RunOptions(forks=forks, connect=connect))
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        accept_new=accept_new,
+        default_all=True,
+    )
+    assert start is not None
+    targets = start.targets
+    observations = collect(targets, start.run_options())
     expected = expected_keys(declared, loaded)
     today = dt.datetime.now(dt.UTC).date()
     by_name = {h.name: h for h in targets}
@@ -134,7 +128,7 @@ def apply_command(
     ]
     if not tasks:
         raise typer.Exit(code)
-    results = run(tasks, RunOptions(forks=forks, connect=connect), lambda event: None)
+    results = run(tasks, start.run_options(), lambda event: None)
     for result in results:
         written = [
             line[10:] for line in result.stdout.splitlines() if line.startswith("@@written ")

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli.options import (
+    AcceptNewOption,
     AllOption,
+    ConnectTimeoutOption,
     ExcludeOption,
+    ForksOption,
     GroupOption,
     HostsOption,
     InventoryOption,
     SelectorOption,
-    connect_options,
     inventory_of,
     selection_from,
 )
@@ -93,27 +95,9 @@ def audit_command(
         int,
         typer.Option("--unused-days", min=1, help="A key unused this long is USE-01."),
     ] = 90,
-    forks: Annotated[
-        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
-    ] = 64,
-    connect_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--connect-timeout",
-            envvar="BASTION_CONNECT_TIMEOUT",
-            min=0.001,
-            help="Seconds to connect and authenticate.",
-            show_default=False,
-        ),
-    ] = None,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            envvar="BASTION_ACCEPT_NEW",
-            help="Trust unknown host keys on first use.",
-        ),
-    ] = False,
+    forks: ForksOption = 64,
+    connect_timeout: ConnectTimeoutOption = None,
+    accept_new: AcceptNewOption = False,
     access: AccessOption = None,
     bootstrap: Annotated[
         bool,
@@ -144,21 +128,20 @@ def audit_command(
     from bastion.audit.diff import diff_findings, load_previous
     from bastion.audit.findings import Severity
     from bastion.audit.report import audit_against
-    from bastion.executor import RunOptions
-    from bastion.jumps import check_jump_chains
-    from bastion.select import select_hosts
+    from bastion.cli.fanout import prologue
 
     threshold = Severity.parse(fail_on)
     loaded = inventory_of(inventory)
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
-    if not (selection.all or selection.groups or selection.hosts or selection.selector):
-        selection = selection_from(True, None, None, None, exclude)
-    targets = select_hosts(loaded, selection)
-    check_jump_chains(targets, loaded.hosts)
-    options = RunOptions(
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
         forks=forks,
-        connect=connect_options(loaded, connect_timeout, accept_new=accept_new),
+        connect_timeout=connect_timeout,
+        accept_new=accept_new,
+        default_all=True,
     )
+    assert start is not None
+    targets, options = start.targets, start.run_options()
     declared = None if bootstrap else load_declared(access, loaded.path)
     if diff is not None and str(diff) == "last":
         diff = last_stored_run()

@@ -224,9 +224,8 @@ def _play(
     """Run the shipped playbook ``name`` as `bastion play` would, and exit with its code."""
     from datetime import UTC, datetime
 
-    from bastion.cli.options import connect_options
+    from bastion.cli.fanout import prologue
     from bastion.cli.play_cmd import execute_play
-    from bastion.executor import RunOptions
     from bastion.playbook import PlaybookRun, PlayOptions, load_playbook, parse_extra_vars
     from bastion.render.base import wants_color
     from bastion.render.play import PlayTextRenderer
@@ -234,10 +233,9 @@ def _play(
 
     extra: dict[str, object] = {**variables, **parse_extra_vars(extra_vars or [])}
     book = load_playbook(playbooks_dir() / name, extra)
-    options = PlayOptions(
-        run=RunOptions(connect=connect_options(inventory, connect_timeout, accept_new=accept_new)),
-        check=check,
-    )
+    start = prologue(inventory, None, connect_timeout=connect_timeout, accept_new=accept_new)
+    assert start is not None
+    options = PlayOptions(run=start.run_options(), check=check)
     renderer = PlayTextRenderer(sys.stdout, verbose=False, color=wants_color(sys.stdout))
     run = PlaybookRun(book, inventory, options, renderer.handle)
     run.prepare()  # bad input: exit 2 here, before any host is contacted

@@ -32,7 +32,6 @@ from bastion.cli.options import (
     SelectorOption,
     TimeoutOption,
     batch_plan,
-    connect_options,
     inventory_of,
     selection_from,
 )
@@ -106,8 +105,8 @@ def copy_command(
     (a missing local source); 3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
-    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
-    from bastion.executor import RunOptions
+    from bastion.cli.driver import Fanout, check_ref, drive, run_context
+    from bastion.cli.fanout import prologue
     from bastion.transfer.copy import CopyOptions, Owner, copy_to_host, parse_mode
     from bastion.transfer.sources import plan_copy
     from bastion.transfer.template import render_all
@@ -124,12 +123,20 @@ def copy_command(
     )
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
-    chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+        retry_failed=retry_failed,
     )
-    if chosen is None:
+    if start is None:
         return
-    targets, selection = chosen
+    targets, selection = start.targets, start.selection
+    assert selection is not None
     reference = check_ref(output, ref, targets)
     destinations = render_all(dest, targets, loaded.vars, source="DEST")
     copy_plan = plan_copy(sources, dest, recursive=recursive)
@@ -138,11 +145,7 @@ def copy_command(
     if not copy_plan.files:
         raise UsageError("nothing to copy: the sources hold no regular file", source="SRC")
 
-    run_options = RunOptions(
-        forks=forks,
-        timeout=timeout,
-        connect=connect_options(loaded, connect_timeout, retries, accept_new),
-    )
+    run_options = start.run_options(timeout=timeout)
     code = drive(
         Fanout(
             targets=targets,
@@ -160,6 +163,7 @@ def copy_command(
                 loaded,
                 {
                     "forks": forks,
+                    "forks_fitted": start.forks,
                     "timeout": timeout,
                     "sudo": sudo,
                     "force": force,
@@ -172,6 +176,7 @@ def copy_command(
             ref=reference,
             out_dir=out_dir,
             batches=plan,
+            notes=start.notes,
         )
     )
     raise typer.Exit(code)
@@ -219,8 +224,8 @@ def fetch_command(
     3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
-    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
-    from bastion.executor import RunOptions
+    from bastion.cli.driver import Fanout, check_ref, drive, run_context
+    from bastion.cli.fanout import prologue
     from bastion.private_files import private_dir
     from bastion.transfer.fetch import FetchOptions, fetch_from_host
     from bastion.transfer.template import render_all
@@ -235,21 +240,25 @@ def fetch_command(
     if local_root.exists() and not local_root.is_dir():
         raise UsageError(f"{local} is not a directory", source="LOCALDIR")
     loaded = inventory_of(inventory)
-    chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+        retry_failed=retry_failed,
     )
-    if chosen is None:
+    if start is None:
         return
-    targets, selection = chosen
+    targets, selection = start.targets, start.selection
+    assert selection is not None
     reference = check_ref(output, ref, targets)
     rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
     private_dir(local_root)
     options = FetchOptions(recursive=recursive, preserve=preserve)
-    run_options = RunOptions(
-        forks=forks,
-        timeout=timeout,
-        connect=connect_options(loaded, connect_timeout, retries, accept_new),
-    )
+    run_options = start.run_options(timeout=timeout)
     code = drive(
         Fanout(
             targets=targets,
@@ -270,10 +279,16 @@ def fetch_command(
                 f"fetch {shlex.join(paths)}",
                 selection,
                 loaded,
-                {"forks": forks, "timeout": timeout, "preserve": preserve},
+                {
+                    "forks": forks,
+                    "forks_fitted": start.forks,
+                    "timeout": timeout,
+                    "preserve": preserve,
+                },
             ),
             ref=reference,
             out_dir=out_dir,
+            notes=start.notes,
         )
     )
     raise typer.Exit(code)

@@ -1,7 +1,7 @@
 """What every fan-out command does around the executor, whatever it does on each host.
 
-``run``, ``copy`` and ``fetch`` differ only in their per-host work. All of them: pick the
-targets (``--retry-failed`` included), feed the live progress, the output mode and the
+``run``, ``copy`` and ``fetch`` differ only in their per-host work. All of them: take the
+targets from the fan-out prologue (cli/fanout.py), feed the live progress, the output mode and the
 ``--out-dir`` record from the same event stream, roll through ``--batch``\\ es if asked, then
 write the summary, append to the history and return the exit code.
 """
@@ -17,35 +17,19 @@ from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
 from bastion.cli import stdout_guard
-from bastion.cli.options import OutputMode, retry_selection
+from bastion.cli.options import OutputMode
 from bastion.cli.termination import Stop, run_stoppable
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
 from bastion.hostset import fold
 from bastion.inventory import Inventory
-from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult, HostStarted, Status
 from bastion.outcome import exit_code, worst_remote_exit
 from bastion.render.base import Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
-from bastion.select import Selection, select_hosts
-
-
-def resolve_targets(
-    inventory: Inventory, selection: Selection, retry_failed: Path | None
-) -> tuple[list[Host], Selection] | None:
-    """The selected hosts (and the selection that chose them); None when nothing is to retry."""
-    if retry_failed is not None:
-        retry = retry_selection(selection, retry_failed)
-        if retry is None:
-            sys.stderr.write(f"bastion: nothing to retry: every host succeeded in {retry_failed}\n")
-            return None
-        selection = retry
-    targets = select_hosts(inventory, selection)
-    check_jump_chains(targets, inventory.hosts)
-    return targets, selection
+from bastion.select import Selection
 
 
 def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str | None:

@@ -13,6 +13,7 @@ import os
 import sys
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def _say(line: str) -> None:
@@ -30,16 +31,28 @@ def main() -> None:
     try:
         code = _main(sys.argv[1:])
     except KeyboardInterrupt:  # before typer runs (imports), or while an error is printed
-        _say("interrupted")
-        code = EXIT_INTERRUPTED
+        code = _interrupted()
     sys.exit(code)
+
+
+def _interrupted() -> int:
+    """Say how the command was stopped; its exit code (130 Ctrl-C, 143 SIGTERM)."""
+    from bastion.cli.termination import terminated_by_sigterm
+
+    if terminated_by_sigterm():
+        _say("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    _say("interrupted")
+    return EXIT_INTERRUPTED
 
 
 def _main(argv: list[str]) -> int:
     from bastion.cli import stdout_guard
     from bastion.cli.lean_coercion import install
+    from bastion.cli.termination import sigterm_interrupts
     from bastion.errors import BastionError
 
+    sigterm_interrupts()
     install()
     stdout_guard.install()
     import typer
@@ -55,8 +68,7 @@ def _main(argv: list[str]) -> int:
         _say(f"error: {exc}")
         return exc.exit_code
     except Interrupted:
-        _say("interrupted")
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except typer.TyperException as exc:  # click's usage errors: one line, not a box
         if type(exc).__name__ == "NoArgsIsHelpError":  # `bastion run` alone: its help
             sys.stdout.write(exc.format_message().rstrip("\n") + "\n")

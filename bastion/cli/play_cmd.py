@@ -107,9 +107,8 @@ def play_command(
     # Imported here, so `bastion --help` does not pay for the engine (tests/test_startup.py).
     from datetime import UTC, datetime
 
-    from bastion.cli.options import connect_options, inventory_of
-    from bastion.executor import RunOptions
-    from bastion.limits import fit_forks_to_file_limit
+    from bastion.cli.fanout import prologue
+    from bastion.cli.options import inventory_of
     from bastion.playbook import (
         PlaybookRun,
         PlayOptions,
@@ -126,13 +125,18 @@ def play_command(
     book = load_playbook(playbook, extra)
     loaded = inventory_of(inventory)
     selection = parse_where(limit, source="--limit", line=None) if limit else None
-    fit = fit_forks_to_file_limit(forks, len(loaded.hosts), per_host=3 if out_dir else 1)
+    start = prologue(
+        loaded,
+        None,  # the playbook chooses: fitted for every inventory host
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+    )
+    assert start is not None
     options = PlayOptions(
-        run=RunOptions(
-            forks=fit.forks,
-            transport=transport,
-            connect=connect_options(loaded, connect_timeout, retries, accept_new),
-        ),
+        run=start.run_options(transport=transport),
         check=check,
         tags=_names(tags),
         skip_tags=_names(skip_tags),

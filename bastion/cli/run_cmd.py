@@ -32,7 +32,6 @@ from bastion.cli.options import (
     SelectorOption,
     TimeoutOption,
     batch_plan,
-    connect_options,
     inventory_of,
     selection_from,
 )
@@ -150,10 +149,10 @@ def run_command(
     """
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
-    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+    from bastion.cli.driver import Fanout, check_ref, drive, run_context
+    from bastion.cli.fanout import prologue
     from bastion.command import with_sudo
-    from bastion.executor import RunOptions, command_work
-    from bastion.limits import fit_forks_to_file_limit
+    from bastion.executor import command_work
 
     words = command or []
     if script is not None:
@@ -167,12 +166,20 @@ def run_command(
             raise UsageError("the command is empty", source="COMMAND")
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
-    chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+        retry_failed=retry_failed,
     )
-    if chosen is None:
+    if start is None:
         return
-    targets, selection = chosen
+    targets, selection = start.targets, start.selection
+    assert selection is not None
     reference = check_ref(output, ref, targets)
     stdin: bytes | None = body
     if body is not None:
@@ -189,12 +196,7 @@ def run_command(
         )
     remote = with_sudo(text) if sudo else text
     agent = socket_for(persist, no_agent, durable, transport)
-    fit = fit_forks_to_file_limit(forks, len(targets), per_host=3 if out_dir else 1)
-    shortfall = fit.shortfall_message()
-    if shortfall:
-        sys.stderr.write(f"bastion: warning: {shortfall}\n")
-    options = RunOptions(
-        forks=fit.forks,
+    options = start.run_options(
         # -o diff compares whole outputs in memory; json and grouped print each host's whole
         # output at its end from the renderer's spool (bastion/spool.py); the rest stream.
         keep_output_chars=None if output is OutputMode.DIFF else STREAMED_RESULT_CHARS,
@@ -202,7 +204,6 @@ def run_command(
         stdin=stdin,
         durable=durable,
         transport=transport,
-        connect=connect_options(loaded, connect_timeout, retries, accept_new),
         agent=agent,
     )
     context = run_context(
@@ -211,7 +212,7 @@ def run_command(
         loaded,
         {
             "forks": forks,
-            "forks_fitted": fit.forks,
+            "forks_fitted": start.forks,
             "timeout": timeout,
             "sudo": sudo,
             "retries": retries,
@@ -231,7 +232,7 @@ def run_command(
             ref=reference,
             out_dir=out_dir,
             batches=plan,
-            notes=(fit.summary_note(),) if shortfall else (),
+            notes=start.notes,
             worst_exit=maxrc,
         )
     )
