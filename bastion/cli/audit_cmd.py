@@ -23,7 +23,7 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
-from bastion.errors import UsageError
+from bastion.errors import UsageError, cut
 
 if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --help)
     from bastion.audit.declared import AccessList
@@ -42,7 +42,8 @@ AccessOption = Annotated[
 
 
 class ReportFormat(StrEnum):
-    TERMINAL = "terminal"
+    TEXT = "text"
+    """For people, on the terminal (its old name ``terminal`` still works for one release)."""
     JSON = "json"
     MARKDOWN = "md"
     HTML = "html"
@@ -67,20 +68,25 @@ def audit_command(
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     report_format: Annotated[
-        ReportFormat,
+        str,
         typer.Option(
-            "--format",
-            "-F",
+            "--output",
+            "-o",
             envvar="BASTION_AUDIT_FORMAT",
-            help="terminal, json (schema 1), md, html (one self-contained page) or sarif (2.1.0).",
+            metavar="FORMAT",
+            help="text, json (schema 1), md, html (one self-contained page) or sarif (2.1.0).",
         ),
-    ] = ReportFormat.TERMINAL,
-    output: Annotated[
+    ] = "text",
+    to: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-O", help="Write the report to this file (0600).", show_default=False
+            "--to", metavar="FILE", help="Write the report to this file (0600).", show_default=False
         ),
     ] = None,
+    old_format: Annotated[
+        str | None, typer.Option("--format", "-F", hidden=True, help="Old -o.")
+    ] = None,
+    old_to: Annotated[Path | None, typer.Option("-O", hidden=True, help="Old --to.")] = None,
     fail_on: Annotated[
         str,
         typer.Option(
@@ -130,6 +136,7 @@ def audit_command(
     from bastion.audit.report import audit_against
     from bastion.cli.fanout import prologue
 
+    chosen, output = report_spellings(report_format, to, old_format, old_to)
     threshold = Severity.parse(fail_on)
     loaded = inventory_of(inventory)
     start = prologue(
@@ -163,8 +170,35 @@ def audit_command(
     if previous is not None and diff is not None:
         report = replace(report, diff=diff_findings(previous, report.findings, str(diff)))
     _store_run(report, threshold)
-    _deliver(_render(report, report_format, threshold), output)
+    _deliver(_render(report, chosen, threshold), output)
     raise typer.Exit(report.exit_code(threshold))
+
+
+def report_spellings(
+    output: str, to: Path | None, old_format: str | None, old_to: Path | None
+) -> tuple[ReportFormat, Path | None]:
+    """The format and destination, from ``-o FORMAT --to FILE`` or the old spellings
+    (``-F FORMAT``, ``-O FILE``, ``--output FILE``, ``terminal``): those still work for one
+    release, each with a deprecation line (docs/output.md)."""
+    from bastion.cli.options import warn_deprecated
+
+    names = (*tuple(ReportFormat), "terminal")
+    if output not in names and to is None and ("." in output or "/" in output):
+        warn_deprecated("audit --output FILE", "--to FILE")  # `--output report.html`
+        output, to = "text", Path(output)
+    if old_format is not None:
+        warn_deprecated("audit -F/--format", "-o/--output")
+        output = old_format
+    if old_to is not None:
+        warn_deprecated("audit -O FILE", "--to FILE")
+        to = old_to
+    if output == "terminal":
+        warn_deprecated("-o terminal", "-o text")
+        output = ReportFormat.TEXT
+    if output in tuple(ReportFormat):
+        return ReportFormat(output), to
+    formats = ", ".join(tuple(ReportFormat))
+    raise UsageError(f"unknown format {cut(output, 40)!r} ({formats})", source="--output")
 
 
 def _render(report: AuditReport, report_format: ReportFormat, fail_on: Severity) -> str:

@@ -98,8 +98,8 @@ def bootstrap_command(
 def status_command(
     inventory: InventoryOption = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="table (default) or json.")
-    ] = "table",
+        str, typer.Option("--output", "-o", metavar="FORMAT", help="text (a table) or json.")
+    ] = "text",
     accept_new: AcceptNewOption = False,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
@@ -111,8 +111,13 @@ def status_command(
     from bastion.executor import RunOptions, Task, run
     from bastion.models import Status
 
-    if output not in ("table", "json"):
-        raise UsageError(f"must be table or json, got {output!r}", source="--output")
+    if output == "table":
+        from bastion.cli.options import warn_deprecated
+
+        warn_deprecated("-o table", "-o text")
+        output = "text"
+    if output not in ("text", "json"):
+        raise UsageError(f"must be text or json, got {output!r}", source="--output")
     inv = inventory_of(inventory)
     cp = control_plane(inv)
     options = RunOptions(connect=connect_options(inv, connect_timeout, accept_new=accept_new))
@@ -142,25 +147,34 @@ def status_command(
 @cluster_app.command("backup")
 def backup_command(
     inventory: InventoryOption = None,
-    output: Annotated[
+    to: Annotated[
         Path,
         typer.Option(
-            "--output",
-            "-o",
-            help="Local directory; each backup goes into its own OUTPUT/<UTC time>/ (files 0600).",
+            "--to",
+            help="Local directory; each backup goes into its own DIR/<UTC time>/ (files 0600).",
+            metavar="DIR",
             file_okay=False,
         ),
     ] = Path("backups"),
+    old_output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", hidden=True, file_okay=False, help="Old --to."),
+    ] = None,
     extra_vars: ExtraVarOption = None,
     accept_new: AcceptNewOption = False,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Every resource kind as YAML plus an etcd snapshot, fetched here: backup.yaml.
 
-    The files land in OUTPUT/<UTC time>/resources.tar.gz and etcd-snapshot.db.
+    The files land in DIR/<UTC time>/resources.tar.gz and etcd-snapshot.db.
     """
-    from bastion.cli.options import inventory_of
+    from bastion.cli.options import inventory_of, warn_deprecated
     from bastion.cluster.topology import control_plane_vars
+
+    output = to
+    if old_output is not None:
+        warn_deprecated("cluster backup -o/--output DIR", "--to DIR")
+        output = old_output
 
     inv = inventory_of(inventory)
     from datetime import UTC, datetime

@@ -32,6 +32,7 @@ from bastion.cli.options import (
     SelectorOption,
     TimeoutOption,
     batch_plan,
+    check_output_mode,
     inventory_of,
     selection_from,
 )
@@ -82,7 +83,7 @@ def copy_command(
     force: Annotated[
         bool, typer.Option("--force", help="Send every file, even identical ones.")
     ] = False,
-    output: OutputOption = OutputMode.INLINE,
+    output: OutputOption = OutputMode.TEXT,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -112,6 +113,7 @@ def copy_command(
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
 
+    output = check_output_mode(output)
     if len(paths) < 2:
         raise UsageError("give at least one local source and a destination", source="SRC... DEST")
     *sources, dest = paths
@@ -205,7 +207,7 @@ def fetch_command(
             "--preserve", "-p", help="Keep the remote mode and modification time (else 0600)."
         ),
     ] = False,
-    output: OutputOption = OutputMode.INLINE,
+    output: OutputOption = OutputMode.TEXT,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -231,6 +233,7 @@ def fetch_command(
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
 
+    output = check_output_mode(output)
     if len(paths) < 2:
         raise UsageError(
             "give at least one remote path and a local directory", source="REMOTE... LOCALDIR"

@@ -222,7 +222,7 @@ def _renderer(output: OutputMode, targets: list[Host], ref: str | None) -> Rende
         from bastion.render.quiet import QuietRenderer
 
         return QuietRenderer()
-    from bastion.render.inline import InlineRenderer
+    from bastion.render.inline import InlineRenderer  # OutputMode.TEXT
 
     width = max(len(host.name) for host in targets)
     return InlineRenderer(out, err, width, color=wants_color(out))

@@ -96,11 +96,23 @@ def inventory_of(name_or_path: str | None) -> Inventory:
 
 
 class OutputMode(StrEnum):
-    INLINE = "inline"
+    """``-o/--output`` of run, copy and fetch (docs/output.md)."""
+
+    TEXT = "text"
+    """Each line as it arrives, prefixed with its host: the human default of every command."""
     GROUPED = "grouped"
     JSON = "json"
     QUIET = "quiet"
     DIFF = "diff"
+    INLINE = "inline"
+    """The old name of ``text``; kept for one release (`check_output_mode`)."""
+
+
+class TextOrJson(StrEnum):
+    """``-o/--output`` of the commands that print one document: text (default) or json."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 OutputOption = Annotated[
@@ -109,9 +121,27 @@ OutputOption = Annotated[
         "--output",
         "-o",
         envvar="BASTION_OUTPUT",
-        help="inline, grouped, json, quiet, or diff (against --ref).",
+        metavar="FORMAT",
+        help="text (lines as they come), grouped, json, quiet, or diff (against --ref).",
     ),
 ]
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """One line on stderr for a spelling that still works for one release."""
+    import sys
+
+    sys.stderr.write(f"bastion: warning: {old} is deprecated (kept for one release); use {new}\n")
+
+
+def check_output_mode(output: OutputMode) -> OutputMode:
+    """``-o inline`` still works, with its deprecation line; ``text`` is its name now."""
+    if output is OutputMode.INLINE:
+        warn_deprecated("-o inline", "-o text")
+        return OutputMode.TEXT
+    return output
+
+
 RefOption = Annotated[
     str | None,
     typer.Option(

@@ -32,6 +32,7 @@ from bastion.cli.options import (
     SelectorOption,
     TimeoutOption,
     batch_plan,
+    check_output_mode,
     inventory_of,
     selection_from,
 )
@@ -61,7 +62,7 @@ def run_command(
     hosts: HostsOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
-    output: OutputOption = OutputMode.INLINE,
+    output: OutputOption = OutputMode.TEXT,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -154,6 +155,7 @@ def run_command(
     from bastion.command import with_sudo
     from bastion.executor import command_work
 
+    output = check_output_mode(output)
     words = command or []
     if script is not None:
         body: bytes | None = _read_script(script)
