@@ -205,3 +205,44 @@ def test_one_line_flattens_and_cuts() -> None:
     assert "characters cut" in long_word and len(long_word) < 300
     assert len(one_line("a " * 100_000)) <= MESSAGE_LIMIT + 40
     assert cut("abc", 10) == "abc"
+
+
+HELP_PAGES = [
+    [],
+    ["run"],
+    ["copy"],
+    ["fetch"],
+    ["play"],
+    ["history"],
+    ["audit"],
+    ["jobs"],
+    ["shell"],
+    ["access", "apply"],
+    ["inventory", "list"],
+    ["lab", "up"],
+    ["lab", "fault"],
+    ["cluster", "bootstrap"],
+    ["cluster", "status"],
+    ["cluster", "backup"],
+    ["agent", "start"],
+    ["agent", "status"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES, ids=lambda c: " ".join(c) or "bastion")
+def test_help_reads_well_at_80_columns(tmp_path: Path, command: list[str]) -> None:
+    env = {**cli_env(tmp_path, tmp_path / "lab"), "COLUMNS": "80"}
+    done = subprocess.run(
+        [*BASTION, *command, "--help"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if len(line) > 80] == []
+    for noise in ("<list[", "<int", "<float", "<str>", "<path>", "<bool>", "x>=", "╭", "│"):
+        assert noise not in done.stdout, noise
+    if len(command) == 1:  # each top-level command ends with examples
+        assert "Examples:" in done.stdout
+        assert f"bastion {command[0]} " in done.stdout.split("Examples:")[1]
+    if not command:  # the command list: every short help whole
+        listed = done.stdout.split("Commands:")[1]
+        assert "..." not in listed
