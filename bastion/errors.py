@@ -50,6 +50,15 @@ class UsageError(InputError):
     """An option or argument is invalid or options contradict each other."""
 
 
+class CommandFailed(BastionError):
+    """A command that reports one answer could not get it (``cluster status``: the control
+    plane unreachable, kubectl failing); one line and the exit code that command documents."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class LabError(BastionError):
     """The local lab cannot be started, inspected or stopped."""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from bastion.cli.options import AcceptNewOption, ConnectTimeoutOption, InventoryOption
-from bastion.errors import UsageError
+from bastion.errors import CommandFailed, UsageError
 
 if TYPE_CHECKING:
     from bastion.inventory import Inventory
@@ -136,10 +136,10 @@ def status_command(
 
         typer.echo(json.dumps(status_document(nodes, cp.name), indent=2))
     else:
+        from bastion.render.base import wants_color  # one NO_COLOR rule (no-color.org)
         from bastion.render.cluster_nodes import render_nodes
 
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        typer.echo(render_nodes(nodes, cp.name, color=color), nl=False)
+        typer.echo(render_nodes(nodes, cp.name, color=wants_color(sys.stdout)), nl=False)
     if not nodes or not all(node.ready for node in nodes):
         raise typer.Exit(EXIT_NOT_READY)
 
@@ -269,5 +269,4 @@ def _play(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"bastion: error: {message}", err=True)
-    raise typer.Exit(code)
+    raise CommandFailed(message, code)  # cli/main.py prints every error, in one place
