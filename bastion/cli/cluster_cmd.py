@@ -236,14 +236,12 @@ def _play(
     connect_timeout: float | None,
 ) -> None:
     """Run the shipped playbook ``name`` as `bastion play` would, and exit with its code."""
-    from datetime import UTC, datetime
 
     from bastion.cli.fanout import prologue
     from bastion.cli.play_cmd import execute_play
     from bastion.playbook import PlaybookRun, PlayOptions, load_playbook, parse_extra_vars
     from bastion.render.base import wants_color
     from bastion.render.play import PlayTextRenderer
-    from bastion.runrecord import RunContext
 
     extra: dict[str, object] = {**variables, **parse_extra_vars(extra_vars or [])}
     book = load_playbook(playbooks_dir() / name, extra)
@@ -257,14 +255,7 @@ def _play(
     described = f"cluster {name.removesuffix('.yaml')}" + "".join(
         f" -e {key}=..." for key in sorted(extra)
     )
-    context = RunContext(
-        command=described,
-        selection="(the playbook's hosts)",
-        inventory_path=str(inventory.path),
-        inventory_digest=inventory.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options={"check": check, "extra_vars": sorted(extra)},
-    )
+    context = start.context(described, {"check": check, "extra_vars": sorted(extra)})
     raise typer.Exit(execute_play(run, renderer, None, None, context))
 
 

@@ -106,7 +106,7 @@ def copy_command(
     (a missing local source); 3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
-    from bastion.cli.driver import Fanout, check_ref, drive, run_context
+    from bastion.cli.driver import Fanout, check_ref, drive
     from bastion.cli.fanout import prologue
     from bastion.transfer.copy import CopyOptions, Owner, copy_to_host, parse_mode
     from bastion.transfer.sources import plan_copy
@@ -137,8 +137,7 @@ def copy_command(
     )
     if start is None:
         return
-    targets, selection = start.targets, start.selection
-    assert selection is not None
+    targets = start.targets
     reference = check_ref(output, ref, targets)
     destinations = render_all(dest, targets, loaded.vars, source="DEST")
     copy_plan = plan_copy(sources, dest, recursive=recursive)
@@ -159,10 +158,8 @@ def copy_command(
             ),
             options=run_options,
             output=output,
-            context=run_context(
+            context=start.context(
                 f"copy {shlex.join(paths)}",
-                selection,
-                loaded,
                 {
                     "forks": forks,
                     "forks_fitted": start.forks,
@@ -226,7 +223,7 @@ def fetch_command(
     3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
-    from bastion.cli.driver import Fanout, check_ref, drive, run_context
+    from bastion.cli.driver import Fanout, check_ref, drive
     from bastion.cli.fanout import prologue
     from bastion.private_files import private_dir
     from bastion.transfer.fetch import FetchOptions, fetch_from_host
@@ -255,8 +252,7 @@ def fetch_command(
     )
     if start is None:
         return
-    targets, selection = start.targets, start.selection
-    assert selection is not None
+    targets = start.targets
     reference = check_ref(output, ref, targets)
     rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
     private_dir(local_root)
@@ -278,10 +274,8 @@ def fetch_command(
             ),
             options=run_options,
             output=output,
-            context=run_context(
+            context=start.context(
                 f"fetch {shlex.join(paths)}",
-                selection,
-                loaded,
                 {
                     "forks": forks,
                     "forks_fitted": start.forks,

@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
@@ -23,13 +22,11 @@ from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
 from bastion.hostset import fold
-from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostFinished, HostResult, HostStarted, Status
 from bastion.outcome import exit_code, worst_remote_exit
 from bastion.render.base import Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
-from bastion.select import Selection
 
 
 def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str | None:
@@ -47,20 +44,6 @@ def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str |
             source="--ref",
         )
     return ref
-
-
-def run_context(
-    command: str, selection: Selection, inventory: Inventory, options: dict[str, object]
-) -> RunContext:
-    """What was asked for, as the run record and the history keep it."""
-    return RunContext(
-        command=command,
-        selection=selection.describe(),
-        inventory_path=str(inventory.path),
-        inventory_digest=inventory.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options=options,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bastion.executor import RunOptions
     from bastion.inventory import Inventory
     from bastion.models import Host
+    from bastion.runrecord import RunContext
     from bastion.select import Selection
     from bastion.transport.base import ConnectOptions
 
@@ -43,6 +44,26 @@ class Prologue:
         from bastion.executor import RunOptions
 
         return RunOptions(forks=self.forks, connect=self.connect, **fields)
+
+    def context(
+        self, command: str, options: dict[str, object], selection: str | None = None
+    ) -> RunContext:
+        """What was asked for, as the run record and the history keep it (``selection``: how
+        to describe the hosts when a playbook chose them)."""
+        from datetime import UTC, datetime
+
+        from bastion.runrecord import RunContext
+
+        if selection is None:
+            selection = self.selection.describe() if self.selection else "(the playbook's hosts)"
+        return RunContext(
+            command=command,
+            selection=selection,
+            inventory_path=str(self.inventory.path),
+            inventory_digest=self.inventory.digest,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            options=options,
+        )
 
 
 def prologue(

@@ -105,7 +105,6 @@ def play_command(
     Exit status: 0 all ok; 1 a step failed; 2 bad input (file:line); 3 unreachable; 130 Ctrl-C.
     """
     # Imported here, so `bastion --help` does not pay for the engine (tests/test_startup.py).
-    from datetime import UTC, datetime
 
     from bastion.cli.fanout import prologue
     from bastion.cli.options import inventory_of
@@ -119,7 +118,6 @@ def play_command(
     from bastion.playbook.record import PlayRecorder
     from bastion.render.base import wants_color
     from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
-    from bastion.runrecord import RunContext
 
     extra = parse_extra_vars(extra_vars or [])
     book = load_playbook(playbook, extra)
@@ -150,21 +148,19 @@ def play_command(
     else:
         renderer = PlayTextRenderer(sys.stdout, verbose=verbose, color=color)
     described = _describe(playbook, check, limit, tags, skip_tags, start_at, extra)
-    context = RunContext(
-        command=described,
-        selection=limit or "(the playbook's hosts)",
-        inventory_path=str(loaded.path),
-        inventory_digest=loaded.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options={
+    context = start.context(
+        described,
+        {
             "check": check,
             "forks": forks,
+            "forks_fitted": start.forks,
             "transport": transport,
             "extra_vars": sorted(extra),
             "tags": sorted(_names(tags)),
             "skip_tags": sorted(_names(skip_tags)),
             "start_at": start_at,
         },
+        selection=limit or "(the playbook's hosts)",
     )
     recorder = PlayRecorder(out_dir, context) if out_dir is not None else None
 

@@ -150,7 +150,7 @@ def run_command(
     """
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
-    from bastion.cli.driver import Fanout, check_ref, drive, run_context
+    from bastion.cli.driver import Fanout, check_ref, drive
     from bastion.cli.fanout import prologue
     from bastion.command import with_sudo
     from bastion.executor import command_work
@@ -180,8 +180,7 @@ def run_command(
     )
     if start is None:
         return
-    targets, selection = start.targets, start.selection
-    assert selection is not None
+    targets = start.targets
     reference = check_ref(output, ref, targets)
     stdin: bytes | None = body
     if body is not None:
@@ -208,10 +207,8 @@ def run_command(
         transport=transport,
         agent=agent,
     )
-    context = run_context(
+    context = start.context(
         label,
-        selection,
-        loaded,
         {
             "forks": forks,
             "forks_fitted": start.forks,
