@@ -1,9 +1,10 @@
 """What every fan-out command does around the executor, whatever it does on each host.
 
 ``run``, ``copy`` and ``fetch`` differ only in their per-host work. All of them: take the
-targets from the fan-out prologue (cli/fanout.py), feed the live progress, the output mode and the
-``--out-dir`` record from the same event stream, roll through ``--batch``\\ es if asked, then
-write the summary, append to the history and return the exit code.
+targets from the fan-out prologue (cli/fanout.py), feed the live progress, the output mode
+and the ``--out-dir`` record from the same event stream, roll through ``--batch``\\ es if
+asked, then write the summary (hosts not finished after Ctrl-C or SIGTERM: ``interrupted``),
+append to the history and return the exit code.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def drive(fanout: Fanout) -> int:
     finally:
         consumers.stop_progress()
     elapsed = time.monotonic() - started
-    pending = [h for h in fanout.targets if h.name not in {r.host for r in consumers.finished}]
+    finished = {r.host for r in consumers.finished}
+    pending = [h for h in fanout.targets if h.name not in finished]
     if stop.interrupted:
         for host in pending:  # true records: the renderer, run.json and the history see them
             consumers.emit(HostFinished(interrupted_result(host, stop, consumers.started)))
