@@ -18,7 +18,7 @@ from pathlib import Path
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
 from bastion.cli import stdout_guard
 from bastion.cli.options import OutputMode
-from bastion.cli.termination import Stop, run_stoppable
+from bastion.cli.termination import Stop, records_first, run_stoppable
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
@@ -74,7 +74,14 @@ def drive(fanout: Fanout) -> int:
         report, stop = run_stoppable(_run_all(fanout, consumers))
     finally:
         consumers.stop_progress()
-    elapsed = time.monotonic() - started
+    with records_first():
+        return _conclude(fanout, consumers, report, stop, time.monotonic() - started)
+
+
+def _conclude(
+    fanout: Fanout, consumers: _Consumers, report: BatchReport | None, stop: Stop, elapsed: float
+) -> int:
+    """The end of a run: interrupted hosts, the output's end, summary, record, history."""
     finished = {r.host for r in consumers.finished}
     pending = [h for h in fanout.targets if h.name not in finished]
     if stop.interrupted:

@@ -19,6 +19,7 @@ from bastion.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from bastion.cli.termination import Stop
     from bastion.models import HostResult
     from bastion.playbook import PlaybookRun, PlayRecap
     from bastion.playbook.record import PlayRecorder
@@ -189,11 +190,26 @@ def execute_play(
     ``interrupted``. A closed stdout (``| head``) stops nothing: the recap goes to stderr.
     """
     from bastion.cli import stdout_guard
-    from bastion.cli.termination import run_stoppable
-    from bastion.history import record_run
+    from bastion.cli.termination import records_first, run_stoppable
 
     stdout_guard.install()
     _, stop = run_stoppable(run.execute())
+    with records_first():
+        return _conclude_play(run, renderer, json_recap, recorder, context, stop)
+
+
+def _conclude_play(
+    run: PlaybookRun,
+    renderer: PlayTextRenderer | PlayJsonRenderer,
+    json_recap: TextIO | None,
+    recorder: PlayRecorder | None,
+    context: RunContext,
+    stop: Stop,
+) -> int:
+    """The recap (hosts not done: interrupted), the record and the history; the exit code."""
+    from bastion.cli import stdout_guard
+    from bastion.history import record_run
+
     recap = run.recap()
     if stop.interrupted:
         for tally in recap.hosts:

@@ -15,7 +15,8 @@ stopped), and the CLI says ``bastion: terminated (SIGTERM)`` and exits 143.
 from __future__ import annotations
 
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
@@ -39,6 +40,34 @@ def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def sigterm_interrupts() -> None:
     """From now on SIGTERM takes Ctrl-C's path wherever `run_stoppable` does not handle it."""
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+
+@contextmanager
+def records_first() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the summary, the record and the history are written.
+
+    Writing them takes milliseconds; a second Ctrl-C in that window would otherwise leave
+    run.json or the history without the run. A signal that arrives meanwhile is delivered
+    (as KeyboardInterrupt) once they are written. An ignored signal stays ignored.
+    """
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            previous[number] = signal.signal(number, hold)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if held:
+            if signal.SIGTERM in held:
+                _sigterm_seen.append(True)
+            raise KeyboardInterrupt
 
 
 def terminated_by_sigterm() -> bool:
