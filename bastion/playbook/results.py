@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bastion.outcome import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from bastion.outcome import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
 
 
 class StepStatus(StrEnum):
@@ -146,8 +146,11 @@ class PlayRecap:
 
     @property
     def exit_code(self) -> int:
-        """As ``run``'s: 3 if a host was unreachable, else 1 if a step failed, else 0."""
+        """As ``run``'s: 130 if interrupted, 3 if a host was unreachable, else 1 if a step
+        failed, else 0."""
         statuses = {tally.status for tally in self.hosts}
+        if "interrupted" in statuses:
+            return EXIT_INTERRUPTED
         if "unreachable" in statuses:
             return EXIT_UNREACHABLE
         if "failed" in statuses:
