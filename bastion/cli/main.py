@@ -16,11 +16,14 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-def _say(line: str) -> None:
+def _say(line: str, *, lines: bool = False) -> None:
+    """``bastion: <line>`` on stderr, made one line (`errors.one_line`); with ``lines``, each of
+    its lines so (a lab error's log tail stays readable, and still never a terminal sequence)."""
     from bastion.errors import one_line
 
+    text = "\n".join(one_line(part) for part in line.splitlines()) if lines else one_line(line)
     try:
-        sys.stderr.write(f"bastion: {one_line(line)}\n")
+        sys.stderr.write(f"bastion: {text}\n")
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr is gone too: the exit code still says it
         pass
@@ -50,7 +53,7 @@ def _main(argv: list[str]) -> int:
     from bastion.cli import stdout_guard
     from bastion.cli.lean_coercion import install
     from bastion.cli.termination import sigterm_interrupts
-    from bastion.errors import BastionError
+    from bastion.errors import BastionError, InputError
 
     sigterm_interrupts()
     install()
@@ -64,8 +67,8 @@ def _main(argv: list[str]) -> int:
     register_commands(argv)
     try:
         result = app(args=argv, prog_name="bastion", standalone_mode=False)
-    except BastionError as exc:
-        _say(f"error: {exc}")
+    except BastionError as exc:  # bad input: one line; a lab or environment problem may add lines
+        _say(f"error: {exc}", lines=not isinstance(exc, InputError))
         return exc.exit_code
     except Interrupted:
         return _interrupted()
