@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -94,12 +95,20 @@ def bootstrap_command(
     )  # fmt: skip
 
 
+class StatusOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    TABLE = "table"
+    """The old name of ``text``, kept for one release."""
+
+
 @cluster_app.command("status")
 def status_command(
     inventory: InventoryOption = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", metavar="FORMAT", help="text (a table) or json.")
-    ] = "text",
+        StatusOutput,
+        typer.Option("--output", "-o", metavar="FORMAT", help="text (a table) or json."),
+    ] = StatusOutput.TEXT,
     accept_new: AcceptNewOption = False,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
@@ -111,13 +120,10 @@ def status_command(
     from bastion.executor import RunOptions, Task, run
     from bastion.models import Status
 
-    if output == "table":
+    if output is StatusOutput.TABLE:
         from bastion.cli.options import warn_deprecated
 
         warn_deprecated("-o table", "-o text")
-        output = "text"
-    if output not in ("text", "json"):
-        raise UsageError(f"must be text or json, got {output!r}", source="--output")
     inv = inventory_of(inventory)
     cp = control_plane(inv)
     options = RunOptions(connect=connect_options(inv, connect_timeout, accept_new=accept_new))
@@ -131,7 +137,7 @@ def status_command(
         nodes = parse_nodes(result.stdout)
     except NodesOutputError as exc:
         _fail(f"{cp.name}: kubectl get nodes -o json: {exc}", EXIT_NOT_READY)
-    if output == "json":
+    if output is StatusOutput.JSON:
         from bastion.cluster.nodes import status_document
 
         typer.echo(json.dumps(status_document(nodes, cp.name), indent=2))
