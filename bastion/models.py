@@ -39,6 +39,8 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"
     TIMEOUT = "timeout"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    """Not finished when Ctrl-C or SIGTERM stopped the run (its remote command was stopped)."""
 
 
 class Reason(StrEnum):

@@ -64,7 +64,7 @@ def main() -> int:
         try:
             commands = {
                 "run true": ["run", "-i", "lab", "--all", "-o", "quiet", "true"],
-                "audit": ["audit", "-i", "lab", "--all", "-F", "json"],
+                "audit": ["audit", "-i", "lab", "--all", "-o", "json"],
             }
             for args in commands.values():  # warm-up, not counted
                 timed(args, env)

@@ -26,7 +26,7 @@ CASES: list[tuple[Any, dict[str, Any], list[Any]]] = [
         ["5", " 7 ", "-3", "+4", "2.0", "2.5", "2.", "abc", "", "1e3", "1_000", "0x10", "\u0661"],
     ),
     (int, {"min": 1}, ["0", "1", "64", "x"]),
-    (float, {"min": 0.001}, ["0", "0.001", "2.5", "1e-4", "nan?", " 3 ", "1.", "inf", "\u0661"]),
+    (float, {"min": 0.001}, ["0", "0.001", "2.5", "1e-4", "nan?", " 3 ", "1.", "\u0661"]),
     (float, {"min": 0, "max": 10}, ["-1", "11", "5"]),
     (bool, {}, ["true", "False", "yes", "off", "1", "0", "", "maybe"]),
     (str, {}, ["", "a b", "--x"]),
@@ -58,9 +58,37 @@ def test_lean_and_pydantic_coercers_agree(
         assert _outcome(leaner, value) == _outcome(original, value), (annotation, value)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "NaN", " Infinity "])
+def test_non_finite_numbers_are_refused_where_pydantic_took_them(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 17: `--timeout nan` meant no timeout, or "timed out after nans".
+    descriptor = _coercion.resolve_type_descriptor(float, typer.Option(min=0.001))
+    accepted = _outcome(_coercion.build_runtime_param(descriptor), value)
+    assert accepted[0] == "ok" or "greater than" in accepted[1]  # what typer alone did
+    assert _outcome(_installed(monkeypatch)(descriptor), value) == (
+        "error",
+        "Input should be a finite number",
+    )
+
+
+def test_an_options_own_parser_is_called_without_pydantic_then_its_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bastion.cli.options import duration_value
+
+    descriptor = _coercion.resolve_type_descriptor(
+        float, typer.Option(parser=duration_value, min=0.001)
+    )
+    leaner = _installed(monkeypatch)(descriptor)
+    assert type(leaner).__name__ == "LeanRuntimeParam"
+    assert _outcome(leaner, "5m") == ("ok", 300.0)
+    assert _outcome(leaner, "0") == ("error", "Input should be greater than or equal to 0.001")
+    assert _outcome(leaner, "nan")[0] == "error"
+
+
 def test_anything_else_keeps_typers_own_coercer() -> None:
     assert lean_coercion.coercer_for(tuple[int, str], typer.Option()) is None
-    assert lean_coercion.coercer_for(int, typer.Option(parser=int)) is None
 
 
 def _installed(monkeypatch: pytest.MonkeyPatch) -> Any:

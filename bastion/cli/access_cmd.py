@@ -11,10 +11,12 @@ import typer
 
 from bastion.cli.audit_cmd import AccessOption, load_declared
 from bastion.cli.options import (
+    AcceptNewOption,
     AllOption,
     BatchOption,
     CanaryOption,
     ExcludeOption,
+    ForksOption,
     GroupOption,
     HostsOption,
     InventoryOption,
@@ -22,7 +24,6 @@ from bastion.cli.options import (
     PauseOption,
     SelectorOption,
     batch_plan,
-    connect_options,
     inventory_of,
     selection_from,
 )
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from bastion.audit.apply import Change, FilePlan, HostPlan
     from bastion.batches import BatchPlan
     from bastion.executor import HostWork, RunOptions
-    from bastion.inventory import Inventory
     from bastion.models import Host, HostResult
 
 access_app = typer.Typer(
@@ -63,17 +63,8 @@ def apply_command(
             help="Remove the key bastion itself logs in with, if the access list says so.",
         ),
     ] = False,
-    forks: Annotated[
-        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
-    ] = 64,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            envvar="BASTION_ACCEPT_NEW",
-            help="Trust unknown host keys on first use.",
-        ),
-    ] = False,
+    forks: ForksOption = 64,
+    accept_new: AcceptNewOption = False,
     batch: BatchOption = None,
     max_fail: MaxFailOption = None,
     pause: PauseOption = 0.0,
@@ -98,8 +89,7 @@ def apply_command(
     from bastion.audit.drift import expected_keys
     from bastion.audit.observation import Coverage
     from bastion.audit.probe_output import unreadable
-    from bastion.executor import RunOptions
-    from bastion.jumps import check_jump_chains
+    from bastion.cli.fanout import prologue
 
     rolling = batch_plan(batch, max_fail, pause, canary)
     loaded = inventory_of(inventory)
@@ -108,10 +98,16 @@ def apply_command(
         raise UsageError(
             f"no access list: give --access FILE or put access.yaml beside {loaded.path}"
         )
-    targets = _targets(loaded, all_hosts, group, hosts, selector, exclude)
-    check_jump_chains(targets, loaded.hosts)
-    connect = connect_options(loaded, accept_new=accept_new)
-    options = RunOptions(forks=forks, connect=connect)
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        accept_new=accept_new,
+        default_all=True,
+    )
+    assert start is not None
+    targets = start.targets
+    options = start.run_options()
     observations = collect(targets, options)
     expected = expected_keys(declared, loaded)
     today = dt.datetime.now(dt.UTC).date()
@@ -172,17 +168,8 @@ def restore_command(
             show_default=False,
         ),
     ] = None,
-    forks: Annotated[
-        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
-    ] = 64,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            envvar="BASTION_ACCEPT_NEW",
-            help="Trust unknown host keys on first use.",
-        ),
-    ] = False,
+    forks: ForksOption = 64,
+    accept_new: AcceptNewOption = False,
 ) -> None:
     """Put back the authorized_keys files `access apply` backed up (the newest, or --stamp).
 
@@ -191,17 +178,22 @@ def restore_command(
     failed; 2 bad usage; 3 some host could not be reached.
     """
     from bastion.audit.apply_run import HostScripts, apply_work, restore_latest_script
-    from bastion.executor import RunOptions
-    from bastion.jumps import check_jump_chains
+    from bastion.cli.fanout import prologue
 
     try:
         script = restore_latest_script(stamp)
     except ValueError as exc:
         raise UsageError(str(exc), source="--stamp") from None
-    loaded = inventory_of(inventory)
-    targets = _targets(loaded, all_hosts, group, hosts, selector, exclude)
-    check_jump_chains(targets, loaded.hosts)
-    options = RunOptions(forks=forks, connect=connect_options(loaded, accept_new=accept_new))
+    start = prologue(
+        inventory_of(inventory),
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        accept_new=accept_new,
+        default_all=True,
+    )
+    assert start is not None
+    targets = start.targets
+    options = start.run_options()
     scripts = {h.name: HostScripts(script, "") for h in targets}
     code = EXIT_OK
     for result in _execute(targets, options, apply_work(scripts, verify=False), None):
@@ -220,22 +212,6 @@ def restore_command(
         elif not restored:
             sys.stdout.write(f"{result.host}: no backup to restore\n")
     raise typer.Exit(code)
-
-
-def _targets(
-    loaded: Inventory,
-    all_hosts: bool,
-    group: list[str] | None,
-    hosts: list[str] | None,
-    selector: str | None,
-    exclude: list[str] | None,
-) -> list[Host]:
-    from bastion.select import select_hosts
-
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
-    if selection.is_empty():
-        selection = selection_from(True, None, None, None, exclude)
-    return select_hosts(loaded, selection)
 
 
 def _execute(

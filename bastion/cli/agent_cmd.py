@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from bastion.agent import lifecycle
+from bastion.cli.options import TextOrJson
 
 EXIT_NOT_RUNNING = 1
 
@@ -58,16 +59,12 @@ def stop_command() -> None:
 @agent_app.command("status")
 def status_command(
     output: Annotated[
-        str, typer.Option("--output", "-o", help="text or json.", show_default=True)
-    ] = "text",
+        TextOrJson, typer.Option("--output", "-o", metavar="FORMAT", help="text or json.")
+    ] = TextOrJson.TEXT,
 ) -> None:
     """The agent's pid, uptime, when it exits, and its connections per host."""
-    if output not in ("text", "json"):
-        from bastion.errors import UsageError
-
-        raise UsageError(f"unknown output {output!r} (text or json)", source="--output")
     running = lifecycle.status()
-    if output == "json":
+    if output is TextOrJson.JSON:
         typer.echo(json.dumps({"running": running is not None, **(running or {})}, indent=2))
     elif running is None:
         typer.echo("no bastion agent running")

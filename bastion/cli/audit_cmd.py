@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli.options import (
+    AcceptNewOption,
     AllOption,
+    ConnectTimeoutOption,
     ExcludeOption,
+    ForksOption,
     GroupOption,
     HostsOption,
     InventoryOption,
     SelectorOption,
-    connect_options,
     inventory_of,
     selection_from,
 )
-from bastion.errors import UsageError
+from bastion.errors import UsageError, cut
 
 if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --help)
     from bastion.audit.declared import AccessList
@@ -40,7 +42,8 @@ AccessOption = Annotated[
 
 
 class ReportFormat(StrEnum):
-    TERMINAL = "terminal"
+    TEXT = "text"
+    """For people, on the terminal (its old name ``terminal`` still works for one release)."""
     JSON = "json"
     MARKDOWN = "md"
     HTML = "html"
@@ -65,20 +68,25 @@ def audit_command(
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     report_format: Annotated[
-        ReportFormat,
+        str,
         typer.Option(
-            "--format",
-            "-F",
+            "--output",
+            "-o",
             envvar="BASTION_AUDIT_FORMAT",
-            help="terminal, json (schema 1), md, html (one self-contained page) or sarif (2.1.0).",
+            metavar="FORMAT",
+            help="text, json (schema 1), md, html (one self-contained page) or sarif (2.1.0).",
         ),
-    ] = ReportFormat.TERMINAL,
-    output: Annotated[
+    ] = "text",
+    to: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-O", help="Write the report to this file (0600).", show_default=False
+            "--to", metavar="FILE", help="Write the report to this file (0600).", show_default=False
         ),
     ] = None,
+    old_format: Annotated[
+        str | None, typer.Option("--format", "-F", hidden=True, help="Old -o.")
+    ] = None,
+    old_to: Annotated[Path | None, typer.Option("-O", hidden=True, help="Old --to.")] = None,
     fail_on: Annotated[
         str,
         typer.Option(
@@ -93,27 +101,9 @@ def audit_command(
         int,
         typer.Option("--unused-days", min=1, help="A key unused this long is USE-01."),
     ] = 90,
-    forks: Annotated[
-        int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
-    ] = 64,
-    connect_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--connect-timeout",
-            envvar="BASTION_CONNECT_TIMEOUT",
-            min=0.001,
-            help="Seconds to connect and authenticate.",
-            show_default=False,
-        ),
-    ] = None,
-    accept_new: Annotated[
-        bool,
-        typer.Option(
-            "--accept-new",
-            envvar="BASTION_ACCEPT_NEW",
-            help="Trust unknown host keys on first use.",
-        ),
-    ] = False,
+    forks: ForksOption = 64,
+    connect_timeout: ConnectTimeoutOption = None,
+    accept_new: AcceptNewOption = False,
     access: AccessOption = None,
     bootstrap: Annotated[
         bool,
@@ -144,22 +134,22 @@ def audit_command(
     from bastion.audit.diff import diff_findings, load_previous
     from bastion.audit.findings import Severity
     from bastion.audit.report import audit_against
-    from bastion.executor import RunOptions
-    from bastion.jumps import check_jump_chains
-    from bastion.select import select_hosts
+    from bastion.cli.fanout import prologue
 
+    chosen, output = report_spellings(report_format, to, old_format, old_to)
     threshold = Severity.parse(fail_on)
     loaded = inventory_of(inventory)
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
-    if not (selection.all or selection.groups or selection.hosts or selection.selector):
-        selection = selection_from(True, None, None, None, exclude)
-    targets = select_hosts(loaded, selection)
-    check_jump_chains(targets, loaded.hosts)
-    options = RunOptions(
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
         forks=forks,
-        connect=connect_options(loaded, connect_timeout, accept_new=accept_new),
+        connect_timeout=connect_timeout,
+        accept_new=accept_new,
+        default_all=True,
     )
     check_output(output)
+    assert start is not None
+    targets, options = start.targets, start.run_options()
     declared = None if bootstrap else load_declared(access, loaded.path)
     if diff is not None and str(diff) == "last":
         diff = last_stored_run()
@@ -181,9 +171,36 @@ def audit_command(
     if previous is not None and diff is not None:
         report = replace(report, diff=diff_findings(previous, report.findings, str(diff)))
     # The report first: a full disk or an unusable state directory costs only the stored copy.
-    _deliver(_render(report, report_format, threshold), output)
+    _deliver(_render(report, chosen, threshold), output)
     _store_run(report, threshold)
     raise typer.Exit(report.exit_code(threshold))
+
+
+def report_spellings(
+    output: str, to: Path | None, old_format: str | None, old_to: Path | None
+) -> tuple[ReportFormat, Path | None]:
+    """The format and destination, from ``-o FORMAT --to FILE`` or the old spellings
+    (``-F FORMAT``, ``-O FILE``, ``--output FILE``, ``terminal``): those still work for one
+    release, each with a deprecation line (docs/output.md)."""
+    from bastion.cli.options import warn_deprecated
+
+    names = (*tuple(ReportFormat), "terminal")
+    if output not in names and to is None and ("." in output or "/" in output):
+        warn_deprecated("audit --output FILE", "--to FILE")  # `--output report.html`
+        output, to = "text", Path(output)
+    if old_format is not None:
+        warn_deprecated("audit -F/--format", "-o/--output")
+        output = old_format
+    if old_to is not None:
+        warn_deprecated("audit -O FILE", "--to FILE")
+        to = old_to
+    if output == "terminal":
+        warn_deprecated("-o terminal", "-o text")
+        output = ReportFormat.TEXT
+    if output in tuple(ReportFormat):
+        return ReportFormat(output), to
+    formats = ", ".join(tuple(ReportFormat))
+    raise UsageError(f"unknown format {cut(output, 40)!r} ({formats})", source="--output")
 
 
 def _render(report: AuditReport, report_format: ReportFormat, fail_on: Severity) -> str:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from bastion.cli.options import AcceptNewOption, ConnectTimeoutOption, InventoryOption
-from bastion.errors import UsageError
+from bastion.errors import CommandFailed, UsageError
 
 if TYPE_CHECKING:
     from bastion.inventory import Inventory
@@ -95,12 +96,20 @@ def bootstrap_command(
     )  # fmt: skip
 
 
+class StatusOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    TABLE = "table"
+    """The old name of ``text``, kept for one release."""
+
+
 @cluster_app.command("status")
 def status_command(
     inventory: InventoryOption = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="table (default) or json.")
-    ] = "table",
+        StatusOutput,
+        typer.Option("--output", "-o", metavar="FORMAT", help="text (a table) or json."),
+    ] = StatusOutput.TEXT,
     accept_new: AcceptNewOption = False,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
@@ -112,8 +121,10 @@ def status_command(
     from bastion.executor import RunOptions, Task, run
     from bastion.models import Status
 
-    if output not in ("table", "json"):
-        raise UsageError(f"must be table or json, got {output!r}", source="--output")
+    if output is StatusOutput.TABLE:
+        from bastion.cli.options import warn_deprecated
+
+        warn_deprecated("-o table", "-o text")
     inv = inventory_of(inventory)
     cp = control_plane(inv)
     options = RunOptions(connect=connect_options(inv, connect_timeout, accept_new=accept_new))
@@ -127,15 +138,15 @@ def status_command(
         nodes = parse_nodes(result.stdout)
     except NodesOutputError as exc:
         _fail(f"{cp.name}: kubectl get nodes -o json: {exc}", EXIT_NOT_READY)
-    if output == "json":
+    if output is StatusOutput.JSON:
         from bastion.cluster.nodes import status_document
 
         typer.echo(json.dumps(status_document(nodes, cp.name), indent=2))
     else:
+        from bastion.render.base import wants_color  # one NO_COLOR rule (no-color.org)
         from bastion.render.cluster_nodes import render_nodes
 
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        typer.echo(render_nodes(nodes, cp.name, color=color), nl=False)
+        typer.echo(render_nodes(nodes, cp.name, color=wants_color(sys.stdout)), nl=False)
     if not nodes or not all(node.ready for node in nodes):
         raise typer.Exit(EXIT_NOT_READY)
 
@@ -143,25 +154,34 @@ def status_command(
 @cluster_app.command("backup")
 def backup_command(
     inventory: InventoryOption = None,
-    output: Annotated[
+    to: Annotated[
         Path,
         typer.Option(
-            "--output",
-            "-o",
-            help="Local directory; each backup goes into its own OUTPUT/<UTC time>/ (files 0600).",
+            "--to",
+            help="Local directory; each backup goes into its own DIR/<UTC time>/ (files 0600).",
+            metavar="DIR",
             file_okay=False,
         ),
     ] = Path("backups"),
+    old_output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", hidden=True, file_okay=False, help="Old --to."),
+    ] = None,
     extra_vars: ExtraVarOption = None,
     accept_new: AcceptNewOption = False,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Every resource kind as YAML plus an etcd snapshot, fetched here: backup.yaml.
 
-    The files land in OUTPUT/<UTC time>/resources.tar.gz and etcd-snapshot.db.
+    The files land in DIR/<UTC time>/resources.tar.gz and etcd-snapshot.db.
     """
-    from bastion.cli.options import inventory_of
+    from bastion.cli.options import inventory_of, warn_deprecated
     from bastion.cluster.topology import control_plane_vars
+
+    output = to
+    if old_output is not None:
+        warn_deprecated("cluster backup -o/--output DIR", "--to DIR")
+        output = old_output
 
     inv = inventory_of(inventory)
     from datetime import UTC, datetime
@@ -223,22 +243,18 @@ def _play(
     connect_timeout: float | None,
 ) -> None:
     """Run the shipped playbook ``name`` as `bastion play` would, and exit with its code."""
-    from datetime import UTC, datetime
 
-    from bastion.cli.options import connect_options
+    from bastion.cli.fanout import prologue
     from bastion.cli.play_cmd import execute_play, start_play_progress
-    from bastion.executor import RunOptions
     from bastion.playbook import PlaybookRun, PlayOptions, load_playbook, parse_extra_vars
     from bastion.render.base import wants_color
     from bastion.render.play import PlayTextRenderer
-    from bastion.runrecord import RunContext
 
     extra: dict[str, object] = {**variables, **parse_extra_vars(extra_vars or [])}
     book = load_playbook(playbooks_dir() / name, extra)
-    options = PlayOptions(
-        run=RunOptions(connect=connect_options(inventory, connect_timeout, accept_new=accept_new)),
-        check=check,
-    )
+    start = prologue(inventory, None, connect_timeout=connect_timeout, accept_new=accept_new)
+    assert start is not None
+    options = PlayOptions(run=start.run_options(), check=check)
     progress = start_play_progress(True)  # the live step board, before the renderer
     renderer = PlayTextRenderer(sys.stdout, verbose=False, color=wants_color(sys.stdout))
 
@@ -258,14 +274,7 @@ def _play(
     described = f"cluster {name.removesuffix('.yaml')}" + "".join(
         f" -e {key}=..." for key in sorted(extra)
     )
-    context = RunContext(
-        command=described,
-        selection="(the playbook's hosts)",
-        inventory_path=str(inventory.path),
-        inventory_digest=inventory.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options={"check": check, "extra_vars": sorted(extra)},
-    )
+    context = start.context(described, {"check": check, "extra_vars": sorted(extra)})
     try:
         code = execute_play(run, renderer, None, None, context)
     finally:
@@ -275,7 +284,4 @@ def _play(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    from bastion.render.visible import visible  # the message may quote a node's output
-
-    typer.echo(f"bastion: error: {visible(message)}", err=True)
-    raise typer.Exit(code)
+    raise CommandFailed(message, code)  # cli/main.py prints every error, in one place

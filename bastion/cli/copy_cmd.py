@@ -32,7 +32,7 @@ from bastion.cli.options import (
     SelectorOption,
     TimeoutOption,
     batch_plan,
-    connect_options,
+    check_output_mode,
     inventory_of,
     selection_from,
 )
@@ -89,7 +89,7 @@ def copy_command(
             "--preserve", "-p", help="Keep each file's modification time (as scp -p, rsync -t)."
         ),
     ] = False,
-    output: OutputOption = OutputMode.INLINE,
+    output: OutputOption = OutputMode.TEXT,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -112,13 +112,14 @@ def copy_command(
     (a missing local source); 3 a host was unreachable; 130 interrupted.
     """
     # Imported here: a help page needs none of them.
-    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
-    from bastion.executor import RunOptions
+    from bastion.cli.driver import Fanout, check_ref, drive
+    from bastion.cli.fanout import prologue
     from bastion.transfer.copy import CopyOptions, Owner, copy_to_host, parse_mode
     from bastion.transfer.sources import plan_copy
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
 
+    output = check_output_mode(output)
     if len(paths) < 2:
         raise UsageError("give at least one local source and a destination", source="SRC... DEST")
     *sources, dest = paths
@@ -131,12 +132,19 @@ def copy_command(
     )
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
-    chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+        retry_failed=retry_failed,
     )
-    if chosen is None:
+    if start is None:
         return
-    targets, selection = chosen
+    targets = start.targets
     reference = check_ref(output, ref, targets)
     destinations = render_all(dest, targets, loaded.vars, source="DEST")
     copy_plan = plan_copy(sources, dest, recursive=recursive)
@@ -145,11 +153,7 @@ def copy_command(
     if not copy_plan.files:
         raise UsageError("nothing to copy: the sources hold no regular file", source="SRC")
 
-    run_options = RunOptions(
-        forks=forks,
-        timeout=timeout,
-        connect=connect_options(loaded, connect_timeout, retries, accept_new),
-    )
+    run_options = start.run_options(timeout=timeout)
     code = drive(
         Fanout(
             targets=targets,
@@ -161,12 +165,11 @@ def copy_command(
             ),
             options=run_options,
             output=output,
-            context=run_context(
+            context=start.context(
                 f"copy {shlex.join(paths)}",
-                selection,
-                loaded,
                 {
                     "forks": forks,
+                    "forks_fitted": start.forks,
                     "timeout": timeout,
                     "sudo": sudo,
                     "force": force,
@@ -180,6 +183,7 @@ def copy_command(
             ref=reference,
             out_dir=out_dir,
             batches=plan,
+            notes=start.notes,
         )
     )
     raise typer.Exit(code)
@@ -208,7 +212,7 @@ def fetch_command(
             "--preserve", "-p", help="Keep the remote mode and modification time (else 0600)."
         ),
     ] = False,
-    output: OutputOption = OutputMode.INLINE,
+    output: OutputOption = OutputMode.TEXT,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -229,13 +233,14 @@ def fetch_command(
     # Imported here: a help page needs none of them.
     import os
 
-    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
-    from bastion.executor import RunOptions
+    from bastion.cli.driver import Fanout, check_ref, drive
+    from bastion.cli.fanout import prologue
     from bastion.private_files import open_private_dir
     from bastion.transfer.fetch import FetchOptions, fetch_from_host
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
 
+    output = check_output_mode(output)
     if len(paths) < 2:
         raise UsageError(
             "give at least one remote path and a local directory", source="REMOTE... LOCALDIR"
@@ -245,21 +250,24 @@ def fetch_command(
     if local_root.exists() and not local_root.is_dir():
         raise UsageError(f"{local} is not a directory", source="LOCALDIR")
     loaded = inventory_of(inventory)
-    chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+        retry_failed=retry_failed,
     )
-    if chosen is None:
+    if start is None:
         return
-    targets, selection = chosen
+    targets = start.targets
     reference = check_ref(output, ref, targets)
     rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
     os.close(open_private_dir(local_root))  # refused (exit 2) before any host is contacted
     options = FetchOptions(recursive=recursive, preserve=preserve)
-    run_options = RunOptions(
-        forks=forks,
-        timeout=timeout,
-        connect=connect_options(loaded, connect_timeout, retries, accept_new),
-    )
+    run_options = start.run_options(timeout=timeout)
     code = drive(
         Fanout(
             targets=targets,
@@ -276,14 +284,18 @@ def fetch_command(
             ),
             options=run_options,
             output=output,
-            context=run_context(
+            context=start.context(
                 f"fetch {shlex.join(paths)}",
-                selection,
-                loaded,
-                {"forks": forks, "timeout": timeout, "preserve": preserve},
+                {
+                    "forks": forks,
+                    "forks_fitted": start.forks,
+                    "timeout": timeout,
+                    "preserve": preserve,
+                },
             ),
             ref=reference,
             out_dir=out_dir,
+            notes=start.notes,
         )
     )
     raise typer.Exit(code)

@@ -1,52 +1,33 @@
 """What every fan-out command does around the executor, whatever it does on each host.
 
-``run``, ``copy`` and ``fetch`` differ only in their per-host work. All of them: pick the
-targets (``--retry-failed`` included), feed the live progress, the output mode and the
-``--out-dir`` record from the same event stream, roll through ``--batch``\\ es if asked, then
-write the summary, append to the history and return the exit code.
+``run``, ``copy`` and ``fetch`` differ only in their per-host work. All of them: take the
+targets from the fan-out prologue (cli/fanout.py), feed the live progress, the output mode
+and the ``--out-dir`` record from the same event stream, roll through ``--batch``\\ es if
+asked, then write the summary (hosts not finished after Ctrl-C or SIGTERM: ``interrupted``),
+append to the history and return the exit code.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bastion.batches import BatchPlan, BatchReport, run_in_batches
-from bastion.cli.options import OutputMode, retry_selection
-from bastion.cli.termination import run_stoppable
+from bastion.cli import stdout_guard
+from bastion.cli.options import OutputMode
+from bastion.cli.termination import Stop, records_first, run_stoppable
 from bastion.errors import UsageError
 from bastion.executor import HostWork, RunOptions, execute_work
 from bastion.history import record_run
 from bastion.hostset import fold
-from bastion.inventory import Inventory
-from bastion.jumps import check_jump_chains
-from bastion.models import Event, Host, HostFinished, HostResult
-from bastion.outcome import exit_code
-from bastion.record_guard import warn_unrecorded
+from bastion.models import Event, Host, HostFinished, HostResult, HostStarted, Status
+from bastion.outcome import exit_code, worst_remote_exit
 from bastion.render.base import Display, Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
-from bastion.select import Selection, select_hosts
-
-
-def resolve_targets(
-    inventory: Inventory, selection: Selection, retry_failed: Path | None
-) -> tuple[list[Host], Selection] | None:
-    """The selected hosts (and the selection that chose them); None when nothing is to retry."""
-    if retry_failed is not None:
-        retry = retry_selection(selection, retry_failed)
-        if retry is None:
-            sys.stderr.write(f"bastion: nothing to retry: every host succeeded in {retry_failed}\n")
-            return None
-        selection = retry
-    targets = select_hosts(inventory, selection)
-    check_jump_chains(targets, inventory.hosts)
-    return targets, selection
 
 
 def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str | None:
@@ -66,20 +47,6 @@ def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str |
     return ref
 
 
-def run_context(
-    command: str, selection: Selection, inventory: Inventory, options: dict[str, object]
-) -> RunContext:
-    """What was asked for, as the run record and the history keep it."""
-    return RunContext(
-        command=command,
-        selection=selection.describe(),
-        inventory_path=str(inventory.path),
-        inventory_digest=inventory.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options=options,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Fanout:
     """One fan-out: where, what on each host, and how to show and record it."""
@@ -94,23 +61,41 @@ class Fanout:
     batches: BatchPlan | None = None
     notes: tuple[str, ...] = ()
     """Lines for the end of the summary (e.g. fewer hosts at once than asked)."""
+    worst_exit: bool = False
+    """``-S``: exit with the largest remote exit status instead of bastion's own codes."""
     display: Display = field(default_factory=Display)
     """``--raw`` and ``-N``."""
 
 
 def drive(fanout: Fanout) -> int:
     """Run, feeding every consumer of the event stream, then summarise and record."""
+    stdout_guard.install()
     consumers = _Consumers(fanout)
     started = time.monotonic()
     try:
         report, stop = run_stoppable(_run_all(fanout, consumers))
     finally:
         consumers.stop_progress()
-    elapsed = time.monotonic() - started
+    with records_first():
+        return _conclude(fanout, consumers, report, stop, time.monotonic() - started)
+
+
+def _conclude(
+    fanout: Fanout, consumers: _Consumers, report: BatchReport | None, stop: Stop, elapsed: float
+) -> int:
+    """The end of a run: interrupted hosts, the output's end, summary, record, history."""
+    finished = {r.host for r in consumers.finished}
+    pending = [h for h in fanout.targets if h.name not in finished]
+    if stop.interrupted:
+        for host in pending:  # true records: the renderer, run.json and the history see them
+            consumers.emit(HostFinished(interrupted_result(host, stop, consumers.started)))
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
     consumers.finish_output(results)
-    code = stop.exit_code if stop.interrupted else exit_code(results)
+    if stop.interrupted:
+        code = stop.exit_code
+    else:
+        code = worst_remote_exit(results) if fanout.worst_exit else exit_code(results)
     color = wants_color(sys.stderr)
     sys.stderr.write(render_summary(results, elapsed, color=color))
     if report is not None:
@@ -120,13 +105,23 @@ def drive(fanout: Fanout) -> int:
     if consumers.output_closed:
         sys.stderr.write("bastion: stdout was closed early; the summary has every host\n")
     if stop.interrupted:
-        done = {r.host for r in results}
-        pending = [h.name for h in fanout.targets if h.name not in done]
-        sys.stderr.write(f"bastion: {stop.describe()}; not finished: {fold(pending) or 'none'}\n")
+        not_finished = fold(h.name for h in pending) or "none"
+        sys.stderr.write(f"bastion: {stop.describe()}; not finished: {not_finished}\n")
     if consumers.recorder is not None:
         consumers.recorder.finish(results, exit_code=code, elapsed_s=elapsed)
     record_run(fanout.context, results, exit_code=code, elapsed_s=elapsed)
     return code
+
+
+def interrupted_result(host: Host, stop: Stop, started: set[str]) -> HostResult:
+    """The result of a host that had not finished when the run was stopped."""
+    when = "while running" if host.name in started else "before it started"
+    return HostResult(
+        host=host.name,
+        address=host.address,
+        status=Status.INTERRUPTED,
+        error=f"{stop.describe()} {when}",
+    )
 
 
 class _Consumers:
@@ -149,53 +144,40 @@ class _Consumers:
             self.stop_progress()
             raise
         self.finished: list[HostResult] = []
-        self.output_closed = False
-        """Set when the reader of stdout went away (``| head``); the run goes on without it."""
+        self.started: set[str] = set()
+
+    @property
+    def output_closed(self) -> bool:
+        """The reader of stdout went away (``| head``); the run goes on without it.
+
+        Like ``git log | head``, no error for the pipe; unlike a killed pdsh, no remote
+        command is cut off, and the summary, the record and the history still get every host
+        (cli/stdout_guard.py).
+        """
+        return stdout_guard.closed_early()
 
     def emit(self, event: Event) -> None:
         if self.progress is not None:
             self.progress.handle(event)
         if not self.output_closed:
-            try:
-                self.renderer.handle(event)
-            except BrokenPipeError:
-                self._close_output()
-            except OSError as exc:  # stdout on a full disk: one warning, the run goes on
-                warn_unrecorded("stdout", exc)
-                self._close_output()
+            self.renderer.handle(event)
         if self.recorder is not None:
             self.recorder.handle(event)
-        if isinstance(event, HostFinished):
+        if isinstance(event, HostStarted):
+            self.started.add(event.host)
+        elif isinstance(event, HostFinished):
             self.finished.append(event.result)
 
     def stop_progress(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None
 
     def finish_output(self, results: list[HostResult]) -> None:
         """The renderer's end (grouped output, ...), unless nobody reads stdout any more."""
-        if self.output_closed:
-            return
-        try:
+        if not self.output_closed:
             self.renderer.finish(results)
             sys.stdout.flush()
-        except BrokenPipeError:
-            self._close_output()
-        except OSError as exc:
-            warn_unrecorded("stdout", exc)
-            self._close_output()
-
-    def _close_output(self) -> None:
-        """Stop writing to a stdout whose reader is gone; the hosts' commands still finish.
-
-        Like ``git log | head``, no error for the pipe; unlike a killed pdsh, no remote
-        command is cut off, and the summary, the record and the history still get every host.
-        Python's recipe: point stdout at /dev/null so later flushes cannot fail.
-        """
-        self.output_closed = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 async def _run_all(fanout: Fanout, consumers: _Consumers) -> BatchReport | None:
@@ -250,7 +232,7 @@ def _renderer(
         from bastion.render.quiet import QuietRenderer
 
         return QuietRenderer()
-    from bastion.render.inline import InlineRenderer
+    from bastion.render.inline import InlineRenderer  # OutputMode.TEXT
 
     terminal = out.isatty()  # into a pipe or a file: pdsh's `host: line`, unpadded
     return InlineRenderer(

@@ -8,17 +8,28 @@ from typing import Annotated
 
 import typer
 
+from bastion.cli.options import TextOrJson, warn_deprecated
+
 
 def history_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="The raw JSON lines.")] = False,
+    output: Annotated[
+        TextOrJson,
+        typer.Option("--output", "-o", metavar="FORMAT", help="text, or json (the raw lines)."),
+    ] = TextOrJson.TEXT,
+    as_json: Annotated[
+        bool, typer.Option("--json", hidden=True, help="Old spelling of -o json.")
+    ] = False,
 ) -> None:
     """List recent runs: when, who, exit code, hosts by status, and the command."""
     from bastion.history import history_path, read_history
     from bastion.hostset import fold
 
-    entries = read_history(limit)
     if as_json:
+        warn_deprecated("--json", "-o json")
+        output = TextOrJson.JSON
+    entries = read_history(limit)
+    if output is TextOrJson.JSON:
         for entry in entries:
             sys.stdout.write(json.dumps(entry) + "\n")
         return

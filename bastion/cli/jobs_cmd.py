@@ -9,13 +9,15 @@ from typing import Annotated
 import typer
 
 from bastion.cli.options import (
+    AcceptNewOption,
     AllOption,
+    ConnectTimeoutOption,
     ExcludeOption,
+    ForksOption,
     GroupOption,
     HostsOption,
     InventoryOption,
     SelectorOption,
-    connect_options,
     inventory_of,
     selection_from,
 )
@@ -32,29 +34,39 @@ def jobs_command(
         bool,
         typer.Option("--clean", help="Remove finished jobs' directories; running jobs stay."),
     ] = False,
+    forks: ForksOption = 64,
+    connect_timeout: ConnectTimeoutOption = None,
+    accept_new: AcceptNewOption = False,
 ) -> None:
     """List the durable jobs left on the selected hosts (`run --durable` collects its own).
 
     Exit status: 0 every host answered; 3 some host was unreachable; 2 bad usage or input.
     """
     # Imported here: a help page needs none of them.
+    from bastion.cli.fanout import prologue
     from bastion.durable import script
     from bastion.durable.listing import parse_listing
-    from bastion.executor import RunOptions, Task, run
+    from bastion.executor import Task, run
     from bastion.models import Event, Status
     from bastion.outcome import exit_code
     from bastion.render.summary import render_summary
     from bastion.render.visible import visible
-    from bastion.select import select_hosts
 
-    loaded = inventory_of(inventory)
-    targets = select_hosts(loaded, selection_from(all_hosts, group, hosts, selector, exclude))
+    start = prologue(
+        inventory_of(inventory),
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        connect_timeout=connect_timeout,
+        accept_new=accept_new,
+    )
+    assert start is not None
+    targets = start.targets
     command = script.clean_finished() if clean else script.list_jobs()
 
     def ignore(event: Event) -> None:
         pass
 
-    options = RunOptions(connect=connect_options(loaded))
+    options = start.run_options()
     started = time.monotonic()
     results = run([Task(host, command) for host in targets], options, ignore)
     width = max(len(host.name) for host in targets)

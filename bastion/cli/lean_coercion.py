@@ -13,6 +13,7 @@ AttributeError from them), that parameter falls back to typer's own coercer, nev
 
 from __future__ import annotations
 
+import math
 import re
 from enum import Enum
 from pathlib import Path
@@ -43,16 +44,23 @@ def parse_int(value: object) -> int:
 
 
 def parse_float(value: object) -> float:
-    """A command-line number, as pydantic's lax mode reads one (ASCII only)."""
+    """A command-line number, as pydantic's lax mode reads one (ASCII only), and finite:
+    ``nan``, ``inf`` and ``1e400`` are refused (pydantic's ``allow_inf_nan=False`` wording)."""
     if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    try:
-        if text.isascii():
-            return float(text)
-    except ValueError:
-        pass
-    raise LeanValueError("Input should be a valid number, unable to parse string as a number")
+        number = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            if not text.isascii():
+                raise ValueError(text)
+            number = float(text)
+        except ValueError:
+            raise LeanValueError(
+                "Input should be a valid number, unable to parse string as a number"
+            ) from None
+    if not math.isfinite(number):
+        raise LeanValueError("Input should be a finite number")
+    return number
 
 
 def parse_bool(value: object) -> bool:
@@ -116,9 +124,29 @@ _PLAIN: dict[type, Callable[[Any, Any, Any], Any]] = {
 }
 
 
+def _parser_coercer(parser: Callable[[Any], Any], info: Any) -> Callable[[Any, Any, Any], Any]:
+    """An option's own ``parser=`` (durations), then its min/max when it gives a number."""
+    low, high, clamp = info.min, info.max, bool(info.clamp)
+
+    def coerce(value: Any, param: Any, ctx: Any) -> Any:
+        parsed = parser(value)
+        if isinstance(parsed, int | float) and (low is not None or high is not None):
+            return type(parsed)(check_range(parsed, low, high, clamp))
+        return parsed
+
+    return coerce
+
+
 def leaf_coercer(annotation: Any, info: Any) -> Callable[[Any, Any, Any], Any] | None:
     """A coercer ``(value, param, ctx) -> value`` for one plain annotation, else None."""
-    if getattr(info, "parser", None) is not None or not isinstance(annotation, type):
+    parser = getattr(info, "parser", None)
+    if parser is not None:
+        return _parser_coercer(parser, info)
+    return _typed_coercer(annotation, info)
+
+
+def _typed_coercer(annotation: Any, info: Any) -> Callable[[Any, Any, Any], Any] | None:
+    if not isinstance(annotation, type):
         return None
     if annotation in _PLAIN:
         return _PLAIN[annotation]

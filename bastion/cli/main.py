@@ -1,4 +1,9 @@
-"""The ``bastion`` entry point: registers the commands and maps errors to exit codes."""
+"""The ``bastion`` program: Ctrl-C is handled from the first instant, every error is one line.
+
+This module imports nothing but the standard library at the top, so a Ctrl-C while typer and
+the commands are still being imported (the first ~0.2 s) is ``bastion: interrupted`` and exit
+130, not a traceback. The typer application lives in `bastion.cli.app`.
+"""
 
 from __future__ import annotations
 
@@ -6,167 +11,80 @@ import atexit
 import gc
 import os
 import sys
-from typing import Annotated
 
-import typer
-
-from bastion.errors import BastionError
-
-app = typer.Typer(
-    name="bastion",
-    help="Run commands on many hosts at once over SSH, from one inventory.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
-def _show_version(value: bool) -> None:
-    if value:
-        from bastion.version import version_string
+def _say(line: str, *, lines: bool = False) -> None:
+    """``bastion: <line>`` on stderr, made one line (`errors.one_line`) with a host's control
+    characters shown as `render.visible` shows them; with ``lines``, each of its lines so (a lab
+    error's log tail stays readable, and still never a terminal sequence)."""
+    from bastion.errors import one_line
+    from bastion.render.visible import visible
 
-        typer.echo(f"bastion {version_string()}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Run commands on many hosts at once over SSH, from one inventory."""
-
-
-def _run() -> None:
-    from bastion.cli.run_cmd import run_command
-
-    app.command("run", no_args_is_help=True)(run_command)
-
-
-def _copy() -> None:
-    from bastion.cli.copy_cmd import copy_command
-
-    app.command("copy", no_args_is_help=True)(copy_command)
-
-
-def _fetch() -> None:
-    from bastion.cli.copy_cmd import fetch_command
-
-    app.command("fetch", no_args_is_help=True)(fetch_command)
-
-
-def _play() -> None:
-    from bastion.cli.play_cmd import play_command
-
-    app.command("play", no_args_is_help=True)(play_command)
-
-
-def _history() -> None:
-    from bastion.cli.history_cmd import history_command
-
-    app.command("history")(history_command)
-
-
-def _audit() -> None:
-    from bastion.cli.audit_cmd import audit_command
-
-    app.command("audit")(audit_command)
-
-
-def _access() -> None:
-    from bastion.cli.access_cmd import access_app
-
-    app.add_typer(access_app, name="access")
-
-
-def _jobs() -> None:
-    from bastion.cli.jobs_cmd import jobs_command
-
-    app.command("jobs")(jobs_command)
-
-
-def _shell() -> None:
-    from bastion.cli.shell_cmd import shell_command
-
-    app.command("shell", no_args_is_help=True)(shell_command)
-
-
-def _inventory() -> None:
-    from bastion.cli.inventory_cmd import inventory_app
-
-    app.add_typer(inventory_app, name="inventory")
-
-
-def _lab() -> None:
-    from bastion.cli.lab_cmd import lab_app
-
-    app.add_typer(lab_app, name="lab")
-
-
-def _cluster() -> None:
-    from bastion.cli.cluster_cmd import cluster_app
-
-    app.add_typer(cluster_app, name="cluster")
-
-
-def _agent() -> None:
-    from bastion.cli.agent_cmd import agent_app
-
-    app.add_typer(agent_app, name="agent")
-
-
-COMMANDS = {
-    "run": _run,
-    "copy": _copy,
-    "fetch": _fetch,
-    "play": _play,
-    "history": _history,
-    "audit": _audit,
-    "access": _access,
-    "jobs": _jobs,
-    "shell": _shell,
-    "inventory": _inventory,
-    "lab": _lab,
-    "cluster": _cluster,
-    "agent": _agent,
-}
-"""Each command's registration, in the order `bastion --help` lists them."""
-
-
-def register_commands(argv: list[str]) -> None:
-    """Register the command ``argv`` names, or every command when it names none.
-
-    A command module imports what that command needs (the executor, asyncssh, the audit...),
-    so ``bastion run`` does not pay for ``bastion audit``'s imports, and ``--version`` for none.
-    """
-    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
-    if wanted in COMMANDS:
-        COMMANDS[wanted]()
-    elif wanted is not None or "--version" not in argv:
-        for register in COMMANDS.values():
-            register()
+    parts = line.splitlines() if lines else [" ".join(line.split("\n"))]
+    text = "\n".join(one_line(visible(part)) for part in parts)
+    try:
+        sys.stderr.write(f"bastion: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr is gone too: the exit code still says it
+        pass
 
 
 def main() -> None:
-    """Run the CLI; a `BastionError` becomes one line on stderr and its exit code."""
-    from bastion.cli.lean_coercion import install
-
-    install()
-    register_commands(sys.argv[1:])
+    """Run the CLI; every error becomes one ``bastion: error:`` line and its exit code."""
     try:
-        app(prog_name="bastion")
-    except BastionError as exc:
-        from bastion.render.visible import visible  # a message may quote a host's bytes
+        code = _main(sys.argv[1:])
+    except KeyboardInterrupt:  # before typer runs (imports), or while an error is printed
+        code = _interrupted()
+    sys.exit(code)
 
-        sys.stderr.write(f"bastion: error: {visible(str(exc))}\n")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("bastion: interrupted\n")
-        sys.exit(130)
+
+def _interrupted() -> int:
+    """Say how the command was stopped; its exit code (130 Ctrl-C, 143 SIGTERM)."""
+    from bastion.cli.termination import terminated_by_sigterm
+
+    if terminated_by_sigterm():
+        _say("terminated (SIGTERM)")
+        return EXIT_TERMINATED
+    _say("interrupted")
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
+    from bastion.cli import stdout_guard
+    from bastion.cli.lean_coercion import install
+    from bastion.cli.termination import sigterm_interrupts
+    from bastion.errors import BastionError, InputError
+
+    sigterm_interrupts()
+    install()
+    stdout_guard.install()
+    import typer
+
+    from bastion.cli.app import Interrupted, app, register_commands
+
+    if not argv:  # bare `bastion`: the help, and success (as git, kubectl, clush)
+        argv = ["--help"]
+    register_commands(argv)
+    try:
+        result = app(args=argv, prog_name="bastion", standalone_mode=False)
+    except BastionError as exc:  # bad input: one line; a lab or environment problem may add lines
+        _say(f"error: {exc}", lines=not isinstance(exc, InputError))
+        return exc.exit_code
+    except Interrupted:
+        return _interrupted()
+    except typer.TyperException as exc:  # click's usage errors: one line, not a box
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `bastion run` alone: its help
+            sys.stdout.write(exc.format_message().rstrip("\n") + "\n")
+            return 0
+        _say(f"error: {exc.format_message()}")
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Abort:  # end of input at a prompt
+        _say("error: aborted")
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 START_UP_GC_THRESHOLD = 100_000
@@ -190,6 +108,8 @@ def entry() -> None:
         main()
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+        code = EXIT_INTERRUPTED
     if isinstance(code, str):
         sys.stderr.write(f"{code}\n")
         code = 1

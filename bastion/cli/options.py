@@ -16,6 +16,14 @@ if TYPE_CHECKING:  # imported where used: a help page needs none of them
     from bastion.select import Selection
     from bastion.transport.base import ConnectOptions
 
+REMOTE_COMMAND_SETTINGS: dict[str, object] = {"allow_interspersed_args": False}
+"""The click context settings of every command that takes a remote command (``run``).
+
+Option parsing ends at the first word of the command, as in pdsh, clush, pssh and ssh:
+``bastion run -H node1 uname -a`` runs ``uname -a`` on node1, where interspersed parsing
+read ``-a`` as ``--all``. ``--`` still ends the options explicitly (docs/command-line.md).
+"""
+
 InventoryOption = Annotated[
     str | None,
     typer.Option(
@@ -88,12 +96,24 @@ def inventory_of(name_or_path: str | None) -> Inventory:
 
 
 class OutputMode(StrEnum):
-    INLINE = "inline"
+    """``-o/--output`` of run, copy and fetch (docs/output.md)."""
+
+    TEXT = "text"
+    """Each line as it arrives, prefixed with its host: the human default of every command."""
     GROUPED = "grouped"
     JSON = "json"
     QUIET = "quiet"
     DIFF = "diff"
     LINES = "lines"
+    INLINE = "inline"
+    """The old name of ``text``; kept for one release (`check_output_mode`)."""
+
+
+class TextOrJson(StrEnum):
+    """``-o/--output`` of the commands that print one document: text (default) or json."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 OutputOption = Annotated[
@@ -102,10 +122,28 @@ OutputOption = Annotated[
         "--output",
         "-o",
         envvar="BASTION_OUTPUT",
-        help="inline, grouped, lines (grouped, each line prefixed: -L), json, quiet, "
-        "or diff (against the majority, or --ref).",
+        metavar="FORMAT",
+        help="text (lines as they come), grouped, lines (grouped, each line prefixed: -L), "
+        "json, quiet, or diff (against the majority, or --ref).",
     ),
 ]
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """One line on stderr for a spelling that still works for one release."""
+    import sys
+
+    sys.stderr.write(f"bastion: warning: {old} is deprecated (kept for one release); use {new}\n")
+
+
+def check_output_mode(output: OutputMode) -> OutputMode:
+    """``-o inline`` still works, with its deprecation line; ``text`` is its name now."""
+    if output is OutputMode.INLINE:
+        warn_deprecated("-o inline", "-o text")
+        return OutputMode.TEXT
+    return output
+
+
 RefOption = Annotated[
     str | None,
     typer.Option(
@@ -115,6 +153,23 @@ RefOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def duration_value(value: object) -> float:
+    """The parser of every duration option: seconds from ``30``, ``30s``, ``500ms``, ``5m``,
+    ``1h`` (bastion.durations); ``nan``, ``inf`` and ``1e400`` are refused."""
+    from bastion.cli.lean_coercion import LeanValueError
+    from bastion.durations import parse_duration
+    from bastion.errors import cut
+
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise LeanValueError(
+            f"{cut(str(value), 40)!r} is not a duration: give seconds (30) or 30s, 500ms, 5m, 1h"
+        )
+    return seconds
+
+
 ForksOption = Annotated[
     int, typer.Option("--forks", "-f", envvar="BASTION_FORKS", min=1, help="Hosts at once.")
 ]
@@ -124,8 +179,11 @@ TimeoutOption = Annotated[
         "--timeout",
         "-t",
         envvar="BASTION_TIMEOUT",
+        parser=duration_value,
+        metavar="DURATION",
         min=0.001,
-        help="Seconds each host may take (run: then its remote process group is stopped).",
+        help="Time each host may take, like 30, 30s, 5m, 1h (run: then its remote process "
+        "group is stopped).",
         show_default=False,
     ),
 ]
@@ -134,8 +192,11 @@ ConnectTimeoutOption = Annotated[
     typer.Option(
         "--connect-timeout",
         envvar="BASTION_CONNECT_TIMEOUT",
+        parser=duration_value,
+        metavar="DURATION",
         min=0.001,
-        help="Seconds to connect and authenticate (default: the inventory's, else 10).",
+        help="Time to connect and authenticate, like 10 or 10s (default: the inventory's, "
+        "else 10s).",
         show_default=False,
     ),
 ]
@@ -194,7 +255,14 @@ MaxFailOption = Annotated[
     ),
 ]
 PauseOption = Annotated[
-    float, typer.Option("--pause", min=0, help="Seconds to wait between batches.")
+    float,
+    typer.Option(
+        "--pause",
+        parser=duration_value,
+        metavar="DURATION",
+        min=0,
+        help="Time to wait between batches, like 30 or 2m.",
+    ),
 ]
 CanaryOption = Annotated[
     bool,

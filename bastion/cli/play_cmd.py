@@ -19,6 +19,7 @@ from bastion.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from bastion.cli.termination import Stop
     from bastion.models import HostResult
     from bastion.playbook import PlaybookRun, PlayRecap
     from bastion.playbook.record import PlayRecorder
@@ -106,11 +107,9 @@ def play_command(
     Exit status: 0 all ok; 1 a step failed; 2 bad input (file:line); 3 unreachable; 130 Ctrl-C.
     """
     # Imported here, so `bastion --help` does not pay for the engine (tests/test_startup.py).
-    from datetime import UTC, datetime
 
-    from bastion.cli.options import connect_options, inventory_of
-    from bastion.executor import RunOptions
-    from bastion.limits import fit_forks_to_file_limit
+    from bastion.cli.fanout import prologue
+    from bastion.cli.options import inventory_of
     from bastion.playbook import (
         PlaybookRun,
         PlayOptions,
@@ -121,19 +120,23 @@ def play_command(
     from bastion.playbook.record import PlayRecorder
     from bastion.render.base import wants_color
     from bastion.render.play import PlayJsonRenderer, PlayTextRenderer
-    from bastion.runrecord import RunContext
 
     extra = parse_extra_vars(extra_vars or [])
     book = load_playbook(playbook, extra)
     loaded = inventory_of(inventory)
     selection = parse_where(limit, source="--limit", line=None) if limit else None
-    fit = fit_forks_to_file_limit(forks, len(loaded.hosts), per_host=3 if out_dir else 1)
+    start = prologue(
+        loaded,
+        None,  # the playbook chooses: fitted for every inventory host
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+    )
+    assert start is not None
     options = PlayOptions(
-        run=RunOptions(
-            forks=fit.forks,
-            transport=transport,
-            connect=connect_options(loaded, connect_timeout, retries, accept_new),
-        ),
+        run=start.run_options(transport=transport),
         check=check,
         tags=_names(tags),
         skip_tags=_names(skip_tags),
@@ -142,21 +145,19 @@ def play_command(
     )
     color = wants_color(sys.stdout)
     described = _describe(playbook, check, limit, tags, skip_tags, start_at, extra)
-    context = RunContext(
-        command=described,
-        selection=limit or "(the playbook's hosts)",
-        inventory_path=str(loaded.path),
-        inventory_digest=loaded.digest,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        options={
+    context = start.context(
+        described,
+        {
             "check": check,
             "forks": forks,
+            "forks_fitted": start.forks,
             "transport": transport,
             "extra_vars": sorted(extra),
             "tags": sorted(_names(tags)),
             "skip_tags": sorted(_names(skip_tags)),
             "start_at": start_at,
         },
+        selection=limit or "(the playbook's hosts)",
     )
     recorder = PlayRecorder(out_dir, context) if out_dir is not None else None
     # The live step board first: the renderer then writes through it (stdout above the board).
@@ -206,15 +207,40 @@ def execute_play(
     """Run the prepared play, finish every output and the history entry; the exit code.
 
     Shared by `bastion play` and `bastion cluster`. Ctrl-C (130) and SIGTERM (143) stop the
-    remote commands and still print the recap and record the run.
+    remote commands and still print the recap and record the run; the hosts not done are
+    ``interrupted``. A closed stdout (``| head``) stops nothing: the recap goes to stderr.
     """
-    from bastion.cli.termination import run_stoppable
+    from bastion.cli import stdout_guard
+    from bastion.cli.termination import records_first, run_stoppable
+
+    stdout_guard.install()
+    _, stop = run_stoppable(run.execute())
+    with records_first():
+        return _conclude_play(run, renderer, json_recap, recorder, context, stop)
+
+
+def _conclude_play(
+    run: PlaybookRun,
+    renderer: PlayTextRenderer | PlayJsonRenderer,
+    json_recap: TextIO | None,
+    recorder: PlayRecorder | None,
+    context: RunContext,
+    stop: Stop,
+) -> int:
+    """The recap (hosts not done: interrupted), the record and the history; the exit code."""
+    from bastion.cli import stdout_guard
     from bastion.history import record_run
 
-    _, stop = run_stoppable(run.execute())
     recap = run.recap()
+    if stop.interrupted:
+        for tally in recap.hosts:
+            tally.interrupt()
     code = stop.exit_code if stop.interrupted else recap.exit_code
     renderer.finish(recap)
+    if stdout_guard.closed_early():
+        sys.stderr.write("bastion: stdout was closed early; the recap has every host\n")
+        if json_recap is None:
+            json_recap = sys.stderr
     if json_recap is not None:  # -o json: the objects on stdout, the recap for people on stderr
         json_recap.write(_text_recap(recap))
     if stop.interrupted:
@@ -263,7 +289,12 @@ def _text_recap(recap: PlayRecap) -> str:
 def _host_results(recap: PlayRecap) -> list[HostResult]:
     from bastion.models import HostResult, Status
 
-    status = {"ok": Status.OK, "failed": Status.FAILED, "unreachable": Status.UNREACHABLE}
+    status = {
+        "ok": Status.OK,
+        "failed": Status.FAILED,
+        "unreachable": Status.UNREACHABLE,
+        "interrupted": Status.INTERRUPTED,
+    }
     return [
         HostResult(host=t.host, address=t.address, status=status[t.status], error=t.reason)
         for t in recap.hosts

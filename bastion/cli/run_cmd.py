@@ -35,7 +35,7 @@ from bastion.cli.options import (
     SelectorOption,
     TimeoutOption,
     batch_plan,
-    connect_options,
+    check_output_mode,
     inventory_of,
     selection_from,
 )
@@ -53,7 +53,8 @@ def run_command(
     command: Annotated[
         list[str] | None,
         typer.Argument(
-            help="The command to run on every host (quote it, or put it after --); "
+            help="The command to run on every host: every word after the options, unchanged "
+            "(options end at its first word, as with ssh; -- works too); "
             "with --script, the script's arguments.",
             show_default=False,
         ),
@@ -64,7 +65,7 @@ def run_command(
     hosts: HostsOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
-    output: OutputOption = OutputMode.INLINE,
+    output: OutputOption = OutputMode.TEXT,
     lines: LinesOption = False,
     no_prefix: NoPrefixOption = False,
     raw: RawOption = False,
@@ -117,6 +118,15 @@ def run_command(
     canary: CanaryOption = False,
     out_dir: OutDirOption = None,
     retry_failed: RetryFailedOption = None,
+    maxrc: Annotated[
+        bool,
+        typer.Option(
+            "--maxrc",
+            "-S",
+            help="Exit with the largest exit status of the remote commands (255 for a host "
+            "without one), as pdsh -S and clush -S.",
+        ),
+    ] = False,
     persist: Annotated[
         str | None,
         typer.Option(
@@ -142,15 +152,17 @@ def run_command(
 
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
+    With -S, the largest remote exit status instead (docs/exit-codes.md).
     """
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
-    from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
+    from bastion.cli.driver import Fanout, check_ref, drive
+    from bastion.cli.fanout import prologue
     from bastion.command import with_sudo
-    from bastion.executor import RunOptions, command_work
-    from bastion.limits import fit_forks_to_file_limit
+    from bastion.executor import command_work
     from bastion.render.base import Display
 
+    output = check_output_mode(output)
     if lines:
         output = OutputMode.LINES
     words = command or []
@@ -165,12 +177,19 @@ def run_command(
             raise UsageError("the command is empty", source="COMMAND")
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
-    chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+    start = prologue(
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude),
+        forks=forks,
+        per_host=3 if out_dir else 1,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        accept_new=accept_new,
+        retry_failed=retry_failed,
     )
-    if chosen is None:
+    if start is None:
         return
-    targets, selection = chosen
+    targets = start.targets
     reference = check_ref(output, ref, targets)
     stdin: bytes | None = body
     if body is not None:
@@ -187,12 +206,7 @@ def run_command(
         )
     remote = with_sudo(text) if sudo else text
     agent = socket_for(persist, no_agent, durable, transport)
-    fit = fit_forks_to_file_limit(forks, len(targets), per_host=3 if out_dir else 1)
-    shortfall = fit.shortfall_message()
-    if shortfall:
-        sys.stderr.write(f"bastion: warning: {shortfall}\n")
-    options = RunOptions(
-        forks=fit.forks,
+    options = start.run_options(
         # Every mode keeps only the start: json and grouped print each host's whole output from
         # the renderer's spool (bastion/spool.py), -o diff hashes it as it streams, the rest
         # stream it.
@@ -201,21 +215,19 @@ def run_command(
         stdin=stdin,
         durable=durable,
         transport=transport,
-        connect=connect_options(loaded, connect_timeout, retries, accept_new),
         agent=agent,
     )
-    context = run_context(
+    context = start.context(
         label,
-        selection,
-        loaded,
         {
             "forks": forks,
-            "forks_fitted": fit.forks,
+            "forks_fitted": start.forks,
             "timeout": timeout,
             "sudo": sudo,
             "retries": retries,
             "durable": durable,
             "transport": transport,
+            "maxrc": maxrc,
             **extra,
         },
     )
@@ -229,7 +241,8 @@ def run_command(
             ref=reference,
             out_dir=out_dir,
             batches=plan,
-            notes=(fit.summary_note(),) if shortfall else (),
+            notes=start.notes,
+            worst_exit=maxrc,
             display=Display(raw=raw, prefix=not no_prefix),
         )
     )

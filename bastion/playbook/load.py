@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bastion.document_file import read_document
+from bastion.errors import cut
 from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, load_document, plain
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import text_line
@@ -81,6 +82,10 @@ def load_playbook(path: str | Path, extra_vars: Mapping[str, object] | None = No
     )
 
 
+RESERVED_VARS = frozenset({"host", "hosts", "inventory_hosts", "playbook_dir", "result"})
+"""Names bastion itself gives templates: refused in ``vars:`` and in ``-e`` alike."""
+
+
 def parse_extra_vars(items: Sequence[str]) -> dict[str, object]:
     """``-e k=v`` (a string) and ``-e @file.yaml`` (a mapping), later ones winning."""
     found: dict[str, object] = {}
@@ -90,8 +95,11 @@ def parse_extra_vars(items: Sequence[str]) -> dict[str, object]:
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not key.strip().isidentifier():
-            raise PlaybookError(f"expected NAME=VALUE or @FILE, got {item!r}", source="-e")
+            raise PlaybookError(f"expected NAME=VALUE or @FILE, got {cut(item, 80)!r}", source="-e")
         found[key.strip()] = value
+    for key in found:
+        if key in RESERVED_VARS:
+            raise PlaybookError(f"variable name {key!r} is reserved", source="-e")
     return found
 
 
@@ -222,7 +230,7 @@ class _Loader(ActionReader):
                 raise PlaybookError(
                     f"variable name {key!r} is not an identifier", source=path, line=item.key_line
                 )
-            if key in ("host", "hosts", "inventory_hosts", "playbook_dir", "result"):
+            if key in RESERVED_VARS:
                 raise PlaybookError(
                     f"variable name {key!r} is reserved", source=path, line=item.key_line
                 )

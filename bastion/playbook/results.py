@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bastion.outcome import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from bastion.outcome import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
 
 
 class StepStatus(StrEnum):
@@ -106,6 +106,8 @@ class HostTally:
     stopped_at: str | None = None
     """The step that stopped this host (failed or unreachable), if any."""
     reason: str | None = None
+    interrupted: bool = False
+    """Ctrl-C or SIGTERM stopped the play before this host was done with it."""
 
     def add(self, result: HostStepResult) -> None:
         if result.ignored:
@@ -123,14 +125,19 @@ class HostTally:
         if self.stopped_at is None:
             self.stopped_at, self.reason = step, reason
 
+    def interrupt(self) -> None:
+        """The play was stopped (Ctrl-C, SIGTERM): a host not already failed is interrupted."""
+        self.interrupted = self.status == "ok"
+
     @property
     def status(self) -> str:
-        """``unreachable``, ``failed`` (also a host stopped before the end), or ``ok``."""
+        """``unreachable``, ``failed`` (also a host stopped before the end), ``interrupted``,
+        or ``ok``."""
         if self.counts["unreachable"]:
             return "unreachable"
         if self.counts["failed"] or self.stopped_at is not None:
             return "failed"
-        return "ok"
+        return "interrupted" if self.interrupted else "ok"
 
 
 @dataclass(slots=True)
@@ -147,8 +154,11 @@ class PlayRecap:
 
     @property
     def exit_code(self) -> int:
-        """As ``run``'s: 3 if a host was unreachable, else 1 if a step failed, else 0."""
+        """As ``run``'s: 130 if interrupted, 3 if a host was unreachable, else 1 if a step
+        failed, else 0."""
         statuses = {tally.status for tally in self.hosts}
+        if "interrupted" in statuses:
+            return EXIT_INTERRUPTED
         if "unreachable" in statuses:
             return EXIT_UNREACHABLE
         if "failed" in statuses:

@@ -155,6 +155,8 @@ def render_recap(recap: PlayRecap, *, color: bool = False, columns: int | None =
                 row = f"  {' ' * width}  {stopped}"
             else:
                 row += f"  {stopped}"
+        elif tally.interrupted:
+            row += "  (interrupted)"
         lines.append(paint(row, code, color))
     plural = "" if len(recap.hosts) == 1 else "s"
     head = f"bastion: play: {len(recap.hosts)} host{plural} in {recap.elapsed_s:.2f}s: "

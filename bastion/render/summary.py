@@ -18,8 +18,16 @@ from bastion.outcome import first_error_line
 from bastion.render.base import GREEN, RED, YELLOW, paint
 from bastion.render.visible import visible
 
-STATUS_ORDER = (Status.OK, Status.FAILED, Status.TIMEOUT, Status.UNREACHABLE, Status.SKIPPED)
+STATUS_ORDER = (
+    Status.OK,
+    Status.FAILED,
+    Status.TIMEOUT,
+    Status.UNREACHABLE,
+    Status.SKIPPED,
+    Status.INTERRUPTED,
+)
 STATUS_COLOR = {
+    Status.INTERRUPTED: YELLOW,
     Status.OK: GREEN,
     Status.FAILED: RED,
     Status.TIMEOUT: YELLOW,
