@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,42 @@ class Cli:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def lab_address(node: int) -> str:
+    """The address of the integration lab's node ``node``: its own as root, else 127.0.0.1."""
+    return f"{LAB_SUBNET}.{node}" if is_root() else "127.0.0.1"
+
+
+def lab_hostname(node: str) -> str:
+    """What ``hostname`` prints on a lab node: its name as root, this host's in user mode."""
+    return node if is_root() else socket.gethostname()
+
+
+def user_mode_terminal_problem() -> str | None:
+    """Why a user-mode lab node cannot give a session a terminal on this host, or None.
+
+    sshd hands a session's pty to the tty group (OpenSSH's pty_setowner) and ends the session
+    when that chown fails ("chown(/dev/pts/0, 1000, 5) failed"). A non-root sshd cannot chown,
+    so it only works where devpts already gives new ptys that group (mount option gid=5, as
+    on a standard Debian host).
+    """
+    if is_root():
+        return None
+    try:
+        tty_gid = grp.getgrnam("tty").gr_gid
+    except KeyError:
+        return None  # no tty group: sshd keeps the user's own group
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "/dev/pts" and fields[2] == "devpts":
+            if f"gid={tty_gid}" in fields[3].split(","):
+                return None
+            return (
+                "a user-mode sshd cannot open terminals here: /dev/pts is mounted without "
+                f"gid={tty_gid} (tty), and only root may chown a pty to that group"
+            )
+    return None
 
 
 def cli_env(tmp: Path, lab_dir: Path) -> dict[str, str]:
