@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -51,6 +53,22 @@ class Cli:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def lab_nodes(cli: Cli) -> dict[str, tuple[str, int]]:
+    """Each node of ``cli``'s lab: (address, port), from the lab's state file."""
+    state = json.loads((Path(cli.env["BASTION_LAB_DIR"]) / "state.json").read_text())
+    return {node["name"]: (node["address"], node["port"]) for node in state["nodes"]}
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """How known_hosts names a server: ``address``, or ``[address]:port`` off port 22."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def lab_login() -> str:
+    """The user the lab's inventory logs in as: root, or in user mode the current user."""
+    return "root" if is_root() else pwd.getpwuid(os.geteuid()).pw_name
 
 
 def lab_address(node: int) -> str:
