@@ -8,7 +8,7 @@ must be reachable from a checkout under /tmp), once as a freshly created non-roo
 (`bst-lab-newcomer`, the user-mode lab). Run as a non-root user, the second runs as that user.
 
 `make demo` honours BASTION_LAB_SUBNET (the command typed stays the same), so the root lab
-uses 127.$BASTION_TEST_NET.5 and never meets a user's lab on 127.0.1; a lab already recorded
+uses 127.$BASTION_TEST_NET.11 and never meets a user's lab on 127.0.1; a lab already recorded
 in the default state directory is someone's: the test then skips rather than touch it.
 """
 
@@ -36,7 +36,7 @@ from tests.test_readme import shell_blocks
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
 NEWCOMER_USER = "bst-lab-newcomer"
-SUBNET = f"127.{TEST_NET}.5"
+SUBNET = f"127.{TEST_NET}.11"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"
 """A normal user's PATH (Debian's /etc/profile): no sbin, where sshd lives."""
