@@ -22,14 +22,12 @@ import pytest
 
 from bastion.errors import UsageError
 from bastion.lab.manager import down, up
+from bastion.lab.nodes import filesystem_of, upper_layer_problem
 from tests.conftest import TEST_NET
 from tests.lab_accounts import ensure_user, remove_user
 from tests.test_lab import processes_mentioning, running, ssh
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the root-mode lab needs root"),
-]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the root-mode lab needs root")
 
 SUBNET = f"127.{TEST_NET}.10"
 HOME_USER = "bst-lab-home"
@@ -88,6 +86,8 @@ def state_home(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@pytest.mark.lab
+@needs_root
 def test_the_lab_starts_wherever_its_state_is_and_nodes_keep_their_own_files(
     state_home: Path, home_user: Path
 ) -> None:
@@ -118,6 +118,8 @@ def test_the_lab_starts_wherever_its_state_is_and_nodes_keep_their_own_files(
     assert not running(orphan)
 
 
+@pytest.mark.lab
+@needs_root
 def test_the_stand_ins_directory_may_be_under_tmp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,6 +144,8 @@ def test_the_stand_ins_directory_may_be_under_tmp(
     assert processes_mentioning(lab_dir) == []
 
 
+@pytest.mark.lab
+@needs_root
 def test_a_missing_stand_ins_directory_is_refused_before_anything_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,3 +156,30 @@ def test_a_missing_stand_ins_directory_is_refused_before_anything_starts(
         assert processes_mentioning(tmp_path) == []
     finally:
         down(tmp_path / "lab")
+
+
+MOUNTINFO = """\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:25 / /tmp rw,nosuid shared:5 - tmpfs tmpfs rw
+41 22 0:40 / /var/lib/docker/overlay2/x/merged rw - overlay overlay rw,lowerdir=/a
+50 22 0:51 / /home rw - nfs4 server:/home rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("lab_dir", "fstype", "refused"),
+    [
+        ("/root/.local/state/bastion/lab", "ext4", False),
+        ("/tmp/lab", "tmpfs", False),
+        ("/var/lib/docker/overlay2/x/merged/root/lab", "overlay", True),
+        ("/home/ann/.local/state/bastion/lab", "nfs4", True),
+    ],
+)
+def test_a_lab_dir_overlayfs_cannot_use_is_named_before_anything_starts(
+    lab_dir: str, fstype: str, refused: bool
+) -> None:
+    assert filesystem_of(Path(lab_dir), MOUNTINFO) == fstype
+    problem = upper_layer_problem(Path(lab_dir), MOUNTINFO)
+    assert (problem is not None) is refused
+    if problem:
+        assert f"{lab_dir} is on {fstype}" in problem and "BASTION_LAB_DIR" in problem

@@ -38,6 +38,7 @@ from bastion.lab.nodes import (
     node_layout,
     prepare_node_dir,
     remove_node_dir,
+    upper_layer_problem,
 )
 from bastion.lab.state import LabMode, LabState, NodeRecord, load_state, remove_state, save_state
 from bastion.lab.tools import LabPrograms, find_lab_programs
@@ -332,6 +333,8 @@ def _prepare_nodes(
         _check_strict_modes_path(directory)
     if mode is LabMode.ROOT and names:
         _check_path_prefix_exists()
+        if problem := upper_layer_problem(directory):
+            raise LabError(problem)
     planned: list[NodeRecord] = []
     taken = {r.port for r in kept.values()}
     for name in names:
