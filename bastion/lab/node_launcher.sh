@@ -2,12 +2,14 @@
 # The lab's namespace launcher: turns the fresh UTS and mount namespaces `unshare` gave it into
 # a root-mode lab node, then becomes the node's sshd (bastion/lab/sshd.py, docs/lab.md).
 #
-#   node_launcher.sh NODE_DIR NAME CONFIG SSHD MOUNT PATH_PREFIX [OVERLAID_DIR ...]
+#   node_launcher.sh NODE_DIR NAME CONFIG SSHD MOUNT PATH_PREFIX [DIR UPPER WORK]...
 #
-# PATH_PREFIX is "" without BASTION_LAB_PATH_PREFIX. `unshare` does not fork and this script
-# ends in exec, so the pid `bastion lab up` records is the sshd itself. Paths arrive as
-# arguments, never spliced into the script; the lab checks they are plain (no ",", ":" or
-# space, which overlay options and /proc/PID/cmdline would split on).
+# PATH_PREFIX is "" without BASTION_LAB_PATH_PREFIX. Each overlaid DIR (/etc, /root, /home)
+# comes with the names of its UPPER and WORK layers inside NODE_DIR (etc.upper, etc.work).
+# `unshare` does not fork and this script ends in exec, so the pid `bastion lab up` records
+# is the sshd itself. Paths arrive as arguments, never spliced into the script; the lab checks
+# they are plain (no ",", ":" or space, which overlay options and /proc/PID/cmdline would
+# split on).
 set -eu
 node_dir=$1 name=$2 config=$3 sshd=$4 mount=$5 prefix=$6
 shift 6
@@ -25,11 +27,11 @@ fi
 
 echo "$name" >/proc/sys/kernel/hostname
 
-# A private copy-on-write copy of each overlaid directory (/etc, /root, /home): the host's
-# directory is the lower layer, the node's changes go to NODE_DIR/<dir>.upper.
-for dir in "$@"; do
-    layer=$layers/${dir#/}
-    "$mount" -t overlay overlay -o "lowerdir=$dir,upperdir=$layer.upper,workdir=$layer.work" "$dir"
+# A private copy-on-write copy of each overlaid directory: the host's directory is the lower
+# layer, the node's changes go to its upper layer in NODE_DIR.
+while [ $# -gt 0 ]; do  # (overlaid dir, upper layer, work dir): layers named in NODE_DIR
+    "$mount" -t overlay overlay -o "lowerdir=$1,upperdir=$layers/$2,workdir=$layers/$3" "$1"
+    shift 3
 done
 
 # A fresh /tmp, as after a reboot.

@@ -9,6 +9,7 @@ import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +30,7 @@ NODE_ENVIRONMENT = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 LAUNCHER_NAME = "node_launcher.sh"
 
 
+@cache
 def namespace_launcher() -> str:
     """The text of the root-mode node launcher (POSIX sh, passed to ``sh -c``)."""
     return resources.files("bastion.lab").joinpath(LAUNCHER_NAME).read_text(encoding="utf-8")
@@ -136,8 +138,9 @@ def start_sshd(layout: NodeLayout, programs: LabPrograms) -> int:
             programs.sshd,
             programs.mount,
             paths.lab_path_prefix() or "",
-            *overlaid_dirs(),
         ]
+        for overlaid in overlaid_dirs():
+            command += [overlaid, layout.upper(overlaid).name, layout.work(overlaid).name]
         # sshd's privilege-separated children chroot there; it is shared with the host.
         Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
     else:
