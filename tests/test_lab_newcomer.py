@@ -129,15 +129,18 @@ def root_newcomer() -> Iterator[Newcomer]:
     if os.geteuid() != 0:
         pytest.skip("the root-mode lab needs root")
     parent = Path(tempfile.mkdtemp(prefix="bst-lab-newcomer-", dir="/tmp"))
-    newcomer = Newcomer(pwd.getpwuid(0), clone_head(parent))
-    refuse_to_touch_a_users_lab(newcomer)
+    newcomer = Newcomer(pwd.getpwuid(0), parent / "bastion")
     had_lab_dir = newcomer.lab_dir.exists()
     try:
-        yield newcomer
+        refuse_to_touch_a_users_lab(newcomer)
+        clone_head(parent)
+        try:
+            yield newcomer
+        finally:
+            _bring_down(newcomer)
+            if not had_lab_dir:  # only its keys are left: they were this test's
+                shutil.rmtree(newcomer.lab_dir, ignore_errors=True)
     finally:
-        _bring_down(newcomer)
-        if not had_lab_dir:  # only its keys are left: they were this test's
-            shutil.rmtree(newcomer.lab_dir, ignore_errors=True)
         shutil.rmtree(parent, ignore_errors=True)
 
 
@@ -148,13 +151,13 @@ def user_newcomer() -> Iterator[Newcomer]:
     account = fresh_user(NEWCOMER_USER) if created else pwd.getpwuid(os.geteuid())
     parent = Path(tempfile.mkdtemp(prefix="bst-lab-newcomer-", dir="/tmp"))
     try:
-        clone = clone_head(parent)
+        newcomer = Newcomer(account, parent / "bastion")
+        refuse_to_touch_a_users_lab(newcomer)
+        clone_head(parent)
         if created:
             subprocess.run(
                 ["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(parent)], check=True
             )
-        newcomer = Newcomer(account, clone)
-        refuse_to_touch_a_users_lab(newcomer)
         try:
             yield newcomer
         finally:
@@ -216,3 +219,14 @@ def test_the_readme_first_command_in_a_fresh_clone_as_a_new_user(
     assert_demo_ran_on_three_nodes(demo, [socket.gethostname()] * 3)
     state = json.loads((user_newcomer.lab_dir / "state.json").read_text())
     assert state["mode"] == "user"
+
+
+def test_a_lab_recorded_in_the_default_state_directory_is_left_alone(tmp_path: Path) -> None:
+    someone = pwd.struct_passwd(("ann", "x", 4242, 4242, "", str(tmp_path), "/bin/sh"))
+    newcomer = Newcomer(someone, tmp_path / "clone")
+    assert newcomer.lab_dir == tmp_path / ".local" / "state" / "bastion" / "lab"
+    newcomer.lab_dir.mkdir(parents=True)
+    (newcomer.lab_dir / "state.json").write_text("{}")
+    with pytest.raises(pytest.skip.Exception, match="not touching someone's lab"):
+        refuse_to_touch_a_users_lab(newcomer)
+    assert not newcomer.clone.exists()
