@@ -87,8 +87,12 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeLab]:
     root = Path(tempfile.mkdtemp(prefix="bastion-kube-standins-", dir="/var/tmp"))
     (root / "bin").mkdir()
     (root / "state").mkdir()
+    # A copy beside bin/, not links into the checkout: a checkout under /tmp is not in the
+    # nodes' /tmp.
+    standins = root / STANDINS.name
+    shutil.copy2(STANDINS, standins)
     for tool in TOOLS:
-        (root / "bin" / tool).symlink_to(STANDINS)
+        (root / "bin" / tool).symlink_to(standins)
     tmp = tmp_path_factory.mktemp("kube")
     cli = Cli(cli_env(tmp, tmp / "lab"), cwd=tmp)
     cli.env["BASTION_LAB_PATH_PREFIX"] = str(root / "bin")

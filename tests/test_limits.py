@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bastion.limits import RESERVED_DESCRIPTORS, descriptors_needed
-from tests.conftest import REPO, Cli
+from tests.conftest import REPO, Cli, lab_hostname
 
 FIT = """
 import json, resource, sys
@@ -100,7 +100,8 @@ def test_run_under_a_low_hard_limit_still_reaches_every_host(lab: Cli, tmp_path:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert sorted(done.stdout.splitlines()) == ["node1: node1", "node2: node2", "node3: node3"]
+    nodes = ("node1", "node2", "node3")
+    assert sorted(done.stdout.splitlines()) == [f"{n}: {lab_hostname(n)}" for n in nodes]
     assert (
         f"bastion: warning: the open-files limit (ulimit -Hn) is {limit}, too low for 3 hosts "
         "at once; running 1 at a time" in done.stderr

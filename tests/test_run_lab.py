@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASTION, LAB_SUBNET, Cli, is_root
+from tests.conftest import BASTION, LAB_SUBNET, Cli, is_root, lab_address
 
 pytestmark = pytest.mark.lab
 
-ADDRESSES = {f"node{n}": f"{LAB_SUBNET}.{n}" for n in (1, 2, 3)}
+ADDRESSES = {f"node{n}": lab_address(n) for n in (1, 2, 3)}
 
 
 def json_lines(text: str) -> list[dict[str, object]]:

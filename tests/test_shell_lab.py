@@ -14,7 +14,7 @@ import pytest
 
 from bastion.models import Host
 from bastion.shell import ssh_argv
-from tests.conftest import REPO, Cli, is_root
+from tests.conftest import REPO, Cli, is_root, user_mode_terminal_problem
 
 pytestmark = [
     pytest.mark.lab,
@@ -67,6 +67,8 @@ class Terminal:
 
 @pytest.fixture
 def terminal(lab: Cli, tmp_path: Path) -> Iterator[Terminal]:
+    if reason := user_mode_terminal_problem():
+        pytest.skip(reason)
     env = dict(lab.env, TERM="xterm", LANG="C.UTF-8", SHELL="/bin/sh")
     term = Terminal(tmp_path / "tmux.sock", env)
     try:

@@ -38,6 +38,7 @@ from bastion.lab.nodes import (
     node_layout,
     prepare_node_dir,
     remove_node_dir,
+    upper_layer_problem,
 )
 from bastion.lab.state import LabMode, LabState, NodeRecord, load_state, remove_state, save_state
 from bastion.lab.tools import LabPrograms, find_lab_programs
@@ -330,6 +331,10 @@ def _prepare_nodes(
     """
     if mode is LabMode.USER and names:
         _check_strict_modes_path(directory)
+    if mode is LabMode.ROOT and names:
+        _check_path_prefix_exists()
+        if problem := upper_layer_problem(directory):
+            raise LabError(problem)
     planned: list[NodeRecord] = []
     taken = {r.port for r in kept.values()}
     for name in names:
@@ -474,6 +479,13 @@ def _check_strict_modes_path(lab_dir: Path) -> None:
             )
         if directory == home:
             return
+
+
+def _check_path_prefix_exists() -> None:
+    """A root-mode node binds the path prefix into itself, so it must be a directory now."""
+    prefix = paths.lab_path_prefix()
+    if prefix is not None and not Path(prefix).is_dir():
+        raise UsageError(f"no such directory: {prefix}", source=paths.PATH_PREFIX_ENV)
 
 
 @contextmanager

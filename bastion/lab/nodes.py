@@ -80,6 +80,46 @@ def overlaid_dirs() -> tuple[str, ...]:
     return tuple(d for d in OVERLAID_DIRS if Path(d).is_dir())
 
 
+# overlayfs refuses these as the filesystem of an upper layer (an overlay on an overlay is
+# what a container's root usually is; network filesystems lack the xattrs and whiteouts).
+_NO_UPPER_FILESYSTEMS = frozenset({"overlay", "nfs", "nfs4", "cifs", "smb3", "9p"})
+
+
+def filesystem_of(directory: Path, mountinfo: str) -> str | None:
+    """The filesystem type of the mount holding ``directory``, per ``/proc/self/mountinfo``.
+
+    The deepest mount point above it wins; None when none is listed.
+    """
+    best: tuple[int, str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        mount_point = Path(fields[4].replace("\\040", " "))
+        fstype = line.split(" - ", 1)[1].split()[0]
+        if directory == mount_point or mount_point in directory.parents:
+            depth = len(mount_point.parts)
+            if best is None or depth >= best[0]:
+                best = (depth, fstype)
+    return best[1] if best else None
+
+
+def upper_layer_problem(lab_dir: Path, mountinfo: str | None = None) -> str | None:
+    """Why the nodes' overlay layers cannot live in ``lab_dir``'s filesystem, or None."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+        except OSError:
+            return None
+    fstype = filesystem_of(lab_dir, mountinfo)
+    if fstype not in _NO_UPPER_FILESYSTEMS:
+        return None
+    return (
+        f"the lab directory {lab_dir} is on {fstype}, which overlayfs cannot use for the nodes' "
+        "copy-on-write layers; set BASTION_LAB_DIR to a directory on a local disk or a tmpfs"
+    )
+
+
 def prepare_node_dir(
     layout: NodeLayout, mode: LabMode, *, address: str, host_key: Path, client_public_key: str
 ) -> None:

@@ -2,7 +2,7 @@
 
 A pid alone proves nothing (pids are reused), so a node's sshd is recognised by its command
 line naming the node's own sshd_config, and, in root mode, everything else the node runs by
-living in the mount namespace whose overlays use the node's directory.
+living in the mount namespace that has the node's directory as a mount point.
 """
 
 from __future__ import annotations
@@ -104,8 +104,9 @@ def namespace_members(
 ) -> dict[Path, set[int]]:
     """The processes living in each root-mode node's mount namespace, by node directory.
 
-    A namespace belongs to a node when its overlay mounts have their upper layer in the node's
-    directory. This also finds what a session left behind (`nohup cmd &`) after its sshd died.
+    A namespace belongs to a node when the node's directory is one of its mount points (the
+    launcher binds it back over its own path). This also finds what a session left behind
+    (`nohup cmd &`) after its sshd died.
     """
     own = _own_mount_namespace()
     by_namespace: dict[str, list[int]] = {}
@@ -114,7 +115,7 @@ def namespace_members(
             by_namespace.setdefault(info.mount_namespace, []).append(info.pid)
     members: dict[Path, set[int]] = {directory: set() for directory in node_dirs}
     for pids in by_namespace.values():
-        for directory in _overlay_upper_parents(pids) & members.keys():
+        for directory in _mount_points(pids) & members.keys():
             members[directory].update(pids)
     return members
 
@@ -198,23 +199,20 @@ def _own_mount_namespace() -> str | None:
         return None
 
 
-def _overlay_upper_parents(pids: list[int]) -> set[Path]:
-    """The directories holding the upper layers of the overlays that ``pids``' namespace has.
+def _mount_points(pids: list[int]) -> set[Path]:
+    """The mount points of the mount namespace that ``pids`` share.
 
-    A lab node's overlays are ``<node dir>/etc.upper`` and so on, so a node's namespace yields
-    its node directory (among others when the host itself runs on an overlay).
+    A root-mode node's launcher binds the node directory back over its own path
+    (node_launcher.sh), so a node's namespace has its node directory among them. (Its overlays
+    name their layers through /proc/self/fd, so their options do not say whose they are.)
     """
     for pid in pids:
         try:
             mountinfo = (PROC / str(pid) / "mountinfo").read_text()
         except OSError:
             continue  # exited meanwhile: ask another member of the same namespace
-        parents: set[Path] = set()
-        for line in mountinfo.splitlines():
-            # "... - overlay overlay rw,lowerdir=/etc,upperdir=/lab/nodes/node1/etc.upper,..."
-            _, _, tail = line.partition(" - overlay ")
-            for option in tail.split(","):
-                if option.startswith("upperdir="):
-                    parents.add(Path(option.removeprefix("upperdir=")).parent)
-        return parents
+        # "267 263 254:0 /root/lab/nodes/node1 /root/lab/nodes/node1 rw,relatime - ext4 ..."
+        # (the lab's paths are plain: no space or octal escape to undo)
+        rows = (line.split() for line in mountinfo.splitlines())
+        return {Path(fields[4]) for fields in rows if len(fields) > 4}
     return set()

@@ -9,6 +9,8 @@ import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from bastion.errors import LabError
@@ -23,28 +25,16 @@ from bastion.private_files import open_private
 # to keep the config path whole in /proc/PID/cmdline, which is how a node is recognised.
 NODE_ENVIRONMENT = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
-# Runs inside the node's fresh UTS and mount namespaces (unshare does not fork, and this script
-# ends in exec, so the pid `up` records is the sshd itself). Paths arrive as arguments, never
-# spliced into the script.
-NAMESPACE_LAUNCHER = r"""
-set -eu
-node_dir=$1 name=$2 config=$3 sshd=$4 mount=$5
-shift 5
-# Keep a handle on the real node directory: the mounts below may hide its path
-# (a lab under /tmp, /root or /home), and sshd needs its config, key and pid file there.
-exec 3<"$node_dir"
-echo "$name" >/proc/sys/kernel/hostname
-while [ $# -gt 0 ]; do  # (overlaid dir, upper layer, work dir) triples
-    "$mount" -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$1"
-    shift 3
-done
-"$mount" -t tmpfs -o mode=1777,nosuid,nodev,size=512m tmpfs /tmp
-mkdir -p "$node_dir"
-"$mount" --no-canonicalize --bind /proc/self/fd/3 "$node_dir"
-exec 3<&-
-echo "$name" >/etc/hostname
-exec "$sshd" -D -e -f "$config"
-"""
+# The root-mode launcher (node_launcher.sh, shipped beside this module) runs inside the node's
+# fresh UTS and mount namespaces; see that file for what it mounts and why.
+LAUNCHER_NAME = "node_launcher.sh"
+
+
+@cache
+def namespace_launcher() -> str:
+    """The text of the root-mode node launcher (POSIX sh, passed to ``sh -c``)."""
+    return resources.files("bastion.lab").joinpath(LAUNCHER_NAME).read_text(encoding="utf-8")
+
 
 # Banner wait: a node normally answers in well under a second; 200 nodes starting at once on
 # 2 cores need more, hence a per-node allowance on top of the base.
@@ -140,16 +130,17 @@ def start_sshd(layout: NodeLayout, programs: LabPrograms) -> int:
             "--",
             "/bin/sh",
             "-c",
-            NAMESPACE_LAUNCHER,
+            namespace_launcher(),
             "bastion-lab-node",
             str(layout.directory),
             layout.name,
             str(layout.config),
             programs.sshd,
             programs.mount,
+            paths.lab_path_prefix() or "",
         ]
         for overlaid in overlaid_dirs():
-            command += [overlaid, str(layout.upper(overlaid)), str(layout.work(overlaid))]
+            command += [overlaid, layout.upper(overlaid).name, layout.work(overlaid).name]
         # sshd's privilege-separated children chroot there; it is shared with the host.
         Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
     else:
