@@ -22,7 +22,7 @@ from bastion.hostset import expand, fold, is_glob, match
 from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
 from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, compose
 from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
-from bastion.selector import LABEL_RULE, is_label_text, parse_selector
+from bastion.selector import label_key_problem, label_value_problem, parse_selector
 
 INVENTORY_ENV = "BASTION_INVENTORY"
 DEFAULT_INVENTORY = "inventory.yaml"
@@ -437,20 +437,24 @@ class _Builder:
     def _labels(self, entry: Entry | None) -> Mapping[str, str]:
         labels: dict[str, str] = {}
         for key, label in self._entries(entry, "labels").items():
-            if not is_label_text(key):
-                raise self._error(f"label key {key!r} must be {LABEL_RULE}", label.key_line)
+            if problem := label_key_problem(key):
+                raise self._error(
+                    f"label key {key!r}: {problem} (as in Kubernetes)", label.key_line
+                )
             value = label.value
-            if not isinstance(value, Scalar) or value.value is None:
+            if not isinstance(value, Scalar):
                 raise self._error(
                     f"label {key!r} must have a text or number value, got {_describe(value)}",
                     value.line,
                 )
-            if not is_label_text(value.text):
+            # `key:` and `key: ""` are the empty value, as in Kubernetes' node-role labels.
+            text = "" if value.value is None else value.text
+            if problem := label_value_problem(text):
                 raise self._error(
-                    f"label {key!r} has value {value.text!r}, which must be {LABEL_RULE}",
+                    f"label {key!r} has value {text!r}, which {problem} (as in Kubernetes)",
                     value.line,
                 )
-            labels[key] = value.text
+            labels[key] = text
         return MappingProxyType(labels)
 
     def _vars(self, entry: Entry | None) -> Mapping[str, object]:
