@@ -65,6 +65,8 @@ class Inventory:
     """The top-level ``vars:``; each host's own vars are in `Host.vars`."""
     digest: str
     """SHA-256 of the file's bytes, so a run record can name the exact inventory used."""
+    missing: str | None = None
+    """Why there is no inventory (none given, none found): only ad-hoc ``-H`` hosts work."""
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -72,6 +74,27 @@ def load_inventory(path: Path) -> Inventory:
     data = _read(path)
     root = compose(path, data, InventoryError)
     return _Builder(path).build(root, hashlib.sha256(data).hexdigest())
+
+
+def open_inventory(name_or_path: str | None, *, cwd: Path | None = None) -> Inventory:
+    """The inventory ``-i`` names; with none given, in $BASTION_INVENTORY or in ./inventory.yaml,
+    an empty one whose `Inventory.missing` says so, for ad-hoc hosts (``-H user@host``)."""
+    base = cwd if cwd is not None else Path()
+    if name_or_path is None and not os.environ.get(INVENTORY_ENV):
+        default = base / DEFAULT_INVENTORY
+        if not default.is_file():
+            return Inventory(
+                path=default,
+                hosts=MappingProxyType({}),
+                groups=MappingProxyType({}),
+                vars=MappingProxyType({}),
+                digest="",
+                missing=(
+                    f"no inventory (looked for {default}): give -i PATH or NAME, "
+                    f"set ${INVENTORY_ENV}, or name hosts with -H [user@]host[:port]"
+                ),
+            )
+    return load_inventory(resolve_inventory_path(name_or_path, cwd=cwd))
 
 
 def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None) -> Path:

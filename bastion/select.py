@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from bastion.adhoc import ad_hoc_hosts, looks_ad_hoc
 from bastion.errors import SelectionError
 from bastion.hostset import fold, is_glob, match, split_patterns
 from bastion.inventory import Inventory
@@ -46,11 +47,16 @@ class Selection:
 
 
 def select_hosts(inventory: Inventory, selection: Selection) -> list[Host]:
-    """The selected hosts, in inventory order; raises `SelectionError` if none or unknown."""
+    """The selected hosts, in inventory order, then ad-hoc hosts in the order given.
+
+    Raises `SelectionError` if none is selected or a name is unknown.
+    """
     if selection.is_empty():
         raise SelectionError(
             "no hosts chosen: give --all, -g GROUP, -H PATTERN or -l SELECTOR "
             f"(inventory has {fold(inventory.hosts)})"
+            if inventory.missing is None
+            else inventory.missing
         )
     hosts = _targets(inventory, selection)
     if selection.selector is not None:
@@ -63,6 +69,9 @@ def select_hosts(inventory: Inventory, selection: Selection) -> list[Host]:
 def _targets(inventory: Inventory, selection: Selection) -> list[Host]:
     """The union of --all, -g and -H, before -l and -x."""
     only_selector = not (selection.all or selection.groups or selection.hosts)
+    if (selection.all or only_selector or selection.groups) and inventory.missing is not None:
+        option = "--all" if selection.all else "-g" if selection.groups else "-l"
+        raise SelectionError(inventory.missing, source=option)
     if selection.all or only_selector:
         return list(inventory.hosts.values())
     chosen: set[str] = set()
@@ -72,15 +81,20 @@ def _targets(inventory: Inventory, selection: Selection) -> list[Host]:
             raise SelectionError("empty group name", source="-g")
         for name in names:
             chosen.update(_group(inventory, name.removeprefix("@"), "-g"))
+    outside: dict[str, Host] = {}
     for text in selection.hosts:
-        chosen.update(_resolve(inventory, text, "-H"))
-    if not chosen:
+        names, extra = _resolve(inventory, text, "-H")
+        chosen.update(names)
+        for host in extra:
+            outside.setdefault(host.name, host)
+    if not chosen and not outside:
         # A -H name or glob that matches nothing has already failed: only empty groups get here.
         raise SelectionError(
             f"the chosen groups have no hosts ({selection.describe()})",
             source="-g" if selection.groups else "-H",
         )
-    return [host for name, host in inventory.hosts.items() if name in chosen]
+    known = [host for name, host in inventory.hosts.items() if name in chosen]
+    return known + [host for name, host in outside.items() if name not in inventory.hosts]
 
 
 def _filter(hosts: list[Host], text: str) -> list[Host]:
@@ -96,7 +110,9 @@ def _filter(hosts: list[Host], text: str) -> list[Host]:
 def _exclude(inventory: Inventory, hosts: list[Host], patterns: tuple[str, ...]) -> list[Host]:
     excluded: set[str] = set()
     for text in patterns:
-        excluded.update(_resolve(inventory, text, "-x"))
+        names, extra = _resolve(inventory, text, "-x")
+        excluded.update(names)
+        excluded.update(host.name for host in extra)
     kept = [host for host in hosts if host.name not in excluded]
     if not kept:
         raise SelectionError(
@@ -107,13 +123,19 @@ def _exclude(inventory: Inventory, hosts: list[Host], patterns: tuple[str, ...])
     return kept
 
 
-def _resolve(inventory: Inventory, text: str, option: str) -> list[str]:
-    """Host names for a -H or -x pattern list: names, globs, ranges and ``@group``."""
+def _resolve(inventory: Inventory, text: str, option: str) -> tuple[list[str], list[Host]]:
+    """Inventory names and ad-hoc hosts for a -H or -x pattern list.
+
+    Names, globs, ranges and ``@group`` select inventory hosts; an item that matches none and
+    reads as an outside host (``user@host``, ``host:port``, a dotted name or an address; any
+    item when there is no inventory) is an ad-hoc host, as pdsh and clush take ``-w``.
+    """
     items = split_patterns(text)
     if not items:
         raise SelectionError("empty host pattern", source=option)
     names = list(inventory.hosts)
     found: list[str] = []
+    outside: list[str] = []
     for item in items:
         if item.startswith("@"):
             found += _group(inventory, item[1:], option)
@@ -122,10 +144,19 @@ def _resolve(inventory: Inventory, text: str, option: str) -> list[str]:
             matched = match(item, names)
         except SelectionError as exc:
             raise SelectionError(exc.message, source=option) from None
+        if matched.unmatched and not matched.names and _is_outside(inventory, item):
+            outside.append(item)
+            continue
         if matched.unmatched:
-            raise SelectionError(_unknown_hosts(matched.unmatched, names), source=option)
+            raise SelectionError(
+                _unknown_hosts(matched.unmatched, names, hint=option == "-H"), source=option
+            )
         found += matched.names
-    return found
+    return found, ad_hoc_hosts(outside, source=option)
+
+
+def _is_outside(inventory: Inventory, item: str) -> bool:
+    return not is_glob(item) and (inventory.missing is not None or looks_ad_hoc(item))
 
 
 def _group(inventory: Inventory, name: str, option: str) -> tuple[str, ...]:
@@ -136,7 +167,7 @@ def _group(inventory: Inventory, name: str, option: str) -> tuple[str, ...]:
     return members
 
 
-def _unknown_hosts(unmatched: list[str], names: list[str]) -> str:
+def _unknown_hosts(unmatched: list[str], names: list[str], *, hint: bool = False) -> str:
     plain = [term for term in unmatched if not is_glob(term)]
     if len(plain) == 1:
         what = f"unknown host {plain[0]!r}"
@@ -144,4 +175,9 @@ def _unknown_hosts(unmatched: list[str], names: list[str]) -> str:
         what = f"unknown hosts {fold(plain)}"
     else:
         what = f"pattern {unmatched[0]!r} matches no host"
-    return f"{what} (inventory has {fold(names)})"
+    outside = (
+        "; a host outside it is written user@host, host:port or host.domain"
+        if hint and plain
+        else ""
+    )
+    return f"{what} (inventory has {fold(names)}{outside})"

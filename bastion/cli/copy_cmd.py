@@ -18,6 +18,7 @@ from bastion.cli.options import (
     ExcludeOption,
     ForksOption,
     GroupOption,
+    HostFileOption,
     HostsOption,
     InventoryOption,
     MaxFailOption,
@@ -53,6 +54,7 @@ def copy_command(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     recursive: RecursiveOption = False,
@@ -125,7 +127,7 @@ def copy_command(
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files), retry_failed
     )
     if chosen is None:
         return
@@ -191,6 +193,7 @@ def fetch_command(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     recursive: RecursiveOption = False,
@@ -236,7 +239,7 @@ def fetch_command(
         raise UsageError(f"{local} is not a directory", source="LOCALDIR")
     loaded = inventory_of(inventory)
     chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files), retry_failed
     )
     if chosen is None:
         return

@@ -12,6 +12,7 @@ from bastion.cli.options import (
     AllOption,
     ExcludeOption,
     GroupOption,
+    HostFileOption,
     HostsOption,
     InventoryOption,
     SelectorOption,
@@ -35,6 +36,7 @@ def list_hosts(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per host.")] = False,
@@ -44,7 +46,11 @@ def list_hosts(
 
     parent = ctx.parent.obj if ctx.parent is not None else None
     loaded = inventory_of(inventory or (parent if isinstance(parent, str) else None))
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
+    selection = selection_from(all_hosts, group, hosts, selector, exclude, host_files)
+    if loaded.missing is not None and selection.is_empty():
+        from bastion.errors import InventoryError
+
+        raise InventoryError(loaded.missing)
     chosen = (
         list(loaded.hosts.values()) if selection.is_empty() else select_hosts(loaded, selection)
     )

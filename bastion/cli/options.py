@@ -37,7 +37,19 @@ HostsOption = Annotated[
     typer.Option(
         "--hosts",
         "-H",
-        help="Select hosts: names, globs, ranges like node[1-3], commas (repeatable).",
+        "-w",
+        help="Select hosts: names, globs, ranges like node[1-3], commas; hosts outside the "
+        "inventory as [user@]host[:port]; ^FILE or - for a host list (repeatable).",
+        show_default=False,
+    ),
+]
+HostFileOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--hostfile",
+        "-h",
+        help="Read hosts from FILE, one [user@]host[:port] per line, # comments; - for "
+        "stdin (as pssh -h; repeatable).",
         show_default=False,
     ),
 ]
@@ -67,24 +79,49 @@ def selection_from(
     hosts: list[str] | None,
     selector: str | None,
     exclude: list[str] | None,
+    host_files: list[str] | None = None,
 ) -> Selection:
-    """The selection the options describe."""
+    """The selection the options describe; host lists (``-h FILE``, ``-H ^FILE``, ``-H -``)
+    are read here, one ``-H`` item per line."""
     from bastion.select import Selection
 
+    items: list[str] = []
+    for text in hosts or ():
+        if text == "-" or text.startswith("^"):
+            items += _host_list(text.removeprefix("^"))
+        else:
+            items.append(text)
+    for name in host_files or ():
+        items += _host_list(name)
     return Selection(
         all=all_hosts,
         groups=tuple(groups or ()),
-        hosts=tuple(hosts or ()),
+        hosts=tuple(items),
         selector=selector,
         exclude=tuple(exclude or ()),
     )
 
 
-def inventory_of(name_or_path: str | None) -> Inventory:
-    """Load the inventory an ``-i`` option names."""
-    from bastion.inventory import load_inventory, resolve_inventory_path
+def _host_list(name: str) -> list[str]:
+    """The hosts of a host-list file, or of standard input for ``-``."""
+    import sys
 
-    return load_inventory(resolve_inventory_path(name_or_path))
+    from bastion.adhoc import MAX_HOST_LIST_BYTES, host_list_items, read_host_list
+
+    if name != "-":
+        return read_host_list(Path(name).expanduser())
+    text = sys.stdin.read(MAX_HOST_LIST_BYTES + 1)
+    if len(text) > MAX_HOST_LIST_BYTES:
+        raise UsageError(f"the host list on stdin is larger than {MAX_HOST_LIST_BYTES} bytes")
+    return host_list_items(text, source="stdin")
+
+
+def inventory_of(name_or_path: str | None) -> Inventory:
+    """Load the inventory an ``-i`` option names (an empty one when none is given or found,
+    so that ad-hoc ``-H user@host`` hosts work without any inventory file)."""
+    from bastion.inventory import open_inventory
+
+    return open_inventory(name_or_path)
 
 
 class OutputMode(StrEnum):

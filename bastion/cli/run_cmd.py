@@ -19,6 +19,7 @@ from bastion.cli.options import (
     ExcludeOption,
     ForksOption,
     GroupOption,
+    HostFileOption,
     HostsOption,
     InventoryOption,
     MaxFailOption,
@@ -59,6 +60,7 @@ def run_command(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     output: OutputOption = OutputMode.INLINE,
@@ -157,7 +159,7 @@ def run_command(
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude), retry_failed
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files), retry_failed
     )
     if chosen is None:
         return
