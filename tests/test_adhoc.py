@@ -70,7 +70,7 @@ def test_host_list_lines_comments_and_errors() -> None:
     assert host_list_items(text, source="hosts.txt") == ["web1", "root@web2:2222", "web[3-4]"]
     with pytest.raises(SelectionError, match=r"^hosts.txt:2: bad host 'web1:x'"):
         host_list_items("ok\nweb1:x\n", source="hosts.txt")
-    with pytest.raises(SelectionError, match="hosts.txt:1: one host per line"):
+    with pytest.raises(SelectionError, match=r"hosts\.txt:1: one host per line"):
         host_list_items("web1 web2\n", source="hosts.txt")
 
 
