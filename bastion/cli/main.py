@@ -65,6 +65,12 @@ def _play() -> None:
     app.command("play", no_args_is_help=True)(play_command)
 
 
+def _facts() -> None:
+    from bastion.cli.facts_cmd import facts_command
+
+    app.command("facts")(facts_command)
+
+
 def _history() -> None:
     from bastion.cli.history_cmd import history_command
 
@@ -124,6 +130,7 @@ COMMANDS = {
     "copy": _copy,
     "fetch": _fetch,
     "play": _play,
+    "facts": _facts,
     "history": _history,
     "audit": _audit,
     "access": _access,
