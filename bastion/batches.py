@@ -125,6 +125,7 @@ async def run_in_batches(
     plan: BatchPlan,
     run_batch: RunBatch,
     on_start: BatchStarts | None = None,
+    on_pause: Callable[[float], None] | None = None,
 ) -> tuple[list[HostResult], BatchReport]:
     """Run ``run_batch`` on each batch in turn; hosts never started come back ``skipped``."""
     batches = plan.split(hosts)
@@ -138,6 +139,8 @@ async def run_in_batches(
             results += [_skipped(host, stopped) for host in batch]
             continue
         if number > 1 and plan.pause_s > 0:
+            if on_pause is not None:  # the live progress counts the pause down
+                on_pause(plan.pause_s)
             await asyncio.sleep(plan.pause_s)
         if on_start is not None:
             on_start(number, len(batches), batch)

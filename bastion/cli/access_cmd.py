@@ -134,6 +134,8 @@ def apply_command(
     ]
     if not tasks:
         raise typer.Exit(code)
+    from bastion.render.visible import visible
+
     results = run(tasks, RunOptions(forks=forks, connect=connect), lambda event: None)
     for result in results:
         written = [
@@ -141,31 +143,33 @@ def apply_command(
         ]
         failed = [line[9:] for line in result.stdout.splitlines() if line.startswith("@@failed ")]
         for item in written:
-            sys.stdout.write(f"{result.host}: written {item}\n")
+            sys.stdout.write(visible(f"{result.host}: written {item}") + "\n")
         for item in failed:
-            sys.stdout.write(f"{result.host}: FAILED {item} (nothing replaced)\n")
+            sys.stdout.write(visible(f"{result.host}: FAILED {item} (nothing replaced)") + "\n")
         if not result.succeeded or failed:
             reason = result.error or result.stderr.strip()[-200:] or "write failed"
-            sys.stderr.write(f"bastion: {result.host}: {reason}\n")
+            sys.stderr.write(visible(f"bastion: {result.host}: {reason}") + "\n")
             code = max(code, EXIT_SOME_FAILED) if code != EXIT_NOT_REACHED else code
     raise typer.Exit(code)
 
 
 def _print_plan(plan: HostPlan, check: bool) -> None:
+    from bastion.render.visible import visible
+
     out = sys.stdout
     for note in plan.notes:
-        out.write(f"{plan.host}: note: {note}\n")
+        out.write(visible(f"{plan.host}: note: {note}") + "\n")
     if plan.refused:
-        out.write(f"{plan.host}: REFUSED: {plan.refused}\n")
+        out.write(visible(f"{plan.host}: REFUSED: {plan.refused}") + "\n")
     changed = [f for f in plan.files if f.changes]
     if not changed and not plan.refused:
-        out.write(f"{plan.host}: no change\n")
+        out.write(visible(f"{plan.host}: no change") + "\n")
     for file_plan in changed:
-        out.write(f"{plan.host}: {file_plan.account} {file_plan.path}\n")
+        out.write(visible(f"{plan.host}: {file_plan.account} {file_plan.path}") + "\n")
         for change in file_plan.changes:
-            out.write(f"  {change.sign} {_describe(change)}\n")
+            out.write(visible(f"  {change.sign} {_describe(change)}") + "\n")
     if changed and check:
-        out.write(f"{plan.host}: --check: nothing written\n")
+        out.write(visible(f"{plan.host}: --check: nothing written") + "\n")
 
 
 def _describe(change: Change) -> str:

@@ -257,5 +257,7 @@ def _play(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"bastion: error: {message}", err=True)
+    from bastion.render.visible import visible  # the message may quote a node's output
+
+    typer.echo(f"bastion: error: {visible(message)}", err=True)
     raise typer.Exit(code)

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult
 from bastion.outcome import exit_code
-from bastion.render.base import Renderer, wants_color
+from bastion.render.base import Display, Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
 from bastion.select import Selection, select_hosts
@@ -49,14 +49,14 @@ def resolve_targets(
 
 
 def check_ref(output: OutputMode, ref: str | None, targets: list[Host]) -> str | None:
-    """The reference host of ``-o diff`` (the first target by default); refused otherwise."""
+    """The reference host of ``-o diff`` (None: the majority's output); refused otherwise."""
     if output is not OutputMode.DIFF:
         if ref is not None:
             raise UsageError("--ref is only used with -o diff", source="--ref")
         return None
     names = [host.name for host in targets]
     if ref is None:
-        return names[0]
+        return None
     if ref not in names:
         raise UsageError(
             f"reference host {ref!r} is not among the selected hosts ({fold(names)})",
@@ -93,6 +93,8 @@ class Fanout:
     batches: BatchPlan | None = None
     notes: tuple[str, ...] = ()
     """Lines for the end of the summary (e.g. fewer hosts at once than asked)."""
+    display: Display = field(default_factory=Display)
+    """``--raw`` and ``-N``."""
 
 
 def drive(fanout: Fanout) -> int:
@@ -136,7 +138,7 @@ class _Consumers:
 
             self.progress = LiveProgress(len(fanout.targets))
             self.progress.start()  # before the renderer, so it writes through rich's proxy
-        self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref)
+        self.renderer = _renderer(fanout.output, fanout.targets, fanout.ref, fanout.display)
         self.recorder = (
             OutDirRecorder(fanout.out_dir, fanout.context) if fanout.out_dir is not None else None
         )
@@ -189,11 +191,13 @@ async def _run_all(fanout: Fanout, consumers: _Consumers) -> BatchReport | None:
     if fanout.batches is None:
         await execute_work(fanout.targets, fanout.options, emit, fanout.work)
         return None
+    progress = consumers.progress
     results, report = await run_in_batches(
         fanout.targets,
         fanout.batches,
         lambda batch: execute_work(batch, fanout.options, emit, fanout.work),
         _announce_batch,
+        on_pause=progress.pausing if progress is not None else None,
     )
     ran = {r.host for r in consumers.finished}
     for result in results:
@@ -207,25 +211,43 @@ def _announce_batch(number: int, total: int, hosts: Sequence[Host]) -> None:
     sys.stderr.flush()
 
 
-def _renderer(output: OutputMode, targets: list[Host], ref: str | None) -> Renderer:
+def _renderer(
+    output: OutputMode, targets: list[Host], ref: str | None, display: Display
+) -> Renderer:
     out, err = sys.stdout, sys.stderr
     if output is OutputMode.JSON:
         from bastion.render.jsonl import JsonLinesRenderer
 
         return JsonLinesRenderer(out)
-    if output is OutputMode.GROUPED:
+    if output in (OutputMode.GROUPED, OutputMode.LINES):
         from bastion.render.grouped import GroupedRenderer
 
-        return GroupedRenderer(out, err, color=wants_color(out))
+        return GroupedRenderer(
+            out,
+            err,
+            color=wants_color(out),
+            lines=output is OutputMode.LINES,
+            prefix=display.prefix,
+            raw=display.raw,
+        )
     if output is OutputMode.DIFF:
         from bastion.render.diff import DiffRenderer
 
-        return DiffRenderer(out, err, ref or targets[0].name, color=wants_color(out))
+        return DiffRenderer(out, err, ref, color=wants_color(out), raw=display.raw)
     if output is OutputMode.QUIET:
         from bastion.render.quiet import QuietRenderer
 
         return QuietRenderer()
     from bastion.render.inline import InlineRenderer
 
-    width = max(len(host.name) for host in targets)
-    return InlineRenderer(out, err, width, color=wants_color(out))
+    terminal = out.isatty()  # into a pipe or a file: pdsh's `host: line`, unpadded
+    return InlineRenderer(
+        out,
+        err,
+        max(len(host.name) for host in targets) if terminal else 0,
+        color=wants_color(out),
+        hosts=[host.name for host in targets],
+        align_streams=terminal and err.isatty(),
+        prefix=display.prefix,
+        raw=display.raw,
+    )

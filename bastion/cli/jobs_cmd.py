@@ -44,6 +44,7 @@ def jobs_command(
     from bastion.models import Event, Status
     from bastion.outcome import exit_code
     from bastion.render.summary import render_summary
+    from bastion.render.visible import visible
     from bastion.select import select_hosts
 
     loaded = inventory_of(inventory)
@@ -62,13 +63,15 @@ def jobs_command(
             continue
         if clean:
             for job in result.stdout.split():
-                typer.echo(f"{result.host:<{width}}  removed  {job}")
+                typer.echo(visible(f"{result.host:<{width}}  removed  {job}"))
             continue
         for entry in parse_listing(result.stdout):
             state = "running" if entry.running else f"done rc={entry.exit_status}"
             typer.echo(
-                f"{result.host:<{width}}  {entry.job}  {state}  {entry.started_at or '-'}  "
-                f"{entry.command}"
+                visible(  # the job files are the node's: shown, never interpreted
+                    f"{result.host:<{width}}  {entry.job}  {state}  {entry.started_at or '-'}  "
+                    f"{entry.command}"
+                )
             )
     sys.stderr.write(render_summary(results, time.monotonic() - started))
     raise typer.Exit(exit_code(results))

@@ -167,7 +167,9 @@ def main() -> None:
     try:
         app(prog_name="bastion")
     except BastionError as exc:
-        sys.stderr.write(f"bastion: error: {exc}\n")
+        from bastion.render.visible import visible  # a message may quote a host's bytes
+
+        sys.stderr.write(f"bastion: error: {visible(str(exc))}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("bastion: interrupted\n")

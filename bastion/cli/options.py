@@ -130,6 +130,7 @@ class OutputMode(StrEnum):
     JSON = "json"
     QUIET = "quiet"
     DIFF = "diff"
+    LINES = "lines"
 
 
 OutputOption = Annotated[
@@ -138,7 +139,8 @@ OutputOption = Annotated[
         "--output",
         "-o",
         envvar="BASTION_OUTPUT",
-        help="inline, grouped, json, quiet, or diff (against --ref).",
+        help="inline, grouped, lines (grouped, each line prefixed: -L), json, quiet, "
+        "or diff (against the majority, or --ref).",
     ),
 ]
 RefOption = Annotated[
@@ -146,7 +148,7 @@ RefOption = Annotated[
     typer.Option(
         "--ref",
         help="With -o diff: the host every other host's output is compared with "
-        "(default: the first selected).",
+        "(default: the output most hosts printed).",
         show_default=False,
     ),
 ]
@@ -287,3 +289,26 @@ def retry_selection(selection: Selection, record: Path) -> Selection | None:
     if not names:
         return None
     return Selection(hosts=(fold(names),), selector=selection.selector, exclude=selection.exclude)
+
+
+LinesOption = Annotated[
+    bool,
+    typer.Option(
+        "--lines", "-L", help="Gathered line mode (like clush -bL): the same as -o lines."
+    ),
+]
+NoPrefixOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-prefix", "-N", help="Output without host prefixes or group headers (pdsh -N)."
+    ),
+]
+RawOption = Annotated[
+    bool,
+    typer.Option(
+        "--raw",
+        envvar="BASTION_RAW",
+        help="Pass hosts' control characters (escape sequences, \\r) to the terminal "
+        "as they came, instead of showing them like cat -v.",
+    ),
+]

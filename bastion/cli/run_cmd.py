@@ -22,11 +22,14 @@ from bastion.cli.options import (
     HostFileOption,
     HostsOption,
     InventoryOption,
+    LinesOption,
     MaxFailOption,
+    NoPrefixOption,
     OutDirOption,
     OutputMode,
     OutputOption,
     PauseOption,
+    RawOption,
     RefOption,
     RetriesOption,
     RetryFailedOption,
@@ -64,6 +67,9 @@ def run_command(
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
     output: OutputOption = OutputMode.INLINE,
+    lines: LinesOption = False,
+    no_prefix: NoPrefixOption = False,
+    raw: RawOption = False,
     ref: RefOption = None,
     forks: ForksOption = 64,
     timeout: TimeoutOption = None,
@@ -145,7 +151,10 @@ def run_command(
     from bastion.command import with_sudo
     from bastion.executor import RunOptions, command_work
     from bastion.limits import fit_forks_to_file_limit
+    from bastion.render.base import Display
 
+    if lines:
+        output = OutputMode.LINES
     words = command or []
     if script is not None:
         body: bytes | None = _read_script(script)
@@ -222,6 +231,7 @@ def run_command(
             out_dir=out_dir,
             batches=plan,
             notes=(fit.summary_note(),) if shortfall else (),
+            display=Display(raw=raw, prefix=not no_prefix),
         )
     )
     raise typer.Exit(code)

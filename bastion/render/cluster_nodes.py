@@ -1,4 +1,8 @@
-"""`bastion cluster status` in the terminal: nodes, roles, Ready, versions, capacity."""
+"""`bastion cluster status` in the terminal: nodes, roles, Ready, versions, capacity.
+
+Every cell comes from the cluster's API (a node can name itself anything): shown through
+`visible`, and never read as rich markup.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import io
 from collections.abc import Sequence
 
 from bastion.cluster.nodes import CAPACITY_KEYS, NodeStatus
+from bastion.render.visible import visible
 
 
 def render_nodes(
@@ -14,6 +19,7 @@ def render_nodes(
     """The node table and a one-line verdict, as text (ANSI colours only when ``color``)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(
@@ -30,18 +36,20 @@ def render_nodes(
     for key in CAPACITY_KEYS:
         table.add_column(key.upper(), justify="right", no_wrap=True)
     for node in nodes:
-        ready = "[green]Ready[/]" if node.ready else "[red]NotReady[/]"
-        table.add_row(
+        ready = Text("Ready", "green") if node.ready else Text("NotReady", "red")
+        cells = (
             node.name,
             ",".join(node.roles) or "<none>",
-            ready,
             node.version,
             node.internal_ip,
             *(node.capacity.get(key, "-") for key in CAPACITY_KEYS),
         )
+        shown = [Text(visible(str(cell))) for cell in cells]
+        table.add_row(*shown[:2], ready, *shown[2:])
     console.print(table)
     ready_count = sum(node.ready for node in nodes)
     console.print(
-        f"{ready_count}/{len(nodes)} nodes Ready (control plane {control_plane})", markup=False
+        visible(f"{ready_count}/{len(nodes)} nodes Ready (control plane {control_plane})"),
+        markup=False,
     )
     return buffer.getvalue()

@@ -1,4 +1,10 @@
-"""``-o grouped``: each distinct output once, under the folded set of hosts that printed it."""
+"""``-o grouped``: each distinct output once, under the folded set of hosts that printed it.
+
+Like ``clush -b`` (``dshbak -c``). With ``lines`` (``-L``, like ``clush -bL``) there is no
+header block: each line of a distinct output is prefixed with its folded hosts,
+``node[1,3]: line``. Without ``prefix`` (``-N``, like ``clush -bN``) the outputs follow each
+other with no header at all. A host's text is shown through `visible` unless ``raw``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import TextIO
 from bastion.gather import group_by_output
 from bastion.models import Event, HostFinished, HostOutput, HostResult, Stream
 from bastion.render.base import CYAN, RED, paint
+from bastion.render.visible import split_lines, visible_pieces
 from bastion.spool import SpoolSet
 
 RULE = "-" * 15
@@ -18,11 +25,22 @@ class GroupedRenderer:
     """Prints nothing while hosts run, then stdout groups on stdout and stderr groups on stderr."""
 
     def __init__(
-        self, out: TextIO, err: TextIO, *, color: bool = False, spools: SpoolSet | None = None
+        self,
+        out: TextIO,
+        err: TextIO,
+        *,
+        color: bool = False,
+        spools: SpoolSet | None = None,
+        lines: bool = False,
+        prefix: bool = True,
+        raw: bool = False,
     ) -> None:
         self._out = out
         self._err = err
         self._color = color
+        self._lines = lines
+        self._prefix = prefix
+        self._raw = raw
         self._spools = spools if spools is not None else SpoolSet(hashed=True)
 
     def handle(self, event: Event) -> None:
@@ -50,7 +68,13 @@ class GroupedRenderer:
         for group in group_by_output(results, key_of):
             if not group.text.startswith("0:"):  # the key: length, then the digest
                 pieces = self._pieces(by_host[group.hosts[0]], stream)
-                self._write_block(target, f"{group.folded}{suffix}", len(group.hosts), pieces, code)
+                if not self._raw:
+                    pieces = visible_pieces(pieces)
+                header = f"{group.folded}{suffix}"
+                if self._lines and self._prefix:
+                    self._write_lines(target, header, pieces, code)
+                else:
+                    self._write_block(target, header, len(group.hosts), pieces, code)
 
     def _key(self, result: HostResult, stream: Stream) -> str:
         """Equal for hosts whose whole output on ``stream`` is equal: length and SHA-256."""
@@ -69,8 +93,9 @@ class GroupedRenderer:
     def _write_block(
         self, stream: TextIO, header: str, count: int, pieces: Iterable[str], code: str
     ) -> None:
-        title = paint(f"{header} ({count})", code, self._color)
-        stream.write(f"{RULE}\n{title}\n{RULE}\n")
+        if self._prefix:
+            title = paint(f"{header} ({count})", code, self._color)
+            stream.write(f"{RULE}\n{title}\n{RULE}\n")
         last = ""
         for piece in pieces:
             if piece:
@@ -78,4 +103,10 @@ class GroupedRenderer:
                 last = piece
         if not last.endswith("\n"):
             stream.write("\n")
+        stream.flush()
+
+    def _write_lines(self, stream: TextIO, header: str, pieces: Iterable[str], code: str) -> None:
+        lead = paint(f"{header}:", code, self._color) + " "
+        for line in split_lines(pieces):
+            stream.write(f"{lead}{line}\n")
         stream.flush()

@@ -2,7 +2,8 @@
 
 Hosts with the same status and reason share one line under their folded names
 (``changed  node[1-3]``). A failed host's output follows its line; ``-v`` streams every
-host's output as it arrives. Every text reaching here is already masked by the engine.
+host's output as it arrives. Every text reaching here is already masked by the engine; every
+text from a host is shown through `visible` (the JSON objects keep the exact text).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bastion.playbook.results import (
     StepStatus,
 )
 from bastion.render.base import BOLD, CYAN, DIM, GREEN, RED, YELLOW, paint
+from bastion.render.visible import visible
 
 STATUS_ORDER = (
     StepStatus.OK,
@@ -66,12 +68,12 @@ class PlayTextRenderer:
             self._write(f"{paint(title, BOLD, self._color)}  [{hosts}]")
         elif isinstance(event, StepOutput):
             if self._verbose:
-                for line in event.text.splitlines():
+                for line in _lines(event.text):
                     self._write(paint(f"    {event.host} | ", DIM, self._color) + line)
         elif isinstance(event, StepFinished):
             self._write_results(event.results)
         elif isinstance(event, Notice):
-            self._write(paint(f"  {event.text}", DIM, self._color))
+            self._write(paint(f"  {visible(event.text)}", DIM, self._color))
         self._out.flush()
 
     def _write_results(self, results: tuple[HostStepResult, ...]) -> None:
@@ -85,7 +87,7 @@ class PlayTextRenderer:
                 label = _label_of(status, ignored).ljust(width)
                 line = f"  {paint(label, STATUS_COLOR[status], self._color)}  {fold(hosts)}"
                 if detail:
-                    line += f": {detail}"
+                    line += f": {visible(detail)}"
                 self._write(line)
         if self._verbose:
             return
@@ -94,8 +96,8 @@ class PlayTextRenderer:
                 self._write_output(result)
 
     def _write_output(self, result: HostStepResult) -> None:
-        lines = [(line, "") for line in result.stdout.splitlines()]
-        lines += [(line, "err") for line in result.stderr.splitlines()]
+        lines = [(line, "") for line in _lines(result.stdout)]
+        lines += [(line, "err") for line in _lines(result.stderr)]
         shown = lines[-FAILED_OUTPUT_LINES:]
         if len(lines) > len(shown):
             self._write(f"    {result.host} | ... {len(lines) - len(shown)} earlier lines")
@@ -110,6 +112,12 @@ class PlayTextRenderer:
 
     def _write(self, line: str) -> None:
         self._out.write(line + "\n")
+
+
+def _lines(text: str) -> list[str]:
+    """A host's text as visible lines: split at line feeds only (``\\r`` is shown, not a break)."""
+    shown = visible(text)
+    return shown[:-1].split("\n") if shown.endswith("\n") else shown.split("\n") if shown else []
 
 
 def _label(result: HostStepResult) -> str:

@@ -1,7 +1,13 @@
-"""The closing summary on stderr: counts, then each status with its folded hosts and reason."""
+"""The closing summary on stderr: counts, then each status with its folded hosts and reason.
+
+Hosts fold onto one line when their reasons differ only by the host's own address or host-key
+fingerprint (``connection refused by <address>:22`` for a whole rack). Reasons are shown
+through `visible`: a host's stderr line cannot repaint the summary.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -10,6 +16,7 @@ from bastion.hostset import fold
 from bastion.models import HostResult, Status
 from bastion.outcome import first_error_line
 from bastion.render.base import GREEN, RED, YELLOW, paint
+from bastion.render.visible import visible
 
 STATUS_ORDER = (Status.OK, Status.FAILED, Status.TIMEOUT, Status.UNREACHABLE, Status.SKIPPED)
 STATUS_COLOR = {
@@ -32,11 +39,8 @@ def render_summary(results: Sequence[HostResult], elapsed_s: float, *, color: bo
     lines = [f"bastion: {len(results)} host{plural} in {elapsed_s:.2f}s: {tally}"]
     width = max(len(str(s)) for s in STATUS_ORDER if counts[s]) if results else 0
     for status in STATUS_ORDER:
-        reasons: dict[str, list[str]] = {}
-        for result in results:
-            if result.status is status:
-                reasons.setdefault(_reason(result), []).append(result.host)
-        for reason, hosts in reasons.items():
+        groups = _fold_reasons([r for r in results if r.status is status])
+        for hosts, reason in groups:
             label = paint(str(status).ljust(width), STATUS_COLOR[status], color)
             line = f"  {label}  {fold(hosts)}"
             lines.append(f"{line}  {reason}" if reason else line)
@@ -73,3 +77,36 @@ def _reason(result: HostResult) -> str:
         return reason
     notes = f"({'; '.join(result.notes)})"
     return f"{reason} {notes}" if reason else notes
+
+
+def _fold_reasons(results: Sequence[HostResult]) -> list[tuple[list[str], str]]:
+    """Hosts with the same reason, or the same but for their address: (hosts, reason shown)."""
+    groups: list[tuple[list[str], set[str], str]] = []  # hosts, their reasons, the general one
+    by_reason: dict[str, int] = {}
+    by_general: dict[str, int] = {}
+    for result in results:
+        reason = _reason(result)
+        general = _general(reason, result.address)
+        index = by_reason.get(reason, by_general.get(general))
+        if index is None:
+            index = len(groups)
+            groups.append(([], set(), general))
+            by_general.setdefault(general, index)
+        by_reason.setdefault(reason, index)
+        groups[index][0].append(result.host)
+        groups[index][1].add(reason)
+    return [
+        (hosts, visible(next(iter(reasons)) if len(reasons) == 1 else general))
+        for hosts, reasons, general in groups
+    ]
+
+
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}=?")
+
+
+def _general(reason: str, address: str) -> str:
+    """``reason`` without what differs from host to host: its address and key fingerprint."""
+    if address:
+        pattern = rf"(?<![\w.:-]){re.escape(address)}(?![\w-]|\.\w)"
+        reason = re.sub(pattern, "<address>", reason)
+    return _FINGERPRINT.sub("<fingerprint>", reason)
