@@ -1,4 +1,4 @@
-"""``bastion facts``: what each selected host is, as a table or JSON Lines (``ansible -m setup``)."""
+"""``bastion facts``: what each selected host is, as a table or JSON Lines (ansible -m setup)."""
 
 from __future__ import annotations
 

@@ -8,13 +8,16 @@ reach its last line is marked incomplete rather than trusted.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 MAX_VALUE_CHARS = 512
 MAX_ITEMS = 64
 _NUMBER = re.compile(r"[0-9]{1,18}")
 _SECONDS = re.compile(r"([0-9]{1,12})(?:\.[0-9]{1,9})?")
-_RUNTIME = re.compile(r"(containerd|crio|cri-o|docker)\b.*?\bv?([0-9]+\.[0-9]+(?:\.[0-9]+)?\S*)", re.I)
+_RUNTIME = re.compile(
+    r"(containerd|crio|cri-o|docker)\b.*?\bv?([0-9]+\.[0-9]+(?:\.[0-9]+)?[0-9A-Za-z.~+-]*)", re.I
+)
 _KUBELET = re.compile(r"Kubernetes\s+(v[0-9]+\.[0-9]+\.[0-9]+\S*)")
 
 
@@ -72,33 +75,67 @@ def parse_facts(output: str) -> HostFacts:
     facts = HostFacts()
     for line in output.split("\n"):
         key, tab, raw = line.partition("\t")
-        if not tab:
-            continue
-        value = raw[:MAX_VALUE_CHARS].strip()
-        if key in _TEXT_KEYS:
-            setattr(facts, key, _unquoted(value) or None)
-        elif key == "cpus":
-            facts.cpus = _number(value)
-        elif key == "memory_kb":
-            facts.memory_kb = _number(value)
-        elif key == "uptime_s":
-            found = _SECONDS.fullmatch(value)
-            facts.uptime_s = int(found.group(1)) if found else None
-        elif key == "disk" and len(facts.disks) < MAX_ITEMS:
-            if (disk := _disk(value)) is not None:
-                facts.disks.append(disk)
-        elif key == "address" and len(facts.addresses) < MAX_ITEMS:
-            if (address := _address(value)) is not None:
-                facts.addresses.append(address)
-        elif key == "runtime" and len(facts.runtimes) < MAX_ITEMS:
-            if found := _RUNTIME.search(value):
-                facts.runtimes.append(f"{found.group(1).lower()} {found.group(2)}")
-        elif key == "kubelet":
-            found = _KUBELET.search(value)
-            facts.kubelet = found.group(1) if found else None
-        elif key == "end" and value == "facts":
-            facts.complete = True
+        reader = _READERS.get(key)
+        if tab and reader is not None:
+            reader(facts, raw[:MAX_VALUE_CHARS].strip())
     return facts
+
+
+def _text(key: str) -> Callable[[HostFacts, str], None]:
+    def read(facts: HostFacts, value: str) -> None:
+        setattr(facts, key, _unquoted(value) or None)
+
+    return read
+
+
+def _cpus(facts: HostFacts, value: str) -> None:
+    facts.cpus = _number(value)
+
+
+def _memory(facts: HostFacts, value: str) -> None:
+    facts.memory_kb = _number(value)
+
+
+def _uptime(facts: HostFacts, value: str) -> None:
+    found = _SECONDS.fullmatch(value)
+    facts.uptime_s = int(found.group(1)) if found else None
+
+
+def _add_disk(facts: HostFacts, value: str) -> None:
+    if len(facts.disks) < MAX_ITEMS and (disk := _disk(value)) is not None:
+        facts.disks.append(disk)
+
+
+def _add_address(facts: HostFacts, value: str) -> None:
+    if len(facts.addresses) < MAX_ITEMS and (address := _address(value)) is not None:
+        facts.addresses.append(address)
+
+
+def _add_runtime(facts: HostFacts, value: str) -> None:
+    if len(facts.runtimes) < MAX_ITEMS and (found := _RUNTIME.search(value)):
+        facts.runtimes.append(f"{found.group(1).lower()} {found.group(2)}")
+
+
+def _kubelet(facts: HostFacts, value: str) -> None:
+    found = _KUBELET.search(value)
+    facts.kubelet = found.group(1) if found else None
+
+
+def _end(facts: HostFacts, value: str) -> None:
+    facts.complete = value == "facts"
+
+
+_READERS: dict[str, Callable[[HostFacts, str], None]] = {
+    **{key: _text(key) for key in _TEXT_KEYS},
+    "cpus": _cpus,
+    "memory_kb": _memory,
+    "uptime_s": _uptime,
+    "disk": _add_disk,
+    "address": _add_address,
+    "runtime": _add_runtime,
+    "kubelet": _kubelet,
+    "end": _end,
+}
 
 
 def _unquoted(value: str) -> str:

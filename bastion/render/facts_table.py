@@ -12,19 +12,6 @@ from bastion.facts.collect import HostFactsResult
 from bastion.facts.parse import HostFacts
 from bastion.render.visible import visible
 
-_COLUMNS: list[tuple[str, Callable[[HostFacts], str]]] = [
-    ("OS", lambda f: f.os_name or " ".join(filter(None, (f.os_id, f.os_version)))),
-    ("KERNEL", lambda f: f.kernel or ""),
-    ("ARCH", lambda f: f.arch or ""),
-    ("CPUS", lambda f: "" if f.cpus is None else str(f.cpus)),
-    ("MEMORY", lambda f: "" if f.memory_kb is None else _size(f.memory_kb)),
-    ("ROOT", lambda f: _root(f)),
-    ("ADDRESSES", lambda f: ",".join(_addresses(f))),
-    ("UPTIME", lambda f: "" if f.uptime_s is None else _duration(f.uptime_s)),
-    ("RUNTIME", lambda f: ",".join(f.runtimes)),
-    ("KUBELET", lambda f: f.kubelet or ""),
-]
-
 
 def render_facts_table(results: Sequence[HostFactsResult]) -> str:
     """The table, header first; hosts without facts get their status in the OS column."""
@@ -83,3 +70,17 @@ def _duration(seconds: int) -> str:
     if days:
         return f"{days}d{hours}h"
     return f"{hours}h{rest // 60}m" if hours else f"{rest // 60}m"
+
+
+_COLUMNS: list[tuple[str, Callable[[HostFacts], str]]] = [
+    ("OS", lambda f: f.os_name or " ".join(filter(None, (f.os_id, f.os_version)))),
+    ("KERNEL", lambda f: f.kernel or ""),
+    ("ARCH", lambda f: f.arch or ""),
+    ("CPUS", lambda f: "" if f.cpus is None else str(f.cpus)),
+    ("MEMORY", lambda f: "" if f.memory_kb is None else _size(f.memory_kb)),
+    ("ROOT", _root),
+    ("ADDRESSES", lambda f: ",".join(_addresses(f))),
+    ("UPTIME", lambda f: "" if f.uptime_s is None else _duration(f.uptime_s)),
+    ("RUNTIME", lambda f: ",".join(f.runtimes)),
+    ("KUBELET", lambda f: f.kubelet or ""),
+]
