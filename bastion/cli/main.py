@@ -158,6 +158,20 @@ def register_commands(argv: list[str]) -> None:
             register()
 
 
+def _invoke(argv: list[str]) -> None:
+    """Run the click command tree, with option defaults from the config file if there is one."""
+    from typer.main import get_command
+
+    from bastion.cli.config_file import config_path, default_map, load_config
+
+    group = get_command(app)
+    path = config_path()
+    if path is None:
+        group(prog_name="bastion")
+        return
+    group(prog_name="bastion", default_map=default_map(load_config(path), group, argv, path))
+
+
 def main() -> None:
     """Run the CLI; a `BastionError` becomes one line on stderr and its exit code."""
     from bastion.cli.lean_coercion import install
@@ -165,7 +179,7 @@ def main() -> None:
     install()
     register_commands(sys.argv[1:])
     try:
-        app(prog_name="bastion")
+        _invoke(sys.argv[1:])
     except BastionError as exc:
         from bastion.render.visible import visible  # a message may quote a host's bytes
 
