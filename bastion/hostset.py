@@ -103,6 +103,53 @@ def split_patterns(text: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
+OPERATORS = {",": "union", "&": "intersection", "!": "difference", "^": "symmetric difference"}
+"""ClusterShell's set operators between items of a pattern list, applied left to right."""
+
+
+def split_operations(text: str) -> list[tuple[str, str]]:
+    """Split ``a,b&c!d`` into ``[(",", "a"), (",", "b"), ("&", "c"), ("!", "d")]``.
+
+    Operators outside brackets separate items (ClusterShell's NodeSet string syntax: ``,``
+    union, ``&`` intersection, ``!`` difference, ``^`` symmetric difference, evaluated left
+    to right); the first item's operator is ``,``. Blank items are dropped; an operator with
+    nothing after it is an error.
+    """
+    terms: list[tuple[str, str]] = []
+    depth, start, operator = 0, 0, ","
+    for index, char in enumerate(text + ","):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(depth - 1, 0)
+        elif char in OPERATORS and depth == 0:
+            item = text[start:index].strip()
+            if item:
+                terms.append((operator, item))
+            elif operator != ",":
+                raise SelectionError(f"bad host set {text!r}: {OPERATORS[operator]} of nothing")
+            operator, start = char, index + 1
+    if terms and terms[0][0] != ",":
+        raise SelectionError(f"bad host set {text!r}: it starts with an operator")
+    return terms
+
+
+def combine(left: dict[str, None], operator: str, right: dict[str, None]) -> dict[str, None]:
+    """``left OPERATOR right`` on ordered sets (dicts), keeping the left set's order first."""
+    match operator:
+        case ",":
+            return {**left, **right}
+        case "&":
+            return {name: None for name in left if name in right}
+        case "!":
+            return {name: None for name in left if name not in right}
+        case _:
+            return {
+                **{name: None for name in left if name not in right},
+                **{name: None for name in right if name not in left},
+            }
+
+
 def expand_all(text: str) -> list[str]:
     """Every name of a comma-separated pattern list, in order, first occurrence kept.
 

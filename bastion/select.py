@@ -8,12 +8,13 @@ fix, never a silent no-op.
 
 from __future__ import annotations
 
+import random
 import shlex
 from dataclasses import dataclass
 
 from bastion.adhoc import ad_hoc_hosts, looks_ad_hoc
 from bastion.errors import SelectionError
-from bastion.hostset import fold, is_glob, match, split_patterns
+from bastion.hostset import combine, fold, is_glob, match, split_operations
 from bastion.inventory import Inventory
 from bastion.models import Host
 from bastion.selector import Selector, parse_selector
@@ -30,6 +31,8 @@ class Selection:
     hosts: tuple[str, ...] = ()
     selector: str | None = None
     exclude: tuple[str, ...] = ()
+    pick: int | None = None
+    """Keep this many hosts, chosen at random (clush --pick), after -l and -x."""
 
     def is_empty(self) -> bool:
         """Whether no targets were chosen: no --all, -g, -H or -l (-x alone chooses none)."""
@@ -43,6 +46,8 @@ class Selection:
         if self.selector is not None:
             options.append(f"-l {shlex.quote(self.selector)}")
         options += [f"-x {shlex.quote(pattern)}" for pattern in self.exclude]
+        if self.pick is not None:
+            options.append(f"--pick {self.pick}")
         return " ".join(options)
 
 
@@ -63,6 +68,9 @@ def select_hosts(inventory: Inventory, selection: Selection) -> list[Host]:
         hosts = _filter(hosts, selection.selector)
     if selection.exclude:
         hosts = _exclude(inventory, hosts, selection.exclude)
+    if selection.pick is not None and selection.pick < len(hosts):
+        kept = set(random.sample(range(len(hosts)), selection.pick))
+        hosts = [host for index, host in enumerate(hosts) if index in kept]
     return hosts
 
 
@@ -74,17 +82,13 @@ def _targets(inventory: Inventory, selection: Selection) -> list[Host]:
         raise SelectionError(inventory.missing, source=option)
     if selection.all or only_selector:
         return list(inventory.hosts.values())
-    chosen: set[str] = set()
+    chosen: dict[str, None] = {}
     for text in selection.groups:
-        names = split_patterns(text)
-        if not names:
-            raise SelectionError("empty group name", source="-g")
-        for name in names:
-            chosen.update(_group(inventory, name.removeprefix("@"), "-g"))
+        chosen.update(_group_set(inventory, text))
     outside: dict[str, Host] = {}
     for text in selection.hosts:
         names, extra = _resolve(inventory, text, "-H")
-        chosen.update(names)
+        chosen.update(dict.fromkeys(names))
         for host in extra:
             outside.setdefault(host.name, host)
     if not chosen and not outside:
@@ -124,35 +128,68 @@ def _exclude(inventory: Inventory, hosts: list[Host], patterns: tuple[str, ...])
 
 
 def _resolve(inventory: Inventory, text: str, option: str) -> tuple[list[str], list[Host]]:
-    """Inventory names and ad-hoc hosts for a -H or -x pattern list.
+    """Inventory names and ad-hoc hosts for a -H or -x host set.
 
-    Names, globs, ranges and ``@group`` select inventory hosts; an item that matches none and
-    reads as an outside host (``user@host``, ``host:port``, a dotted name or an address; any
-    item when there is no inventory) is an ad-hoc host, as pdsh and clush take ``-w``.
+    Items are names, globs, ranges and ``@group``, combined left to right with ClusterShell's
+    operators (``,`` union, ``&`` intersection, ``!`` difference, ``^`` symmetric
+    difference). An item that matches no inventory host and reads as an outside host
+    (``user@host``, ``host:port``, a dotted name or an address; any item when there is no
+    inventory) is an ad-hoc host, as pdsh and clush take ``-w``.
     """
-    items = split_patterns(text)
-    if not items:
-        raise SelectionError("empty host pattern", source=option)
+    terms = _terms(text, option)
     names = list(inventory.hosts)
-    found: list[str] = []
-    outside: list[str] = []
-    for item in items:
+    result: dict[str, None] = {}
+    outside: dict[str, Host] = {}
+    for operator, item in terms:
         if item.startswith("@"):
-            found += _group(inventory, item[1:], option)
-            continue
-        try:
-            matched = match(item, names)
-        except SelectionError as exc:
-            raise SelectionError(exc.message, source=option) from None
-        if matched.unmatched and not matched.names and _is_outside(inventory, item):
-            outside.append(item)
-            continue
-        if matched.unmatched:
-            raise SelectionError(
-                _unknown_hosts(matched.unmatched, names, hint=option == "-H"), source=option
-            )
-        found += matched.names
-    return found, ad_hoc_hosts(outside, source=option)
+            current = _group_set(inventory, item[1:], option)
+        else:
+            current = _item(inventory, names, item, option, outside)
+        result = combine(result, operator, current)
+    return (
+        [name for name in result if name in inventory.hosts],
+        [outside[name] for name in result if name in outside and name not in inventory.hosts],
+    )
+
+
+def _item(
+    inventory: Inventory, names: list[str], item: str, option: str, outside: dict[str, Host]
+) -> dict[str, None]:
+    """The names one item stands for; ad-hoc hosts it creates are added to ``outside``."""
+    try:
+        matched = match(item, names)
+    except SelectionError as exc:
+        raise SelectionError(exc.message, source=option) from None
+    if matched.unmatched and not matched.names and _is_outside(inventory, item):
+        hosts = ad_hoc_hosts([item], source=option)
+        for host in hosts:
+            outside.setdefault(host.name, host)
+        return dict.fromkeys(host.name for host in hosts)
+    if matched.unmatched:
+        raise SelectionError(
+            _unknown_hosts(matched.unmatched, names, hint=option == "-H"), source=option
+        )
+    return dict.fromkeys(matched.names)
+
+
+def _group_set(inventory: Inventory, text: str, option: str = "-g") -> dict[str, None]:
+    """The hosts of a group expression: ``masters,workers``, ``workers&gpu``, ``all!spot``."""
+    result: dict[str, None] = {}
+    for operator, name in _terms(text, option, what="group name"):
+        result = combine(
+            result, operator, dict.fromkeys(_group(inventory, name.removeprefix("@"), option))
+        )
+    return result
+
+
+def _terms(text: str, option: str, what: str = "host pattern") -> list[tuple[str, str]]:
+    try:
+        terms = split_operations(text)
+    except SelectionError as exc:
+        raise SelectionError(exc.message, source=option) from None
+    if not terms:
+        raise SelectionError(f"empty {what}", source=option)
+    return terms
 
 
 def _is_outside(inventory: Inventory, item: str) -> bool:

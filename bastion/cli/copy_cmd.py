@@ -26,6 +26,7 @@ from bastion.cli.options import (
     OutputMode,
     OutputOption,
     PauseOption,
+    PickOption,
     RecursiveOption,
     RefOption,
     RetriesOption,
@@ -57,6 +58,7 @@ def copy_command(
     host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
     recursive: RecursiveOption = False,
     mode: Annotated[
         str | None,
@@ -127,7 +129,9 @@ def copy_command(
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files), retry_failed
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick),
+        retry_failed,
     )
     if chosen is None:
         return
@@ -196,6 +200,7 @@ def fetch_command(
     host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
     recursive: RecursiveOption = False,
     preserve: Annotated[
         bool,
@@ -239,7 +244,9 @@ def fetch_command(
         raise UsageError(f"{local} is not a directory", source="LOCALDIR")
     loaded = inventory_of(inventory)
     chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files), retry_failed
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick),
+        retry_failed,
     )
     if chosen is None:
         return

@@ -20,6 +20,7 @@ from bastion.cli.options import (
     HostFileOption,
     HostsOption,
     InventoryOption,
+    PickOption,
     SelectorOption,
     TimeoutOption,
     connect_options,
@@ -41,6 +42,7 @@ def facts_command(
     host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
     output: Annotated[
         FactsFormat,
         typer.Option("--output", "-o", help="text (a table) or json (one object per host)."),
@@ -64,7 +66,7 @@ def facts_command(
 
     loaded = inventory_of(inventory)
     targets = select_hosts(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files)
+        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick)
     )
     options = RunOptions(
         forks=forks,

@@ -11,8 +11,11 @@ import typer
 from bastion.errors import UsageError
 
 if TYPE_CHECKING:  # imported where used: a help page needs none of them
+    from collections.abc import Sequence
+
     from bastion.batches import BatchPlan
     from bastion.inventory import Inventory
+    from bastion.models import Host
     from bastion.select import Selection
     from bastion.transport.base import ConnectOptions
 
@@ -41,6 +44,22 @@ HostsOption = Annotated[
         help="Select hosts: names, globs, ranges like node[1-3], commas; hosts outside the "
         "inventory as [user@]host[:port]; ^FILE or - for a host list (repeatable).",
         show_default=False,
+    ),
+]
+PickOption = Annotated[
+    int | None,
+    typer.Option(
+        "--pick",
+        min=1,
+        help="Keep N of the selected hosts, chosen at random (as clush --pick).",
+        show_default=False,
+    ),
+]
+ListHostsOption = Annotated[
+    bool,
+    typer.Option(
+        "--list-hosts",
+        help="Print the hosts it would run on, one per line, and stop (as ansible --list-hosts).",
     ),
 ]
 HostFileOption = Annotated[
@@ -80,6 +99,7 @@ def selection_from(
     selector: str | None,
     exclude: list[str] | None,
     host_files: list[str] | None = None,
+    pick: int | None = None,
 ) -> Selection:
     """The selection the options describe; host lists (``-h FILE``, ``-H ^FILE``, ``-H -``)
     are read here, one ``-H`` item per line."""
@@ -99,6 +119,19 @@ def selection_from(
         hosts=tuple(items),
         selector=selector,
         exclude=tuple(exclude or ()),
+        pick=pick,
+    )
+
+
+def list_hosts_and_stop(hosts: Sequence[Host], what: str) -> None:
+    """``--list-hosts``: the names on stdout, one per line; what would run, on stderr."""
+    import sys
+
+    from bastion.hostset import fold
+
+    sys.stdout.write("".join(f"{host.name}\n" for host in hosts))
+    sys.stderr.write(
+        f"bastion: would run {what} on {len(hosts)} hosts: {fold(h.name for h in hosts)}\n"
     )
 
 

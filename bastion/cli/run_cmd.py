@@ -23,12 +23,14 @@ from bastion.cli.options import (
     HostsOption,
     InventoryOption,
     LinesOption,
+    ListHostsOption,
     MaxFailOption,
     NoPrefixOption,
     OutDirOption,
     OutputMode,
     OutputOption,
     PauseOption,
+    PickOption,
     RawOption,
     RefOption,
     RetriesOption,
@@ -38,6 +40,7 @@ from bastion.cli.options import (
     batch_plan,
     connect_options,
     inventory_of,
+    list_hosts_and_stop,
     selection_from,
 )
 from bastion.errors import UsageError
@@ -66,6 +69,8 @@ def run_command(
     host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
+    list_hosts: ListHostsOption = False,
     output: OutputOption = OutputMode.INLINE,
     lines: LinesOption = False,
     no_prefix: NoPrefixOption = False,
@@ -168,11 +173,16 @@ def run_command(
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     chosen = resolve_targets(
-        loaded, selection_from(all_hosts, group, hosts, selector, exclude, host_files), retry_failed
+        loaded,
+        selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick),
+        retry_failed,
     )
     if chosen is None:
         return
     targets, selection = chosen
+    if list_hosts:
+        list_hosts_and_stop(targets, shlex.quote(label))
+        return
     reference = check_ref(output, ref, targets)
     stdin: bytes | None = body
     if body is not None:
