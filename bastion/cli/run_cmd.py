@@ -150,6 +150,9 @@ def run_command(
     Exit status: 0 every host ok; 1 a command failed or timed out; 2 bad usage or input;
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     """
+    if not command and script is None and not list_hosts and _interactive_terminal():
+        _interactive(dict(locals()))
+        return
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
     from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
@@ -245,6 +248,38 @@ def run_command(
         )
     )
     raise typer.Exit(code)
+
+
+def _interactive_terminal() -> bool:
+    """Whether standard input and output are a terminal (clush's test for its interactive mode)."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _interactive(arguments: dict[str, object]) -> None:
+    """No command on a terminal: the ``bastion>`` prompt (cli/interactive.py)."""
+    from bastion.cli.interactive import Session, history_file, interactive_session
+    from bastion.select import Selection, select_hosts
+
+    inventory = inventory_of(arguments["inventory"])  # type: ignore[arg-type]
+    first = selection_from(
+        arguments["all_hosts"],  # type: ignore[arg-type]
+        arguments["group"],  # type: ignore[arg-type]
+        arguments["hosts"],  # type: ignore[arg-type]
+        arguments["selector"],  # type: ignore[arg-type]
+        arguments["exclude"],  # type: ignore[arg-type]
+        arguments["host_files"],  # type: ignore[arg-type]
+        arguments["pick"],  # type: ignore[arg-type]
+    )
+
+    def resolve(patterns: list[str]) -> list[str]:
+        chosen = Selection(hosts=tuple(patterns)) if patterns else first
+        return [host.name for host in select_hosts(inventory, chosen)]
+
+    session = Session(arguments, run_command, resolve, OutputMode.GROUPED, OutputMode.INLINE)
+    interactive_session(session, history_file())
 
 
 def broadcast_stdin(stream: TextIO | None) -> bytes | None:
