@@ -37,6 +37,7 @@ def record_run(
     private_dir(path.parent)
     entry = {
         "schema": HISTORY_SCHEMA,
+        "run_id": context.run_id,
         "time": context.started_at,
         "user": _who(),
         "inventory": context.inventory_path,

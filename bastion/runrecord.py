@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bastion.errors import UsageError
@@ -33,6 +34,8 @@ class RunContext:
     started_at: str
     """ISO 8601, UTC."""
     options: dict[str, object]
+    run_id: str = field(default_factory=lambda: secrets.token_hex(6))
+    """A short random id naming this run in history, run.json and messages."""
 
 
 def write_manifest(
@@ -52,6 +55,7 @@ def write_manifest(
     if kind is not None:
         manifest["kind"] = kind
     manifest |= {
+        "run_id": context.run_id,
         "command": context.command,
         "selection": context.selection,
         "inventory": {"path": context.inventory_path, "sha256": context.inventory_digest},
