@@ -71,6 +71,18 @@ def _facts() -> None:
     app.command("facts")(facts_command)
 
 
+def _completion() -> None:
+    from bastion.cli.completion import completion_command
+
+    app.command("completion")(completion_command)
+
+
+def _man() -> None:
+    from bastion.cli.manpage import man_command
+
+    app.command("man")(man_command)
+
+
 def _history() -> None:
     from bastion.cli.history_cmd import history_command
 
@@ -140,6 +152,8 @@ COMMANDS = {
     "lab": _lab,
     "cluster": _cluster,
     "agent": _agent,
+    "completion": _completion,
+    "man": _man,
 }
 """Each command's registration, in the order `bastion --help` lists them."""
 
@@ -178,6 +192,10 @@ def main() -> None:
 
     install()
     register_commands(sys.argv[1:])
+    from bastion.cli.completion import completing, install_completion_classes
+
+    if completing():
+        install_completion_classes()
     try:
         _invoke(sys.argv[1:])
     except BastionError as exc:

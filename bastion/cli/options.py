@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bastion.cli.completion import complete_groups, complete_hosts
 from bastion.errors import UsageError
 
 if TYPE_CHECKING:  # imported where used: a help page needs none of them
@@ -33,7 +34,13 @@ InventoryOption = Annotated[
 AllOption = Annotated[bool, typer.Option("--all", "-a", help="Select every host.")]
 GroupOption = Annotated[
     list[str] | None,
-    typer.Option("--group", "-g", help="Select a group (repeatable).", show_default=False),
+    typer.Option(
+        "--group",
+        "-g",
+        help="Select a group (repeatable; a&b, a!b as in clush).",
+        show_default=False,
+        autocompletion=complete_groups,
+    ),
 ]
 HostsOption = Annotated[
     list[str] | None,
@@ -44,6 +51,7 @@ HostsOption = Annotated[
         help="Select hosts: names, globs, ranges like node[1-3], commas; hosts outside the "
         "inventory as [user@]host[:port]; ^FILE or - for a host list (repeatable).",
         show_default=False,
+        autocompletion=complete_hosts,
     ),
 ]
 PickOption = Annotated[
@@ -88,6 +96,7 @@ ExcludeOption = Annotated[
         "-x",
         help="Remove hosts (same patterns as -H; repeatable).",
         show_default=False,
+        autocompletion=complete_hosts,
     ),
 ]
 
