@@ -42,6 +42,7 @@ def record_run(
     path = history_path()
     entry = {
         "schema": HISTORY_SCHEMA,
+        "run_id": context.run_id,
         "time": context.started_at,
         "user": _who(),
         "inventory": context.inventory_path,

@@ -23,7 +23,7 @@ from bastion.hostset import expand, fold, is_glob, match
 from bastion.lab.paths import LAB_INVENTORY_NAME, lab_inventory_path
 from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, plain
 from bastion.models import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TRANSPORT, Host
-from bastion.selector import LABEL_RULE, is_label_text, parse_selector
+from bastion.selector import label_key_problem, label_value_problem, parse_selector
 from bastion.yaml_core import shown
 
 INVENTORY_ENV = "BASTION_INVENTORY"
@@ -67,6 +67,8 @@ class Inventory:
     """The top-level ``vars:``; each host's own vars are in `Host.vars`."""
     digest: str
     """SHA-256 of the file's bytes, so a run record can name the exact inventory used."""
+    missing: str | None = None
+    """Why there is no inventory (none given, none found): only ad-hoc ``-H`` hosts work."""
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -88,6 +90,27 @@ def load_inventory_as(path: Path) -> tuple[str, Inventory, Node | None]:
     data = read_document(path, InventoryError, what="inventory")
     kind, root = inventory_tree(path, data, InventoryError)
     return kind, _Builder(path).build(root, hashlib.sha256(data).hexdigest()), root
+
+
+def open_inventory(name_or_path: str | None, *, cwd: Path | None = None) -> Inventory:
+    """The inventory ``-i`` names; with none given, in $BASTION_INVENTORY or in ./inventory.yaml,
+    an empty one whose `Inventory.missing` says so, for ad-hoc hosts (``-H user@host``)."""
+    base = cwd if cwd is not None else Path()
+    if name_or_path is None and not os.environ.get(INVENTORY_ENV):
+        default = base / DEFAULT_INVENTORY
+        if not default.is_file():
+            return Inventory(
+                path=default,
+                hosts=MappingProxyType({}),
+                groups=MappingProxyType({}),
+                vars=MappingProxyType({}),
+                digest="",
+                missing=(
+                    f"no inventory (looked for {default}): give -i PATH or NAME, "
+                    f"set ${INVENTORY_ENV}, or name hosts with -H [user@]host[:port]"
+                ),
+            )
+    return load_inventory(resolve_inventory_path(name_or_path, cwd=cwd))
 
 
 def resolve_inventory_path(name_or_path: str | None, *, cwd: Path | None = None) -> Path:
@@ -502,20 +525,24 @@ class _Builder:
     def _labels(self, entry: Entry | None) -> Mapping[str, str]:
         labels: dict[str, str] = {}
         for key, label in self._entries(entry, "labels").items():
-            if not is_label_text(key):
-                raise self._error(f"label key {key!r} must be {LABEL_RULE}", label.key_line)
+            if problem := label_key_problem(key):
+                raise self._error(
+                    f"label key {key!r}: {problem} (as in Kubernetes)", label.key_line
+                )
             value = label.value
-            if not isinstance(value, Scalar) or value.value is None:
+            if not isinstance(value, Scalar):
                 raise self._error(
                     f"label {key!r} must have a text or number value, got {_describe(value)}",
                     value.line,
                 )
-            if not is_label_text(value.text):
+            # `key:` and `key: ""` are the empty value, as in Kubernetes' node-role labels.
+            text = "" if value.value is None else value.text
+            if problem := label_value_problem(text):
                 raise self._error(
-                    f"label {key!r} has value {value.text!r}, which must be {LABEL_RULE}",
+                    f"label {key!r} has value {text!r}, which {problem} (as in Kubernetes)",
                     value.line,
                 )
-            labels[key] = value.text
+            labels[key] = text
         return MappingProxyType(labels)
 
     def _vars(self, entry: Entry | None) -> Mapping[str, object]:

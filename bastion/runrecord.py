@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bastion.errors import UsageError
@@ -39,6 +40,8 @@ class RunContext:
     started_at: str
     """ISO 8601, UTC."""
     options: dict[str, object]
+    run_id: str = field(default_factory=lambda: secrets.token_hex(6))
+    """A short random id naming this run in history, run.json and messages."""
 
 
 def write_manifest(
@@ -59,6 +62,7 @@ def write_manifest(
     if kind is not None:
         manifest["kind"] = kind
     manifest |= {
+        "run_id": context.run_id,
         "command": context.command,
         "selection": context.selection,
         "inventory": {"path": context.inventory_path, "sha256": context.inventory_digest},

@@ -52,11 +52,22 @@ def test_expand(pattern: str, names: list[str]) -> None:
         ("", "empty host pattern"),
         ("   ", "empty host pattern"),
         ("node[3-1]", "bad host pattern 'node[3-1]': range '3-1' goes backwards"),
-        ("node[a-b]", "bad host pattern 'node[a-b]': 'a-b' is not a number or a range such as 1-3"),
-        ("node[1-]", "bad host pattern 'node[1-]': '1-' is not a number or a range such as 1-3"),
-        ("node[1,]", "bad host pattern 'node[1,]': '' is not a number or a range such as 1-3"),
-        ("node[ 1]", "bad host pattern 'node[ 1]': ' 1' is not a number or a range such as 1-3"),
-        ("node[-1]", "bad host pattern 'node[-1]': '-1' is not a number or a range such as 1-3"),
+        (
+            "node[a-b]",
+            "bad host pattern 'node[a-b]': 'a-b' is not a number or a range such as 1-3 or 1-9/2",
+        ),
+        (
+            "node[1-]",
+            "bad host pattern 'node[1-]': '1-' is not a number or a range such as 1-3 or 1-9/2",
+        ),
+        (
+            "node[1,]",
+            "bad host pattern 'node[1,]': '' is not a number or a range such as 1-3 or 1-9/2",
+        ),
+        (
+            "node[-1]",
+            "bad host pattern 'node[-1]': '-1' is not a number or a range such as 1-3 or 1-9/2",
+        ),
         ("node[1-3", "bad host pattern 'node[1-3': '[' is never closed"),
         ("node1-3]", "bad host pattern 'node1-3]': ']' without a matching '['"),
         ("node]1[", "bad host pattern 'node]1[': ']' without a matching '['"),
@@ -69,7 +80,8 @@ def test_expand(pattern: str, names: list[str]) -> None:
         (
             # Python's int() accepts other scripts' digits; a host range must not.
             "node[\uff11]",
-            "bad host pattern 'node[\uff11]': '\uff11' is not a number or a range such as 1-3",
+            "bad host pattern 'node[\uff11]': '\uff11' is not a number or a range "
+            "such as 1-3 or 1-9/2",
         ),
     ],
 )
@@ -81,11 +93,51 @@ def test_expand_rejects_malformed(pattern: str, message: str) -> None:
 
 
 def test_expand_refuses_huge_ranges() -> None:
-    with pytest.raises(SelectionError, match=f"more than {MAX_EXPANSION} names"):
+    with pytest.raises(SelectionError, match="expands to 1,000,000,000 names, more than 100,000"):
         expand("node[1-1000000000]")
-    with pytest.raises(SelectionError, match=f"more than {MAX_EXPANSION} names"):
+    with pytest.raises(SelectionError, match="expands to 1,000,000 names, more than 100,000"):
         expand("r[1-1000]n[1-1000]")
     assert len(expand(f"node[1-{MAX_EXPANSION}]")) == MAX_EXPANSION
+
+
+def test_a_pattern_list_is_sized_before_any_name_is_made() -> None:
+    """80 ranges of 99,999 names each: refused from the arithmetic, not after building them."""
+    import tracemalloc
+
+    text = ",".join(f"n{index}x[0-99998]" for index in range(80))
+    tracemalloc.start()
+    with pytest.raises(SelectionError, match="expands to 7,999,920 names"):
+        expand_all(text)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize(
+    "pattern", ["node[1-" + "9" * 5000 + "]", "node[" + "1" * 5000 + "]", "n[1-9/" + "9" * 30 + "]"]
+)
+def test_huge_numbers_are_refused_before_conversion(pattern: str) -> None:
+    with pytest.raises(SelectionError, match="digits"):
+        expand(pattern)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "names"),
+    [
+        ("n[1-10/2]", ["n1", "n3", "n5", "n7", "n9"]),
+        ("n[0-10/3]", ["n0", "n3", "n6", "n9"]),
+        ("n[01-09/4]", ["n01", "n05", "n09"]),
+        ("n[ 1]", ["n1"]),
+        ("node1[1-3]", ["node11", "node12", "node13"]),  # pdsh's reading, not ClusterShell's
+    ],
+)
+def test_steps_spaces_and_digits_next_to_brackets(pattern: str, names: list[str]) -> None:
+    assert expand(pattern) == names
+
+
+def test_a_step_of_zero_is_refused() -> None:
+    with pytest.raises(SelectionError, match="step of 0"):
+        expand("n[1-3/0]")
 
 
 @pytest.mark.parametrize(
@@ -153,15 +205,19 @@ def test_match(text: str, names: list[str], unmatched: list[str]) -> None:
         ([f"web{n:02d}" for n in range(1, 11)], "web[01-10]"),
         (["web08", "web09", "web10", "web11"], "web[08-11]"),
         (["web01", "web02", "web10"], "web[01-02,10]"),
-        (["node01", "node1"], "node1,node01"),
-        (["node01", "node1", "node2"], "node[1-2],node01"),
-        (["web9", "web09", "web10"], "web9,web[09-10]"),
+        (["node01", "node1"], "node[1,01]"),
+        (["node01", "node1", "node2"], "node[1-2,01]"),
+        (["web9", "web09", "web10"], "web[9,09-10]"),
         (["db", "node1", "bastion"], "bastion,db,node1"),
         (["node", "node1", "node2"], "node,node[1-2]"),
         (["rack1-n1", "rack1-n2", "rack2-n1"], "rack1-n[1-2],rack2-n1"),
         (["node1.lab", "node2.lab", "node1.prod"], "node[1-2].lab,node1.prod"),
         (["node1", "node1", "node2"], "node[1-2]"),
-        (["n0", "n1", "n00"], "n[0-1],n00"),
+        (["n0", "n1", "n00"], "n[0-1,00]"),
+        ([f"node{n}.k8s.lab" for n in range(7, 101)], "node[7-100].k8s.lab"),
+        ([f"rack{r}-n{n}" for r in range(1, 5) for n in range(1, 33)], "rack[1-4]-n[1-32]"),
+        ([f"cn{n}-ib0" for n in range(1, 11)], "cn[1-10]-ib0"),
+        (["a1b1", "a2b1", "a3b1", "a1b2"], "a1b[1-2],a[2-3]b1"),
         (["web001", "web002", "web100"], "web[001-002,100]"),
     ],
 )

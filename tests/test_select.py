@@ -94,11 +94,13 @@ def test_selection_returns_the_inventory_hosts(lab: Inventory) -> None:
         ),
         (
             Selection(hosts=("node9",)),
-            "-H: unknown host 'node9' (inventory has gpu1,node[1-3])",
+            "-H: unknown host 'node9' (inventory has gpu1,node[1-3]"
+            "; a host outside it is written user@host, host:port or host.domain)",
         ),
         (
             Selection(hosts=("node[1-5]",)),
-            "-H: unknown hosts node[4-5] (inventory has gpu1,node[1-3])",
+            "-H: unknown hosts node[4-5] (inventory has gpu1,node[1-3]"
+            "; a host outside it is written user@host, host:port or host.domain)",
         ),
         (
             Selection(hosts=("db*",)),
@@ -136,8 +138,7 @@ def test_selection_returns_the_inventory_hosts(lab: Inventory) -> None:
         ),
         (
             Selection(all=True, selector="role worker"),
-            "-l: bad selector term 'role worker': expected k=v, k!=v, k, !k, "
-            "'k in (a,b)' or 'k notin (a,b)'",
+            "-l: bad selector 'role worker': found 'worker', expected: in, notin, =, ==, !=, >, <",
         ),
         (
             Selection(all=True, exclude=("node9",)),

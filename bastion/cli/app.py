@@ -109,6 +109,26 @@ def _play() -> None:
     )(play_command)
 
 
+def _facts() -> None:
+    from bastion.cli.facts_cmd import facts_command
+
+    app.command("facts", short_help=SHORT_HELP["facts"], epilog=EXAMPLES["facts"])(facts_command)
+
+
+def _completion() -> None:
+    from bastion.cli.completion import completion_command
+
+    app.command("completion", short_help=SHORT_HELP["completion"], epilog=EXAMPLES["completion"])(
+        completion_command
+    )
+
+
+def _man() -> None:
+    from bastion.cli.manpage import man_command
+
+    app.command("man", short_help=SHORT_HELP["man"], epilog=EXAMPLES["man"])(man_command)
+
+
 def _history() -> None:
     from bastion.cli.history_cmd import history_command
 
@@ -172,6 +192,7 @@ COMMANDS = {
     "copy": _copy,
     "fetch": _fetch,
     "play": _play,
+    "facts": _facts,
     "history": _history,
     "audit": _audit,
     "access": _access,
@@ -181,6 +202,8 @@ COMMANDS = {
     "lab": _lab,
     "cluster": _cluster,
     "agent": _agent,
+    "completion": _completion,
+    "man": _man,
 }
 """Each command's registration, in the order `bastion --help` lists them."""
 

@@ -18,6 +18,7 @@ from bastion.cli.options import (
     ExcludeOption,
     ForksOption,
     GroupOption,
+    HostFileOption,
     HostsOption,
     InventoryOption,
     MaxFailOption,
@@ -25,6 +26,7 @@ from bastion.cli.options import (
     OutputMode,
     OutputOption,
     PauseOption,
+    PickOption,
     RecursiveOption,
     RefOption,
     RetriesOption,
@@ -53,8 +55,10 @@ def copy_command(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
     recursive: RecursiveOption = False,
     mode: Annotated[
         str | None,
@@ -134,7 +138,7 @@ def copy_command(
     plan = batch_plan(batch, max_fail, pause, canary)
     start = prologue(
         loaded,
-        selection_from(all_hosts, group, hosts, selector, exclude),
+        selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick),
         forks=forks,
         per_host=3 if out_dir else 1,
         connect_timeout=connect_timeout,
@@ -203,8 +207,10 @@ def fetch_command(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
     recursive: RecursiveOption = False,
     preserve: Annotated[
         bool,
@@ -252,7 +258,7 @@ def fetch_command(
     loaded = inventory_of(inventory)
     start = prologue(
         loaded,
-        selection_from(all_hosts, group, hosts, selector, exclude),
+        selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick),
         forks=forks,
         per_host=3 if out_dir else 1,
         connect_timeout=connect_timeout,

@@ -110,6 +110,9 @@ EXAMPLES = {
     ),
     "jobs": examples("bastion jobs -i lab --all", "bastion jobs --all --clean"),
     "shell": examples("bastion shell node2", "bastion shell node2 --mosh"),
+    "facts": examples("bastion facts -i lab --all", "bastion facts -g workers -o json"),
+    "completion": examples("source <(bastion completion bash)"),
+    "man": examples("bastion man | man -l -"),
 }
 """The examples each top-level command's help ends with."""
 
@@ -127,5 +130,8 @@ SHORT_HELP = {
     "lab": "A local lab of real OpenSSH nodes, to try things safely.",
     "cluster": "Bootstrap, inspect, back up or reset a kubeadm cluster.",
     "agent": "The agent that keeps SSH connections open between runs.",
+    "facts": "What each host is: OS, kernel, CPUs, memory, disks, addresses.",
+    "completion": "Print the shell completion script (bash, zsh, fish).",
+    "man": "Print the manual page (roff), generated from these commands.",
 }
 """Each command's line in ``bastion --help``: whole, within 80 columns."""

@@ -21,7 +21,7 @@ def history_command(
         bool, typer.Option("--json", hidden=True, help="Old spelling of -o json.")
     ] = False,
 ) -> None:
-    """List recent runs: when, who, exit code, hosts by status, and the command."""
+    """List recent runs: id, when, who, how long, exit code, hosts by status, the command."""
     from bastion.history import history_path, read_history
     from bastion.hostset import fold
 
@@ -36,6 +36,8 @@ def history_command(
     if not entries:
         sys.stderr.write(f"bastion: no runs recorded yet ({history_path()})\n")
         return
+    from bastion.render.visible import visible
+
     for entry in entries:
         hosts = entry.get("hosts")
         by_status: dict[str, list[str]] = {}
@@ -44,7 +46,10 @@ def history_command(
                 status = outcome[0] if isinstance(outcome, list) and outcome else "?"
                 by_status.setdefault(str(status), []).append(str(name))
         counts = " ".join(f"{status}:{fold(names)}" for status, names in by_status.items())
-        sys.stdout.write(
-            f"{entry.get('time', '?')}  {entry.get('user', '?')}  exit={entry.get('exit_code')}"
-            f"  {counts}  {entry.get('command', '')}\n"
+        duration = entry.get("duration_s")
+        took = f"{duration:.1f}s" if isinstance(duration, int | float) else "-"
+        line = (
+            f"{entry.get('run_id', '-')}  {entry.get('time', '?')}  {entry.get('user', '?')}  "
+            f"{took}  exit={entry.get('exit_code')}  {counts}  {entry.get('command', '')}"
         )
+        sys.stdout.write(visible(line) + "\n")

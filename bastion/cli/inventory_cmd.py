@@ -13,8 +13,10 @@ from bastion.cli.options import (
     AllOption,
     ExcludeOption,
     GroupOption,
+    HostFileOption,
     HostsOption,
     InventoryOption,
+    PickOption,
     SelectorOption,
     inventory_of,
     selection_from,
@@ -69,16 +71,25 @@ def list_hosts(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per host.")] = False,
+    names_only: Annotated[
+        bool, typer.Option("--names", help="Only the host names, one per line.")
+    ] = False,
 ) -> None:
     """List hosts with address, user, labels and groups (every host unless a selection is given)."""
     from bastion.select import select_hosts
 
     parent = ctx.parent.obj if ctx.parent is not None else None
     loaded = inventory_of(inventory or (parent if isinstance(parent, str) else None))
-    selection = selection_from(all_hosts, group, hosts, selector, exclude)
+    selection = selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick)
+    if loaded.missing is not None and selection.is_empty():
+        from bastion.errors import InventoryError
+
+        raise InventoryError(loaded.missing)
     chosen = (
         list(loaded.hosts.values()) if selection.is_empty() else select_hosts(loaded, selection)
     )
@@ -96,16 +107,34 @@ def list_hosts(
             }
             sys.stdout.write(json.dumps(record) + "\n")
         return
+    if names_only:
+        sys.stdout.write("".join(f"{host.name}\n" for host in chosen))
+        return
+    rows = [
+        [
+            host.name,
+            (host.address if host.port == 22 else f"{host.address}:{host.port}")
+            + (f" via {host.jump}" if host.jump else ""),
+            host.user or "",
+            ",".join(f"{k}={v}" for k, v in host.labels.items()),
+            ",".join(host.groups),
+        ]
+        for host in chosen
+    ]
+    if not sys.stdout.isatty():
+        # Into a pipe or a file: whole values, aligned columns, as kubectl get prints them.
+        table = [["HOST", "ADDRESS", "USER", "LABELS", "GROUPS"], *rows]
+        widths = [max(len(row[i]) for row in table) for i in range(5)]
+        for row in table:
+            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            sys.stdout.write(line.rstrip() + "\n")
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{loaded.path} ({len(chosen)} of {len(loaded.hosts)} hosts)")
+    table_view = Table(title=f"{loaded.path} ({len(chosen)} of {len(loaded.hosts)} hosts)")
     for column in ("host", "address", "user", "labels", "groups"):
-        table.add_column(column)
-    for host in chosen:
-        address = host.address if host.port == 22 else f"{host.address}:{host.port}"
-        if host.jump:
-            address += f" via {host.jump}"
-        labels = ",".join(f"{k}={v}" for k, v in host.labels.items())
-        table.add_row(host.name, address, host.user or "", labels, ",".join(host.groups))
-    Console().print(table)
+        table_view.add_column(column, overflow="fold")
+    for row in rows:
+        table_view.add_row(*row)
+    Console().print(table_view)

@@ -52,6 +52,20 @@ def _interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
+def _defaults(argv: list[str]) -> dict[str, object] | None:
+    """Option defaults from the config file (cli/config_file.py), or None when there is none."""
+    from bastion.cli.config_file import config_path, default_map, load_config
+
+    path = config_path()
+    if path is None:
+        return None
+    from typer.main import get_command
+
+    from bastion.cli.app import app
+
+    return default_map(load_config(path), get_command(app), argv, path)
+
+
 def _main(argv: list[str]) -> int:
     from bastion.cli import stdout_guard
     from bastion.cli.lean_coercion import install
@@ -68,8 +82,14 @@ def _main(argv: list[str]) -> int:
     if not argv:  # bare `bastion`: the help, and success (as git, kubectl, clush)
         argv = ["--help"]
     register_commands(argv)
+    from bastion.cli.completion import completing, install_completion_classes
+
+    if completing():
+        install_completion_classes()
     try:
-        result = app(args=argv, prog_name="bastion", standalone_mode=False)
+        result = app(
+            args=argv, prog_name="bastion", standalone_mode=False, default_map=_defaults(argv)
+        )
     except BastionError as exc:  # bad input: one line; a lab or environment problem may add lines
         _say(f"error: {exc}", lines=not isinstance(exc, InputError))
         return exc.exit_code

@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bastion.cli.completion import complete_groups, complete_hosts
 from bastion.errors import UsageError
 
 if TYPE_CHECKING:  # imported where used: a help page needs none of them
+    from collections.abc import Sequence
+
     from bastion.batches import BatchPlan
     from bastion.inventory import Inventory
+    from bastion.models import Host
     from bastion.select import Selection
     from bastion.transport.base import ConnectOptions
 
@@ -38,14 +42,49 @@ InventoryOption = Annotated[
 AllOption = Annotated[bool, typer.Option("--all", "-a", help="Select every host.")]
 GroupOption = Annotated[
     list[str] | None,
-    typer.Option("--group", "-g", help="Select a group (repeatable).", show_default=False),
+    typer.Option(
+        "--group",
+        "-g",
+        help="Select a group (repeatable; a&b, a!b as in clush).",
+        show_default=False,
+        autocompletion=complete_groups,
+    ),
 ]
 HostsOption = Annotated[
     list[str] | None,
     typer.Option(
         "--hosts",
         "-H",
-        help="Select hosts: names, globs, ranges like node[1-3], commas (repeatable).",
+        "-w",
+        help="Select hosts: names, globs, ranges like node[1-3], commas; hosts outside the "
+        "inventory as [user@]host[:port]; ^FILE or - for a host list (repeatable).",
+        show_default=False,
+        autocompletion=complete_hosts,
+    ),
+]
+PickOption = Annotated[
+    int | None,
+    typer.Option(
+        "--pick",
+        min=1,
+        help="Keep N of the selected hosts, chosen at random (as clush --pick).",
+        show_default=False,
+    ),
+]
+ListHostsOption = Annotated[
+    bool,
+    typer.Option(
+        "--list-hosts",
+        help="Print the hosts it would run on, one per line, and stop (as ansible --list-hosts).",
+    ),
+]
+HostFileOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--hostfile",
+        "-h",
+        help="Read hosts from FILE, one [user@]host[:port] per line, # comments; - for "
+        "stdin (as pssh -h; repeatable).",
         show_default=False,
     ),
 ]
@@ -65,6 +104,7 @@ ExcludeOption = Annotated[
         "-x",
         help="Remove hosts (same patterns as -H; repeatable).",
         show_default=False,
+        autocompletion=complete_hosts,
     ),
 ]
 
@@ -75,24 +115,63 @@ def selection_from(
     hosts: list[str] | None,
     selector: str | None,
     exclude: list[str] | None,
+    host_files: list[str] | None = None,
+    pick: int | None = None,
 ) -> Selection:
-    """The selection the options describe."""
+    """The selection the options describe; host lists (``-h FILE``, ``-H ^FILE``, ``-H -``)
+    are read here, one ``-H`` item per line."""
     from bastion.select import Selection
 
+    items: list[str] = []
+    for text in hosts or ():
+        if text == "-" or text.startswith("^"):
+            items += _host_list(text.removeprefix("^"))
+        else:
+            items.append(text)
+    for name in host_files or ():
+        items += _host_list(name)
     return Selection(
         all=all_hosts,
         groups=tuple(groups or ()),
-        hosts=tuple(hosts or ()),
+        hosts=tuple(items),
         selector=selector,
         exclude=tuple(exclude or ()),
+        pick=pick,
     )
 
 
-def inventory_of(name_or_path: str | None) -> Inventory:
-    """Load the inventory an ``-i`` option names."""
-    from bastion.inventory import load_inventory, resolve_inventory_path
+def list_hosts_and_stop(hosts: Sequence[Host], what: str) -> None:
+    """``--list-hosts``: the names on stdout, one per line; what would run, on stderr."""
+    import sys
 
-    return load_inventory(resolve_inventory_path(name_or_path))
+    from bastion.hostset import fold
+
+    sys.stdout.write("".join(f"{host.name}\n" for host in hosts))
+    sys.stderr.write(
+        f"bastion: would run {what} on {len(hosts)} hosts: {fold(h.name for h in hosts)}\n"
+    )
+
+
+def _host_list(name: str) -> list[str]:
+    """The hosts of a host-list file, or of standard input for ``-``."""
+    import sys
+
+    from bastion.adhoc import MAX_HOST_LIST_BYTES, host_list_items, read_host_list
+
+    if name != "-":
+        return read_host_list(Path(name).expanduser())
+    text = sys.stdin.read(MAX_HOST_LIST_BYTES + 1)
+    if len(text) > MAX_HOST_LIST_BYTES:
+        raise UsageError(f"the host list on stdin is larger than {MAX_HOST_LIST_BYTES} bytes")
+    return host_list_items(text, source="stdin")
+
+
+def inventory_of(name_or_path: str | None) -> Inventory:
+    """Load the inventory an ``-i`` option names (an empty one when none is given or found,
+    so that ad-hoc ``-H user@host`` hosts work without any inventory file)."""
+    from bastion.inventory import open_inventory
+
+    return open_inventory(name_or_path)
 
 
 class OutputMode(StrEnum):

@@ -19,15 +19,18 @@ from bastion.cli.options import (
     ExcludeOption,
     ForksOption,
     GroupOption,
+    HostFileOption,
     HostsOption,
     InventoryOption,
     LinesOption,
+    ListHostsOption,
     MaxFailOption,
     NoPrefixOption,
     OutDirOption,
     OutputMode,
     OutputOption,
     PauseOption,
+    PickOption,
     RawOption,
     RefOption,
     RetriesOption,
@@ -37,6 +40,7 @@ from bastion.cli.options import (
     batch_plan,
     check_output_mode,
     inventory_of,
+    list_hosts_and_stop,
     selection_from,
 )
 from bastion.errors import UsageError
@@ -63,8 +67,11 @@ def run_command(
     all_hosts: AllOption = False,
     group: GroupOption = None,
     hosts: HostsOption = None,
+    host_files: HostFileOption = None,
     selector: SelectorOption = None,
     exclude: ExcludeOption = None,
+    pick: PickOption = None,
+    list_hosts: ListHostsOption = False,
     output: OutputOption = OutputMode.TEXT,
     lines: LinesOption = False,
     no_prefix: NoPrefixOption = False,
@@ -154,6 +161,9 @@ def run_command(
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     With -S, the largest remote exit status instead (docs/exit-codes.md).
     """
+    if not command and script is None and not list_hosts and _interactive_terminal():
+        _interactive(dict(locals()))
+        return
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
     from bastion.cli.driver import Fanout, check_ref, drive
@@ -179,7 +189,7 @@ def run_command(
     plan = batch_plan(batch, max_fail, pause, canary)
     start = prologue(
         loaded,
-        selection_from(all_hosts, group, hosts, selector, exclude),
+        selection_from(all_hosts, group, hosts, selector, exclude, host_files, pick),
         forks=forks,
         per_host=3 if out_dir else 1,
         connect_timeout=connect_timeout,
@@ -190,6 +200,9 @@ def run_command(
     if start is None:
         return
     targets = start.targets
+    if list_hosts:
+        list_hosts_and_stop(targets, shlex.quote(label))
+        return
     reference = check_ref(output, ref, targets)
     stdin: bytes | None = body
     if body is not None:
@@ -247,6 +260,38 @@ def run_command(
         )
     )
     raise typer.Exit(code)
+
+
+def _interactive_terminal() -> bool:
+    """Whether standard input and output are a terminal (clush's test for its interactive mode)."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _interactive(arguments: dict[str, object]) -> None:
+    """No command on a terminal: the ``bastion>`` prompt (cli/interactive.py)."""
+    from bastion.cli.interactive import Session, history_file, interactive_session
+    from bastion.select import Selection, select_hosts
+
+    inventory = inventory_of(arguments["inventory"])  # type: ignore[arg-type]
+    first = selection_from(
+        arguments["all_hosts"],  # type: ignore[arg-type]
+        arguments["group"],  # type: ignore[arg-type]
+        arguments["hosts"],  # type: ignore[arg-type]
+        arguments["selector"],  # type: ignore[arg-type]
+        arguments["exclude"],  # type: ignore[arg-type]
+        arguments["host_files"],  # type: ignore[arg-type]
+        arguments["pick"],  # type: ignore[arg-type]
+    )
+
+    def resolve(patterns: list[str]) -> list[str]:
+        chosen = Selection(hosts=tuple(patterns)) if patterns else first
+        return [host.name for host in select_hosts(inventory, chosen)]
+
+    session = Session(arguments, run_command, resolve, OutputMode.GROUPED, OutputMode.TEXT)
+    interactive_session(session, history_file())
 
 
 def broadcast_stdin(stream: TextIO | None) -> bytes | None:

@@ -1,0 +1,1 @@
+"""`bastion facts`: what each host is (OS, kernel, CPUs, memory, disks, addresses, runtimes)."""
