@@ -23,7 +23,7 @@ from bastion.errors import UsageError
 from bastion.models import Event, HostFinished, HostOutput, HostResult, Status
 from bastion.private_files import open_in, open_private_dir, write_in
 from bastion.record_guard import RecordGuard
-from bastion.render.jsonl import result_to_json
+from bastion.result_record import result_to_json
 
 MANIFEST = "run.json"
 MANIFEST_SCHEMA = 1
