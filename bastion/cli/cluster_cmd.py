@@ -115,7 +115,12 @@ def status_command(
 ) -> None:
     """Nodes, roles, Ready, versions and capacity, from `kubectl get nodes -o json`."""
     from bastion.cli.options import connect_options, inventory_of
-    from bastion.cluster.nodes import STATUS_COMMAND, NodesOutputError, parse_nodes
+    from bastion.cluster.nodes import (
+        NODES_OUTPUT_CHARS,
+        STATUS_COMMAND,
+        NodesOutputError,
+        parse_nodes,
+    )
     from bastion.cluster.topology import control_plane
     from bastion.command import with_sudo
     from bastion.executor import RunOptions, Task, run
@@ -127,7 +132,10 @@ def status_command(
         warn_deprecated("-o table", "-o text")
     inv = inventory_of(inventory)
     cp = control_plane(inv)
-    options = RunOptions(connect=connect_options(inv, connect_timeout, accept_new=accept_new))
+    options = RunOptions(
+        connect=connect_options(inv, connect_timeout, accept_new=accept_new),
+        keep_output_chars=NODES_OUTPUT_CHARS,
+    )
     [result] = run([Task(cp, with_sudo(STATUS_COMMAND))], options, lambda event: None)
     if result.status is Status.UNREACHABLE:
         _fail(f"{cp.name}: unreachable: {result.error}", EXIT_UNREACHABLE)
