@@ -167,17 +167,27 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def hosts_to_retry(out_dir: Path) -> list[str]:
-    """The hosts that did not succeed in the run recorded in ``out_dir``, in run order."""
+    """The hosts that did not succeed in the run recorded in ``out_dir``, in run order.
+
+    The record is input like any file: read within the document limits, and anything that is
+    not a list of ``{"host": NAME, "status": STATUS}`` is one error naming it.
+    """
+    from bastion.located_yaml import load_document, plain
+
     path = out_dir / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(
-            "no run record here (expected a --out-dir of an earlier run)", source=path
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read run record: {exc}", source=path) from exc
-    try:
-        return [h["host"] for h in manifest["hosts"] if h["status"] != str(Status.OK)]
-    except (KeyError, TypeError) as exc:
-        raise UsageError("not a bastion run record (missing hosts/status)", source=path) from exc
+    missing = "no run record here (expected a --out-dir of an earlier run)"
+    manifest = plain(load_document(path, UsageError, what="run record", missing=missing).root)
+    hosts = manifest.get("hosts") if isinstance(manifest, dict) else None
+    if not isinstance(hosts, list):
+        raise UsageError("not a bastion run record (missing hosts/status)", source=path)
+    names: list[str] = []
+    for entry in hosts:
+        name = entry.get("host") if isinstance(entry, dict) else None
+        status = entry.get("status") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(status, str):
+            raise UsageError(
+                f"not a bastion run record: a host entry is {str(entry)[:80]!r}", source=path
+            )
+        if status != str(Status.OK):
+            names.append(name)
+    return names

@@ -80,3 +80,21 @@ def test_history_appends_one_line_per_run_without_output(
     assert "s3cr3t-output" not in history.read_text()
     assert mode(history) == 0o600
     assert read_history(limit=1) == entries[-1:]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"hosts": [{"host": 5, "status": "failed"}]}', "a host entry is"),
+        ('{"hosts": [{"host": "", "status": "failed"}]}', "a host entry is"),
+        ('{"hosts": [{"host": "node1"}]}', "a host entry is"),
+        ('{"hosts": "node1"}', "missing hosts/status"),
+        ("[1, 2]", "missing hosts/status"),
+        ('{"hosts": [' * 2000 + "]" * 2000 + "}", "nested more than"),
+        ("\x00\x01", "control character"),
+    ],
+)
+def test_a_corrupt_record_is_one_usage_error(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "run.json").write_text(text)
+    with pytest.raises(UsageError, match=message):
+        hosts_to_retry(tmp_path)
