@@ -39,6 +39,7 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
+from bastion.cli.sudo_options import AskSudoPassOption, SudoUserOption
 from bastion.errors import UsageError
 
 STREAMED_RESULT_CHARS = 64 * 1024
@@ -77,6 +78,8 @@ def run_command(
     sudo: Annotated[
         bool, typer.Option("--sudo", help="Run the command as root through sudo -n.")
     ] = False,
+    sudo_user: SudoUserOption = None,
+    ask_sudo_pass: AskSudoPassOption = False,
     transport: Annotated[
         str | None,
         typer.Option(
@@ -146,7 +149,7 @@ def run_command(
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
     from bastion.agent.lifecycle import socket_for
     from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
-    from bastion.command import with_sudo
+    from bastion.cli.sudo_options import sudo_choice
     from bastion.executor import RunOptions, command_work
     from bastion.limits import fit_forks_to_file_limit
     from bastion.render.base import Display
@@ -185,8 +188,14 @@ def run_command(
             "--script yet; use --no-stdin, or copy the script to the hosts first",
             source="--durable",
         )
-    remote = with_sudo(text) if sudo else text
-    agent = socket_for(persist, no_agent, durable, transport)
+    if ask_sudo_pass and (durable or transport in ("mosh", "auto")):
+        # A durable job keeps its input in a file on the node: no place for a password.
+        raise UsageError("--durable cannot take a sudo password (-K)", source="--ask-sudo-pass")
+    become = sudo_choice(sudo, sudo_user, ask_sudo_pass)
+    remote = become.wrap(text)
+    stdin = become.stdin(stdin)
+    # With a password, no agent: it would hold the password in a long-lived process.
+    agent = socket_for(persist, no_agent or become.password is not None, durable, transport)
     fit = fit_forks_to_file_limit(forks, len(targets), per_host=3 if out_dir else 1)
     shortfall = fit.shortfall_message()
     if shortfall:
@@ -211,7 +220,7 @@ def run_command(
             "forks": forks,
             "forks_fitted": fit.forks,
             "timeout": timeout,
-            "sudo": sudo,
+            **become.recorded(),
             "retries": retries,
             "durable": durable,
             "transport": transport,
