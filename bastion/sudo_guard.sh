@@ -48,7 +48,8 @@ group=$!
 exec 3<&- </dev/null
 
 (
-    while kill -0 "$watch" 2>/dev/null; do
+    # kill -0 fails for a process we may not signal (a --sudo-user guard watching sudo).
+    while kill -0 "$watch" 2>/dev/null || ps -p "$watch" >/dev/null 2>&1; do
         sleep 0.2 2>/dev/null || sleep 1
     done
     kill -s TERM "$me" 2>/dev/null
