@@ -79,7 +79,7 @@ def ask_password() -> SudoPassword:
         raise UsageError(
             "-K/--ask-sudo-pass needs a terminal to ask on (none here)", source="--ask-sudo-pass"
         ) from None
-    with contextlib.closing(os.fdopen(tty, "w+", encoding="utf-8", errors="replace")) as stream:
+    with contextlib.closing(os.fdopen(tty, "w", encoding="utf-8", errors="replace")) as stream:
         try:
             typed = getpass.getpass(PROMPT, stream=stream)
         except EOFError:
