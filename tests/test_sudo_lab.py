@@ -341,15 +341,35 @@ def test_ask_sudo_pass_runs_as_root_and_the_password_is_nowhere(
 def test_ask_sudo_pass_keeps_stdin_for_the_command(sudo_lab: SudoLab) -> None:
     # For the NOPASSWD user sudo never reads the password line: the guard must drop it, so the
     # command sees exactly the operator's stdin.
-    for user in (NOPASSWD_USER, PASSWORD_USER):
+    for user, transport in [
+        (NOPASSWD_USER, "asyncssh"),
+        (PASSWORD_USER, "asyncssh"),
+        (PASSWORD_USER, "paramiko"),
+    ]:
+        inventory = str(sudo_lab.inventories[user])
         typed = with_password(
             sudo_lab.cli,
-            ["run", "-i", str(sudo_lab.inventories[user]), "-H", "node1", "-K", "--", "cat"],
+            ["run", "-i", inventory, "-H", "node1", "--transport", transport, "-K", "--", "cat"],
             PASSWORD,
             stdin=b"line one\nline two\n",
         )
         assert typed.returncode == 0, typed.stderr
-        assert typed.stdout == "node1: line one\nnode1: line two\n", user
+        assert typed.stdout == "node1: line one\nnode1: line two\n", (user, transport)
+
+
+def test_fetch_with_ask_sudo_pass_reads_root_only_files(sudo_lab: SudoLab, tmp_path: Path) -> None:
+    typed = with_password(
+        sudo_lab.cli,
+        [
+            *("fetch", "-i", str(sudo_lab.inventories[PASSWORD_USER]), "-H", "node2", "-K"),
+            *("/root/bst-sudo-files/a", str(tmp_path)),
+        ],
+        PASSWORD,
+    )
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    fetched = tmp_path / "node2" / "root" / "bst-sudo-files" / "a"
+    assert fetched.read_text() == "root-only-a\n"
+    assert PASSWORD not in typed.stdout + typed.stderr
 
 
 def test_a_wrong_password_fails_clearly_and_without_waiting(sudo_lab: SudoLab) -> None:

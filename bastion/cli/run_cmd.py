@@ -191,6 +191,8 @@ def run_command(
     if ask_sudo_pass and (durable or transport in ("mosh", "auto")):
         # A durable job keeps its input in a file on the node: no place for a password.
         raise UsageError("--durable cannot take a sudo password (-K)", source="--ask-sudo-pass")
+    if ask_sudo_pass and persist is not None:
+        raise UsageError("-K does not go through the agent (--persist)", source="--ask-sudo-pass")
     become = sudo_choice(sudo, sudo_user, ask_sudo_pass)
     remote = become.wrap(text)
     stdin = become.stdin(stdin)
