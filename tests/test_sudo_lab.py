@@ -139,13 +139,19 @@ def test_a_timeout_stops_the_root_process_group(sudo_lab: SudoLab, how: list[str
     assert processes_with(marker) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupt_stops_the_root_process_group(sudo_lab: SudoLab, signum: int) -> None:
-    marker = f"bst-sudo-interrupt-{signum}"
+@pytest.mark.parametrize(
+    ("signum", "how"),
+    [(signal.SIGINT, []), (signal.SIGTERM, []), (signal.SIGINT, ["--durable"])],
+    ids=["ctrl-c", "sigterm", "ctrl-c-durable"],
+)
+def test_an_interrupt_stops_the_root_process_group(
+    sudo_lab: SudoLab, signum: int, how: list[str]
+) -> None:
+    marker = f"bst-sudo-interrupt-{signum}-{len(how)}"
     running = subprocess.Popen(
         [
             *BASTION,
-            *("run", "-i", str(sudo_lab.inventories[NOPASSWD_USER]), "-H", "node1"),
+            *("run", "-i", str(sudo_lab.inventories[NOPASSWD_USER]), "-H", "node1", *how),
             *("--sudo", "--", stubborn(marker)),
         ],
         env=sudo_lab.cli.env,
