@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -38,7 +38,11 @@ from bastion.cli.options import (
     inventory_of,
     selection_from,
 )
+from bastion.cli.sudo_options import AskSudoPassOption, SudoUserOption
 from bastion.errors import UsageError
+
+if TYPE_CHECKING:
+    from bastion.transport.files import RemoteFiles
 
 
 def copy_command(
@@ -227,6 +231,14 @@ def fetch_command(
     accept_new: AcceptNewOption = False,
     out_dir: OutDirOption = None,
     retry_failed: RetryFailedOption = None,
+    sudo: Annotated[
+        bool,
+        typer.Option(
+            "--sudo", help="Read the files as root through sudo -n (root-only files too)."
+        ),
+    ] = False,
+    sudo_user: SudoUserOption = None,
+    ask_sudo_pass: AskSudoPassOption = False,
 ) -> None:
     """Fetch files from the selected hosts over SFTP into LOCALDIR/HOST/.
 
@@ -241,8 +253,10 @@ def fetch_command(
 
     from bastion.cli.driver import Fanout, check_ref, drive
     from bastion.cli.fanout import prologue
+    from bastion.cli.sudo_options import sudo_choice
     from bastion.private_files import open_private_dir
     from bastion.transfer.fetch import FetchOptions, fetch_from_host
+    from bastion.transfer.sudo_reads import SudoReads
     from bastion.transfer.template import render_all
     from bastion.transfer.work import files_work
 
@@ -271,15 +285,20 @@ def fetch_command(
     targets = start.targets
     reference = check_ref(output, ref, targets)
     rendered = [render_all(remote, targets, loaded.vars, source="REMOTE") for remote in remotes]
+    become = sudo_choice(sudo, sudo_user, ask_sudo_pass)
     os.close(open_private_dir(local_root))  # refused (exit 2) before any host is contacted
     options = FetchOptions(recursive=recursive, preserve=preserve)
+
+    def readable(files: RemoteFiles) -> RemoteFiles:
+        return SudoReads(files, become.wrap, become.stdin(None)) if become.enabled else files
+
     run_options = start.run_options(timeout=timeout)
     code = drive(
         Fanout(
             targets=targets,
             work=files_work(
                 lambda files, host, sink: fetch_from_host(
-                    files,
+                    readable(files),
                     host,
                     [by_host[host.name] for by_host in rendered],
                     local_root,
@@ -297,6 +316,7 @@ def fetch_command(
                     "forks_fitted": start.forks,
                     "timeout": timeout,
                     "preserve": preserve,
+                    **become.recorded(),
                 },
             ),
             ref=reference,

@@ -43,6 +43,7 @@ from bastion.cli.options import (
     list_hosts_and_stop,
     selection_from,
 )
+from bastion.cli.sudo_options import AskSudoPassOption, SudoUserOption
 from bastion.errors import UsageError
 
 STREAMED_RESULT_CHARS = 64 * 1024
@@ -85,6 +86,8 @@ def run_command(
     sudo: Annotated[
         bool, typer.Option("--sudo", help="Run the command as root through sudo -n.")
     ] = False,
+    sudo_user: SudoUserOption = None,
+    ask_sudo_pass: AskSudoPassOption = False,
     transport: Annotated[
         str | None,
         typer.Option(
@@ -168,7 +171,7 @@ def run_command(
     from bastion.agent.lifecycle import socket_for
     from bastion.cli.driver import Fanout, check_ref, drive
     from bastion.cli.fanout import prologue
-    from bastion.command import with_sudo
+    from bastion.cli.sudo_options import sudo_choice
     from bastion.executor import command_work
     from bastion.render.base import Display
 
@@ -217,8 +220,16 @@ def run_command(
             "--script yet; use --no-stdin, or copy the script to the hosts first",
             source="--durable",
         )
-    remote = with_sudo(text) if sudo else text
-    agent = socket_for(persist, no_agent, durable, transport)
+    if ask_sudo_pass and (durable or transport in ("mosh", "auto")):
+        # A durable job keeps its input in a file on the node: no place for a password.
+        raise UsageError("--durable cannot take a sudo password (-K)", source="--ask-sudo-pass")
+    if ask_sudo_pass and persist is not None:
+        raise UsageError("-K does not go through the agent (--persist)", source="--ask-sudo-pass")
+    become = sudo_choice(sudo, sudo_user, ask_sudo_pass)
+    remote = become.wrap(text)
+    stdin = become.stdin(stdin)
+    # With a password, no agent: it would hold the password in a long-lived process.
+    agent = socket_for(persist, no_agent or become.password is not None, durable, transport)
     options = start.run_options(
         # Every mode keeps only the start: json and grouped print each host's whole output from
         # the renderer's spool (bastion/spool.py), -o diff hashes it as it streams, the rest
@@ -236,7 +247,7 @@ def run_command(
             "forks": forks,
             "forks_fitted": start.forks,
             "timeout": timeout,
-            "sudo": sudo,
+            **become.recorded(),
             "retries": retries,
             "durable": durable,
             "transport": transport,

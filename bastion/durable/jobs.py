@@ -77,6 +77,8 @@ class _Progress:
     """The node answered the start (started now, or already): never start it again."""
     timed_out: bool = False
     must_kill: bool = False
+    stopped: bool = False
+    """The node saw the job's whole process group gone after stopping it (sudo'd ones too)."""
     rc: int | None = None
     after_mosh: _Phase = _Phase.START
     """Where to go on over SSH when a mosh session ends or cannot start."""
@@ -212,7 +214,12 @@ class DurableJob:
                 return self._result(started, spool, Status.FAILED, None, message, why)
         rc = progress.rc
         if progress.timed_out:
-            error = f"timed out after {self.spec.timeout:g}s; remote process group stopped"
+            outcome = (
+                "remote process group stopped"
+                if progress.stopped
+                else "the remote command may still be running (it did not stop when signalled)"
+            )
+            error = f"timed out after {self.spec.timeout:g}s; {outcome}"
             return self._result(started, spool, Status.TIMEOUT, None, error, Reason.TIMEOUT)
         if rc == 0:
             return self._result(started, spool, Status.OK, rc, None)
@@ -253,6 +260,7 @@ class DurableJob:
             progress.rc = int(words[0])
             if "timeout" in words[1:]:  # stopped at its deadline by the node (mosh runs)
                 progress.timed_out = True
+            progress.stopped = "stopped" in words[1:]
             progress.phase = _Phase.CLEAN
         elif progress.phase is _Phase.CLEAN:
             await link.exec(script.clean(self.job_id), _Ignore())
@@ -328,6 +336,8 @@ class DurableJob:
         self._mosh_done = progress.confirmed = True
         progress.rc = end.rc
         progress.timed_out = end.timed_out
+        # The pager shows the end only after its kill_job, which waits for the group to go.
+        progress.stopped = end.timed_out
         progress.phase = _Phase.DONE
         if self.mosh == "auto":
             note = f"switched to mosh after {self.drops} dropped SSH connections"

@@ -1,5 +1,5 @@
 # bastion durable-job wrapper: run on the node as `sh -c WRAPPER bastion-job ACTION JOB [ARGS]`.
-# POSIX sh plus setsid, tail -c and head -c; no Python needed on the node.
+# POSIX sh plus setsid, tail -c, head -c and ps; no Python needed on the node.
 # Actions: start JOB CMD; attach JOB OUT ERR; result JOB; kill JOB GRACE; clean JOB; list;
 # clean-finished; serve JOB TIMEOUT OUT ERR LINES WIDTH CMD (for a mosh session: start, then
 # show the spools page by page on the screen, for the client to read off and acknowledge).
@@ -82,7 +82,24 @@ kill_job() {
     kill -s TERM -- "-$pid" 2>/dev/null
     sleep "$1"
     kill -s KILL -- "-$pid" 2>/dev/null
+    # "stopped" only once no process of the group runs: the login user cannot signal a
+    # command run through sudo, but sudo's guard (bastion/sudo_guard.sh), which is in this
+    # group, leaves only after it has stopped that command's own group.
+    tries=0
+    while group_alive "$pid"; do
+        [ "$tries" -ge 50 ] && return 0
+        nap
+        tries=$((tries + 1))
+    done
+    : >"$dir/stopped"
     return 0
+}
+
+# Whether a process of group $1 still runs (zombies aside). Without ps, nothing is verified.
+group_alive() {
+    states=$(ps -e -o pgid= -o stat= 2>/dev/null) || return 0
+    [ -n "$states" ] || return 0
+    printf '%s\n' "$states" | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
 # The pager of a mosh session. mosh synchronises a screen, not a byte stream, so the output
@@ -265,8 +282,12 @@ attach)
 result)
     [ -d "$dir" ] || exit 76
     [ -f "$dir/rc" ] || exit 77
-    # The exit code, and "timeout" when `run` stopped the job at its deadline.
-    if [ -f "$dir/timedout" ]; then echo "$(cat "$dir/rc") timeout"; else cat "$dir/rc"; fi
+    # The exit code, "timeout" when `run` stopped the job at its deadline, and "stopped" once
+    # a kill saw the job's whole process group gone.
+    words=$(cat "$dir/rc")
+    [ -f "$dir/timedout" ] && words="$words timeout"
+    [ -f "$dir/stopped" ] && words="$words stopped"
+    echo "$words"
     ;;
 kill)
     [ -d "$dir" ] || exit 76
