@@ -41,6 +41,7 @@ SUBNET = f"127.{TEST_NET}.12"
 STANDINS = REPO / "tests" / "standins" / "kube_standins.py"
 TOOLS = (
     *("kubeadm", "kubectl", "etcdctl", "containerd", "curl", "gpg", "iptables", "ip6tables", "ip"),
+    "hostname",
     *("apt-get", "apt-mark", "apt-cache", "dpkg-query", "systemctl"),
     *("modprobe", "lsmod", "sysctl", "swapoff", "swapon"),
 )
@@ -347,13 +348,16 @@ def test_backup_without_etcdctl_uses_the_etcd_pod_of_the_node(
     kube: KubeLab, tmp_path: Path
 ) -> None:
     # The Vagrant VMs have no etcdctl: the snapshot comes from kubeadm's static etcd pod,
-    # named etcd-<nodeRegistration.name> and found by its label on that node.
+    # named etcd-<nodeRegistration.name> (the inventory name) and found by its label on that
+    # node, never etcd-$(hostname): here node1's hostname is a cloud VM's, not its name.
     (kube.root / "bin" / "etcdctl").unlink()
+    (kube.state / "hostnames.json").write_text(json.dumps({"node1": "ip-10-0-2-15"}))
     before = len(kube.calls())
     try:
         done = kube.cli("cluster", "backup", "-i", "lab", "--output", str(tmp_path), timeout=120)
     finally:
         (kube.root / "bin" / "etcdctl").symlink_to(STANDINS)
+        (kube.state / "hostnames.json").unlink()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     calls = kube.calls()[before:]
     exec_at = first(calls, "node1", "kubectl", "exec", "etcd-node1")

@@ -550,6 +550,15 @@ def ip(args: list[str]) -> None:
     raise Exit(1, f"ip stand-in: unsupported {args}")
 
 
+def hostname(args: list[str]) -> None:
+    """The node's hostname: its lab name, unless ``state/hostnames.json`` gives it another,
+    as on a cloud VM whose hostname (``ip-10-0-2-15``) is not its inventory name, which is
+    what kubeadm registers it as (nodeRegistration.name) and what names its static pods."""
+    if args and not args[0].startswith("-"):
+        raise Exit(1, "hostname: you must be root to change the host name (stand-in)")
+    print(load("hostnames.json", {}).get(NODE, NODE))
+
+
 def interfaces(node: str) -> list[tuple[str, str]]:
     """(name, address) of ``node``'s interfaces, in kernel order; the first has the default
     route (VirtualBox: the NAT adapter is the VM's first NIC)."""
@@ -1506,6 +1515,7 @@ TOOLS = {
     "iptables": iptables,
     "ip6tables": ip6tables,
     "ip": ip,
+    "hostname": hostname,
     "kubeadm": kubeadm,
     "kubectl": kubectl,
 }
