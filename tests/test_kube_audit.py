@@ -399,3 +399,43 @@ def test_the_probe_sections_become_an_observation() -> None:
     assert command_flags(seen.apiserver or "")["authorization-mode"] == "Node,RBAC"
     assert list(seen.kubeconfigs) == ["/etc/kubernetes/admin.conf"]
     assert seen.etcd is None and seen.kubelet_config is None
+
+
+def test_the_cluster_column_of_the_access_matrix() -> None:
+    from bastion.audit.access import AccessRow, CredentialKind
+    from bastion.audit.observation import Coverage, HostObservation, KubeConfig
+    from bastion.audit.report import AuditReport
+    from bastion.audit.reports.matrix import access_matrix
+    from bastion.audit.kube_report import kube_targets, with_kube
+    from bastion.models import Host
+
+    node1 = HostObservation(host="node1", address="192.0.2.11", coverage=Coverage.FULL)
+    node1.kubeconfigs = [KubeConfig("/etc/kubernetes/admin.conf", "root", "root", 0o600)]
+    node2 = HostObservation(host="node2", address="192.0.2.12", coverage=Coverage.FULL)
+    fp = "SHA256:" + "a" * 43
+    rows = (
+        AccessRow("node1", "root", CredentialKind.KEY, fp, "ed25519", 256, "ops@laptop",
+                  privilege="root", cluster_admin=True),
+        AccessRow("node2", "root", CredentialKind.KEY, fp, "ed25519", 256, "ops@laptop",
+                  privilege="root"),
+    )  # fmt: skip
+    report = AuditReport("2026-12-02T12:00:00+00:00", (node1, node2), rows, ())
+    hosts = [Host("node1", "192.0.2.11", groups=("masters",)), Host("node2", "192.0.2.12")]
+    # A plain audit probes only the control plane that holds an admin kubeconfig.
+    assert [h.name for h in kube_targets(hosts, report, everything=False)] == ["node1"]
+    assert [h.name for h in kube_targets(hosts, report, everything=True)] == ["node1", "node2"]
+    seen = KubeObservation(
+        host="node1", cluster="prod", control_plane=True, rbac=RBAC_LIST.read_text()
+    )
+    joined = with_kube(report, [seen], NOW, None)
+    assert {f.id for f in joined.findings} == {"K8S-10", "K8S-11", "K8S-12", "K8S-13"}
+    columns, matrix = access_matrix(joined)
+    assert columns == ["node1", "node2", "cluster"]
+    cells = dict(matrix)
+    [ops] = [who for who in cells if "ops@laptop" in who]
+    assert cells[ops]["cluster"] == ["prod:cluster-admin (root@node1)"]
+    assert cells["user:alice"]["cluster"] == ["prod:cluster-admin*"]
+    assert cells["group:system:masters"]["cluster"] == ["prod:cluster-admin"]
+    assert cells["group:devs"]["cluster"] == ["prod:edit+secrets@dev"]
+    # Without the cluster audit the matrix is the host matrix.
+    assert access_matrix(report)[0] == ["node1", "node2"]
