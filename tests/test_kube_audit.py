@@ -403,10 +403,10 @@ def test_the_probe_sections_become_an_observation() -> None:
 
 def test_the_cluster_column_of_the_access_matrix() -> None:
     from bastion.audit.access import AccessRow, CredentialKind
+    from bastion.audit.kube_report import kube_targets, with_kube
     from bastion.audit.observation import Coverage, HostObservation, KubeConfig
     from bastion.audit.report import AuditReport
     from bastion.audit.reports.matrix import access_matrix
-    from bastion.audit.kube_report import kube_targets, with_kube
     from bastion.models import Host
 
     node1 = HostObservation(host="node1", address="192.0.2.11", coverage=Coverage.FULL)
