@@ -499,3 +499,40 @@ def test_verify_fails_naming_the_pairs_when_pod_traffic_does_not_cross(kube: Kub
     )
     assert "broken  cluster DNS from node2" in out
     assert kube.cluster()["pods"] == {}  # the check's pods are deleted on failure too
+
+
+def test_audit_kube_reports_who_holds_the_cluster(kube: KubeLab, tmp_path: Path) -> None:
+    # Someone bound alice to cluster-admin, and a 2-hour join token was left behind.
+    cluster = kube.cluster()
+    rbac = "rbac.authorization.k8s.io"
+    cluster["rbac"] = [{
+        "apiVersion": f"{rbac}/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "alice-admin"},
+        "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": rbac, "kind": "User", "name": "alice"}],
+    }]  # fmt: skip
+    (kube.state / "cluster.json").write_text(json.dumps(cluster))
+    access = tmp_path / "access.yaml"
+    access.write_text("version: 1\nclusters:\n  node1:\n    cluster_admins: [user:bob]\n")
+    try:
+        done = kube.cli("audit", "-i", "lab", "--kube", "--access", str(access), "-F", "json",
+                        timeout=300)  # fmt: skip
+        matrix = kube.cli("audit", "-i", "lab", "-F", "md", timeout=300)
+    finally:
+        cluster = kube.cluster()
+        cluster.pop("rbac")
+        (kube.state / "cluster.json").write_text(json.dumps(cluster))
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr  # high findings
+    found = {(f["id"], f["host"], f["account"]) for f in json.loads(done.stdout)["findings"]}
+    assert ("K8S-10", "node1", "user:alice") in found  # not a default binding
+    assert not any(a == "group:system:masters" for i, _, a in found if i == "K8S-10")
+    # kubeadm's super-admin.conf: a system:masters certificate on the control plane.
+    assert ("K8S-14", "node1", "user:kubernetes-super-admin") in found
+    assert ("K8S-17", "node1", None) in found  # the API server's default anonymous auth
+    assert ("K8S-23", "node1", "user:alice") in found and ("K8S-24", "node1", "user:bob") in found
+    # kubeadm's own configuration opens nothing else (NodeRestriction, Node,RBAC, etcd certs).
+    assert not {i for i, _, _ in found} & {"K8S-18", "K8S-19", "K8S-20"}
+    # A plain audit reads the control plane's cluster too, and the matrix has its column.
+    assert matrix.returncode == 1, matrix.stdout[-3000:] + matrix.stderr
+    assert "| identity | node1 | node2 | node3 | cluster |" in matrix.stdout
+    assert "node1:cluster-admin" in matrix.stdout

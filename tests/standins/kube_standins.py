@@ -683,6 +683,84 @@ def kubeadm_images_list(opts: dict[str, str]) -> None:
     print(f"registry.k8s.io/etcd:{images['etcd']}")
 
 
+# The client identities kubeadm 1.29+ writes (KEP-4214, cmd/kubeadm/app/phases/kubeconfig):
+# admin.conf in group kubeadm:cluster-admins (bound to cluster-admin by RBAC, revocable),
+# super-admin.conf in system:masters (bypasses RBAC).
+KUBECONFIG_SUBJECTS = {
+    "admin.conf": "/O=kubeadm:cluster-admins/CN=kubernetes-admin",
+    "super-admin.conf": "/O=system:masters/CN=kubernetes-super-admin",
+    "controller-manager.conf": "/CN=system:kube-controller-manager",
+    "scheduler.conf": "/CN=system:kube-scheduler",
+}
+
+
+def client_cert(subject: str, pki: Path) -> tuple[str, str]:
+    """(certificate, key) PEM of a client certificate signed by the stand-in CA, 1 year."""
+    import base64
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        key, csr, crt = (f"{tmp}/{n}" for n in ("k.pem", "c.csr", "c.crt"))
+        run = lambda *a: subprocess.run(["openssl", *a], capture_output=True, check=True)  # noqa: E731
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-subj", subject, "-keyout", key, "-out", csr)  # fmt: skip
+        run("x509", "-req", "-in", csr, "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
+            "-CAcreateserial", "-days", "365", "-out", crt)  # fmt: skip
+        return (
+            base64.b64encode(Path(crt).read_bytes()).decode(),
+            base64.b64encode(Path(key).read_bytes()).decode(),
+        )
+
+
+def kubeconfig(conf: str, address: str, pki: Path) -> str:
+    import base64
+
+    user = {"client-certificate-data": "", "client-key-data": ""}
+    subject = KUBECONFIG_SUBJECTS.get(conf, f"/O=system:nodes/CN=system:node:{NODE}")
+    user["client-certificate-data"], user["client-key-data"] = client_cert(subject, pki)
+    ca = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
+    document = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "ctx",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": f"https://{address}:6443",
+                                                        "certificate-authority-data": ca}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "kubernetes", "user": "user"}}],
+        "users": [{"name": "user", "user": user}],
+    }  # fmt: skip
+    return f"# stand-in kubeconfig {conf}\n" + yaml.safe_dump(document, sort_keys=False)
+
+
+def apiserver_flags(address: str) -> list[str]:
+    """What kubeadm 1.35 puts on kube-apiserver's command line (cmd/kubeadm/app/phases/
+    controlplane/manifests.go getAPIServerCommand), abridged to the access-related flags."""
+    return [
+        f"--advertise-address={address}", "--allow-privileged=true",
+        "--authorization-mode=Node,RBAC", "--client-ca-file=/etc/kubernetes/pki/ca.crt",
+        "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
+        "--etcd-servers=https://127.0.0.1:2379", "--secure-port=6443",
+        "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
+    ]  # fmt: skip
+
+
+def etcd_flags(name: str, address: str) -> list[str]:
+    """kubeadm's local etcd (cmd/kubeadm/app/phases/etcd/local.go getEtcdCommand), abridged."""
+    return [
+        f"--name={name}", "--client-cert-auth=true", "--peer-client-cert-auth=true",
+        f"--listen-client-urls=https://127.0.0.1:2379,https://{address}:2379",
+        "--data-dir=/var/lib/etcd", "--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
+    ]  # fmt: skip
+
+
+def static_pod(component: str, flags: list[str]) -> str:
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": component, "namespace": "kube-system",
+                     "labels": {"component": component, "tier": "control-plane"}},
+        "spec": {"containers": [{"name": component, "command": [component, *flags]}],
+                 "hostNetwork": True},
+    }  # fmt: skip
+    return yaml.safe_dump(pod, sort_keys=False)
+
+
 def kubeadm_init(opts: dict[str, str]) -> None:
     for leftover in ("manifests/kube-apiserver.yaml", "admin.conf", "kubelet.conf"):
         if (K8S / leftover).exists():
@@ -711,7 +789,7 @@ def kubeadm_init(opts: dict[str, str]) -> None:
             "-subj",
             "/CN=kubernetes",
             "-days",
-            "1",
+            "3650",  # kubeadm's CA: 10 years (pkiutil); its leaf certificates: 1 year
             "-keyout",
             str(pki / "ca.key"),
             "-out",
@@ -721,8 +799,13 @@ def kubeadm_init(opts: dict[str, str]) -> None:
         check=True,
     )
     shutil.copy(pki / "ca.crt", STATE / "ca.crt")
-    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+    shutil.copy(pki / "ca.key", STATE / "ca.key")
+    for component in ("kube-controller-manager", "kube-scheduler"):
         (K8S / "manifests" / f"{component}.yaml").write_text(f"# stand-in static pod {component}\n")
+    (K8S / "manifests" / "kube-apiserver.yaml").write_text(
+        static_pod("kube-apiserver", apiserver_flags(address))
+    )
+    (K8S / "manifests" / "etcd.yaml").write_text(static_pod("etcd", etcd_flags(name, address)))
     for conf in (
         "admin.conf",
         "super-admin.conf",
@@ -731,7 +814,7 @@ def kubeadm_init(opts: dict[str, str]) -> None:
         "scheduler.conf",
     ):
         path = K8S / conf
-        path.write_text(f"# stand-in kubeconfig {conf}\nserver: https://{address}:6443\n")
+        path.write_text(kubeconfig(conf, address, pki))
         path.chmod(0o600)
     cluster = cluster_state()
     cluster.update(
@@ -804,8 +887,9 @@ def kubeadm_join(opts: dict[str, str]) -> None:
     (K8S / "pki").mkdir(parents=True, exist_ok=True)
     shutil.copy(STATE / "ca.crt", K8S / "pki" / "ca.crt")
     kubelet_conf = K8S / "kubelet.conf"
+    # Signed with the stand-in CA kept in state/ (kubeadm's TLS bootstrap gets it signed).
     kubelet_conf.write_text(
-        f"# stand-in kubeconfig kubelet.conf\nserver: https://{discovery['apiServerEndpoint']}\n"
+        kubeconfig("kubelet.conf", discovery["apiServerEndpoint"].split(":")[0], STATE)
     )
     kubelet_conf.chmod(0o600)
     cluster.setdefault("joins", []).append({"node": name, "token_id": discovery["token"][:6]})
@@ -1331,6 +1415,31 @@ def manifest_objects(text: str) -> list[dict[str, Any]]:
     return objects
 
 
+def rbac_objects(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """The RBAC objects of a kubeadm cluster that matter to the audit: the API server's own
+    cluster-admin role and binding (label kubernetes.io/bootstrapping: rbac-defaults,
+    plugin/pkg/auth/authorizer/rbac/bootstrappolicy), kubeadm's kubeadm:cluster-admins
+    binding (cmd/kubeadm/app/phases/kubeconfig), plus ``cluster.json`` ``rbac`` (tests')."""
+    group = "rbac.authorization.k8s.io"
+    defaults = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    everything = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                  {"nonResourceURLs": ["*"], "verbs": ["*"]}]  # fmt: skip
+
+    def binding(name: str, subject: str, labels: dict[str, str] | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, **({"labels": labels} if labels else {})}
+        return {"apiVersion": f"{group}/v1", "kind": "ClusterRoleBinding", "metadata": meta,
+                "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": group, "kind": "Group", "name": subject}]}  # fmt: skip
+
+    return [
+        {"apiVersion": f"{group}/v1", "kind": "ClusterRole",
+         "metadata": {"name": "cluster-admin", "labels": defaults}, "rules": everything},
+        binding("cluster-admin", "system:masters", defaults),
+        binding("kubeadm:cluster-admins", "kubeadm:cluster-admins", None),
+        *cluster.get("rbac", []),
+    ]  # fmt: skip
+
+
 def kubectl_apply(verb: str, path: str, cluster: dict[str, Any]) -> None:
     text = Path(path).read_text()
     for doc in manifest_objects(text):
@@ -1421,6 +1530,20 @@ def kubectl_get(
             print("NAME   READY   STATUS   RESTARTS   AGE")
         for pod in found:
             print(f"{pod['name']}   1/1   {pod['status']}   0   1m")
+        return
+    if kind == "clusterroles,roles,clusterrolebindings,rolebindings" and output == "json":
+        print(kubectl_json(list_of(rbac_objects(cluster))))
+        return
+    if kind == "secrets" and "type=bootstrap.kubernetes.io/token" in opts.get(
+        "--field-selector", ""
+    ):
+        import base64
+
+        for token in cluster["tokens"]:
+            ttl = cluster.get("token_info", {}).get(token[:6], {}).get("ttl", "15m")
+            hours = 23 if ttl == "23h" else 0
+            expiry = f"2026-12-03T{hours:02d}:15:00Z"
+            print(f"bootstrap-token-{token[:6]}   {base64.b64encode(expiry.encode()).decode()}")
         return
     if kind in {"daemonset", "ds"}:
         key = {"weave-net": "cni/weave", "kube-flannel-ds": "cni/flannel"}.get(name or "")
