@@ -310,8 +310,9 @@ def test_backup_fetches_every_kind_and_an_etcd_snapshot_0600(kube: KubeLab, tmp_
     assert "resources/cluster/nodes.yaml" in names
     calls = kube.calls()[before:]
     assert not any("--export" in a for _, t, a in calls if t == "kubectl")
-    # The snapshot first: a kind that fails later can no longer cost it.
-    assert first(calls, "node1", "etcdctl", "--endpoints=https://127.0.0.1:2379") < first(
+    # The snapshot first (a kind that fails later can no longer cost it), with the etcd
+    # pod's own etcdctl (version-matched; nothing to install on the node).
+    assert first(calls, "node1", "kubectl", "exec", "etcd-node1") < first(
         calls, "node1", "kubectl", "api-resources"
     )
     assert '"msg"' not in done.stdout  # etcdctl's JSON log lines stay out of the output
@@ -344,12 +345,11 @@ def test_backup_skips_and_names_a_kind_that_answers_503(kube: KubeLab, tmp_path:
     assert "resources/cluster/nodes.metrics.k8s.io.yaml" not in names
 
 
-def test_backup_without_etcdctl_uses_the_etcd_pod_of_the_node(
-    kube: KubeLab, tmp_path: Path
-) -> None:
-    # The Vagrant VMs have no etcdctl: the snapshot comes from kubeadm's static etcd pod,
-    # named etcd-<nodeRegistration.name> (the inventory name) and found by its label on that
-    # node, never etcd-$(hostname): here node1's hostname is a cloud VM's, not its name.
+def test_backup_finds_the_etcd_pod_by_node_name_not_hostname(kube: KubeLab, tmp_path: Path) -> None:
+    # The snapshot comes from kubeadm's static etcd pod, named etcd-<nodeRegistration.name>
+    # (the inventory name) and found by its label on that node, never etcd-$(hostname): here
+    # node1's hostname is a cloud VM's, not its name. No etcdctl on the node (the Vagrant
+    # VMs have none) is no problem.
     (kube.root / "bin" / "etcdctl").unlink()
     (kube.state / "hostnames.json").write_text(json.dumps({"node1": "ip-10-0-2-15"}))
     before = len(kube.calls())
@@ -365,6 +365,26 @@ def test_backup_without_etcdctl_uses_the_etcd_pod_of_the_node(
     [base] = tmp_path.iterdir()
     assert (base / "etcd-snapshot.db").read_bytes().startswith(b"stand-in etcd snapshot")
     assert not Path("/var/lib/etcd/bastion-snapshot.db").exists()  # moved, not copied
+
+
+def test_backup_falls_back_to_the_host_etcdctl(kube: KubeLab, tmp_path: Path) -> None:
+    # No etcd pod to exec into (say its mirror pod is gone): the host's etcdctl takes it.
+    cluster = kube.cluster()
+    cluster["etcd_pod_missing"] = True
+    (kube.state / "cluster.json").write_text(json.dumps(cluster))
+    before = len(kube.calls())
+    try:
+        done = kube.cli("cluster", "backup", "-i", "lab", "--output", str(tmp_path), timeout=120)
+    finally:
+        cluster = kube.cluster()
+        cluster.pop("etcd_pod_missing")
+        (kube.state / "cluster.json").write_text(json.dumps(cluster))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    calls = kube.calls()[before:]
+    assert not any(t == "kubectl" and a[:1] == ["exec"] for _, t, a in calls)
+    assert first(calls, "node1", "etcdctl", "--endpoints=https://127.0.0.1:2379") >= 0
+    [base] = tmp_path.iterdir()
+    assert (base / "etcd-snapshot.db").stat().st_size > 0
 
 
 def test_a_half_finished_init_is_reset_and_redone(kube: KubeLab) -> None:

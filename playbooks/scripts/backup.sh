@@ -1,7 +1,8 @@
 #!/bin/sh
 # An etcd snapshot first, then every listable resource kind as YAML, into ~/k8s-backup of the
 # user who ran sudo (0700, files 0600, owned by that user, so it can fetch them):
-#   etcd-snapshot.db   etcdctl snapshot save (kubeadm's stacked etcd)
+#   etcd-snapshot.db   etcdctl snapshot save (kubeadm's stacked etcd; the etcd pod's etcdctl,
+#                      else the host's)
 #   resources.tar.gz   namespaced/<kind>.yaml (all namespaces) and cluster/<kind>.yaml
 # The snapshot comes first: it is the backup that restores a cluster. A kind that cannot be
 # listed (an aggregated API whose service is down answers 503, e.g. metrics.k8s.io or
@@ -20,28 +21,31 @@ mkdir -p "$dir/resources/namespaced" "$dir/resources/cluster" || exit 1
 
 pki=/etc/kubernetes/pki/etcd
 certs="--endpoints=https://127.0.0.1:2379 --cacert=$pki/ca.crt --cert=$pki/server.crt --key=$pki/server.key"
-# etcdctl logs JSON lines on stderr: kept in a file, shown only when the snapshot fails.
-if command -v etcdctl >/dev/null 2>&1; then
-    # shellcheck disable=SC2086 # $certs is four options
-    ETCDCTL_API=3 etcdctl $certs snapshot save "$dir/etcd-snapshot.db" >/dev/null 2>"$dir/etcdctl.log"
-    saved=$?
-else
-    # kubeadm's etcd static pod (label component=etcd, on this node) has etcdctl; its
-    # /var/lib/etcd is a hostPath, so a snapshot written there appears on this host.
-    pod=$($kubectl -n kube-system get pods -l component=etcd --field-selector "spec.nodeName=$node" -o name | head -n 1)
-    pod=${pod#pod/}
-    if [ -z "$pod" ]; then
-        echo "backup: no etcd pod (component=etcd) on node $node" >&2
-        exit 1
-    fi
+# First the etcdctl of kubeadm's etcd static pod (label component=etcd, on this node): it
+# always matches the server's version and needs nothing installed; its /var/lib/etcd is a
+# hostPath, so a snapshot written there appears on this host. Else (API server down, no such
+# pod) the host's etcdctl, bounded by `timeout`: etcdctl 3.4 waits forever for an endpoint
+# that does not answer. etcdctl logs JSON lines on stderr: kept in a file, shown on failure.
+saved=1
+pod=$($kubectl -n kube-system get pods -l component=etcd --field-selector "spec.nodeName=$node" -o name 2>/dev/null | head -n 1)
+pod=${pod#pod/}
+if [ -n "$pod" ]; then
     # shellcheck disable=SC2086 # $certs is four options
     $kubectl -n kube-system exec "$pod" -- etcdctl $certs \
         snapshot save /var/lib/etcd/bastion-snapshot.db >/dev/null 2>"$dir/etcdctl.log" \
         && mv /var/lib/etcd/bastion-snapshot.db "$dir/etcd-snapshot.db"
     saved=$?
 fi
+if [ "$saved" -ne 0 ] && command -v etcdctl >/dev/null 2>&1; then
+    echo "backup: ${pod:-no etcd pod (component=etcd) on node $node}${pod:+ failed}; using the host's etcdctl" >&2
+    # shellcheck disable=SC2086 # $certs is four options
+    ETCDCTL_API=3 timeout 300 etcdctl $certs snapshot save "$dir/etcd-snapshot.db" >/dev/null 2>>"$dir/etcdctl.log"
+    saved=$?
+fi
 if [ "$saved" -ne 0 ] || [ ! -s "$dir/etcd-snapshot.db" ]; then
-    tail -n 5 "$dir/etcdctl.log" >&2
+    [ ! -f "$dir/etcdctl.log" ] || tail -n 5 "$dir/etcdctl.log" >&2
+    [ -n "$pod" ] || command -v etcdctl >/dev/null 2>&1 \
+        || echo "backup: no etcd pod (component=etcd) on node $node, and no etcdctl here" >&2
     echo "backup: etcd snapshot failed; no resources exported" >&2
     exit 1
 fi
