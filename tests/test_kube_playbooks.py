@@ -497,23 +497,25 @@ def test_flannel_on_the_reset_cluster_with_another_pod_cidr(kube: KubeLab) -> No
     assert "ok      pod traffic node2 -> node3" in verify.stdout
 
 
-def test_verify_fails_naming_the_pairs_when_pod_traffic_does_not_cross(kube: KubeLab) -> None:
+def test_bootstrap_fails_naming_the_pairs_when_pod_traffic_does_not_cross(kube: KubeLab) -> None:
     # flannel as the manifest comes (no --iface): every node takes the default-route
-    # interface, 10.0.2.15, and VXLAN to "10.0.2.15" never leaves the node.
+    # interface, 10.0.2.15, and VXLAN to "10.0.2.15" never leaves the node. Every pod still
+    # runs: only verify.yaml's network check (bootstrap's last play) sees it.
     cluster = kube.cluster()
     cluster["objects"]["cni/flannel"]["iface"] = None  # type: ignore[index]
     (kube.state / "cluster.json").write_text(json.dumps(cluster))
     try:
-        verify = kube.cli(
-            "play", "-i", "lab", str(REPO / "playbooks" / "verify.yaml"), "-e", "cni=flannel",
-            timeout=300,
+        done = kube.cli(
+            "cluster", "bootstrap", "-i", "lab", "--cni", "flannel", "--k8s-version", K8S,
+            "--pod-cidr", "10.32.0.0/16", timeout=300,
         )  # fmt: skip
     finally:
         cluster = kube.cluster()
         cluster["objects"]["cni/flannel"]["iface"] = "status.hostIP"  # type: ignore[index]
         (kube.state / "cluster.json").write_text(json.dumps(cluster))
-    assert verify.returncode == 1, verify.stdout[-3000:]
-    out = verify.stdout + verify.stderr
+    assert done.returncode == 1, done.stdout[-3000:]
+    out = done.stdout + done.stderr
+    assert "pod network" in out and "failed" in out
     assert (
         "broken  pod traffic node1 -> node2" in out and "broken  pod traffic node3 -> node1" in out
     )
@@ -532,6 +534,11 @@ def test_audit_kube_reports_who_holds_the_cluster(kube: KubeLab, tmp_path: Path)
         "subjects": [{"apiGroup": rbac, "kind": "User", "name": "alice"}],
     }]  # fmt: skip
     (kube.state / "cluster.json").write_text(json.dumps(cluster))
+    made = kube.cli(
+        "run", "-i", "lab", "-H", "node1", "--sudo", "kubeadm token create --ttl 2h >/dev/null"
+    )
+    assert made.returncode == 0, made.stderr
+    token_id = kube.secrets_issued()[-1][:6]
     access = tmp_path / "access.yaml"
     access.write_text("version: 1\nclusters:\n  node1:\n    cluster_admins: [user:bob]\n")
     try:
@@ -549,6 +556,8 @@ def test_audit_kube_reports_who_holds_the_cluster(kube: KubeLab, tmp_path: Path)
     # kubeadm's super-admin.conf: a system:masters certificate on the control plane.
     assert ("K8S-14", "node1", "user:kubernetes-super-admin") in found
     assert ("K8S-17", "node1", None) in found  # the API server's default anonymous auth
+    assert ("K8S-15", "node1", f"token:{token_id}") in found  # the id only: never the secret
+    assert_never_leaked(kube, kube.secrets_issued()[-1], done.stdout, matrix.stdout)
     assert ("K8S-23", "node1", "user:alice") in found and ("K8S-24", "node1", "user:bob") in found
     # kubeadm's own configuration opens nothing else (NodeRestriction, Node,RBAC, etcd certs).
     assert not {i for i, _, _ in found} & {"K8S-18", "K8S-19", "K8S-20"}

@@ -634,6 +634,10 @@ def kubeadm(args: list[str]) -> None:
         token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
         cluster["tokens"].append(token)
         cluster.setdefault("issued", []).append(token)  # for tests: must never leak
+        ttl = opts.get("--ttl", "24h")  # kubeadm's default TTL (constants.DefaultTokenDuration)
+        cluster.setdefault("token_info", {})[token[:6]] = {
+            "ttl": ttl, "description": "<none>", "expires": expiry_after(ttl),
+        }  # fmt: skip
         save("cluster.json", cluster)
         print(token)
     elif rest[:2] == ["token", "delete"]:
@@ -649,6 +653,16 @@ def kubeadm(args: list[str]) -> None:
         kubeadm_images_list(opts)
     else:
         raise Exit(1, f"kubeadm stand-in: unsupported {args}")
+
+
+def expiry_after(ttl: str) -> str:
+    """RFC 3339 UTC time ``ttl`` (``15m``, ``2h``, ``24h``) from now: a token's expiration."""
+    import datetime
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    seconds = int(ttl[:-1]) * units[ttl[-1]]
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def kubeadm_token_list() -> None:
@@ -847,7 +861,11 @@ def kubeadm_init(opts: dict[str, str]) -> None:
     default_token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
     cluster["tokens"] = [default_token]
     cluster["token_info"] = {
-        default_token[:6]: {"ttl": "23h", "description": DEFAULT_TOKEN_DESCRIPTION}
+        default_token[:6]: {
+            "ttl": "23h",
+            "description": DEFAULT_TOKEN_DESCRIPTION,
+            "expires": expiry_after("24h"),
+        }
     }
     cluster.setdefault("issued_default", []).append(default_token)
     minor = ".".join(config["kubernetesVersion"].lstrip("v").split(".")[:2])
@@ -1545,9 +1563,8 @@ def kubectl_get(
         import base64
 
         for token in cluster["tokens"]:
-            ttl = cluster.get("token_info", {}).get(token[:6], {}).get("ttl", "15m")
-            hours = 23 if ttl == "23h" else 0
-            expiry = f"2026-12-03T{hours:02d}:15:00Z"
+            info = cluster.get("token_info", {}).get(token[:6], {})
+            expiry = info.get("expires") or expiry_after("24h")
             print(f"bootstrap-token-{token[:6]}   {base64.b64encode(expiry.encode()).decode()}")
         return
     if kind in {"daemonset", "ds"}:
