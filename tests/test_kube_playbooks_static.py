@@ -198,7 +198,7 @@ def test_when_and_until_expressions_compile_and_evaluate() -> None:
 
 # Steps that run every time on purpose, and why.
 ALWAYS_RUN = {
-    ("backup.yaml", "resources and etcd snapshot"): "a backup is taken at each run",
+    ("backup.yaml", "etcd snapshot and resources"): "a backup is taken at each run",
     ("cni-calico.yaml", "calico pod cidr is not the example's"): "refuses; changes nothing",
 }
 
@@ -287,6 +287,9 @@ def test_calico_installation_sets_the_pod_cidr_explicitly() -> None:
     installation = next(yaml.safe_load_all(text))
     [pool] = installation["spec"]["calicoNetwork"]["ipPools"]
     assert pool["cidr"] == "10.244.0.0/16"
+    # Not the operator's firstFound default (10.0.2.15 on every Vagrant VM): the Node's IP.
+    autodetect = installation["spec"]["calicoNetwork"]["nodeAddressAutodetectionV4"]
+    assert autodetect == {"kubernetes": "NodeInternalIP"}
     other = render_file(
         "calico-installation.yaml.j2", "node1", "cni-calico.yaml", pod_cidr="10.32.0.0/12"
     )
@@ -297,11 +300,69 @@ def test_calico_installation_sets_the_pod_cidr_explicitly() -> None:
 def test_weave_and_flannel_pin_their_manifests_and_use_the_pod_cidr() -> None:
     weave = yaml.safe_load((PLAYBOOKS / "cni-weave.yaml").read_text())
     assert weave["vars"]["weave_version"] == "v2.8.1"
-    assert "IPALLOC_RANGE={{ pod_cidr }}" in str(weave["steps"])
+    # The release script's versioned manifest (v2.8.1 bin/release uploads -1.8, -1.9, -1.11).
+    assert weave["vars"]["weave_manifest_url"].endswith("/weave-daemonset-k8s-1.11.yaml")
+    assert "set env" not in str(weave["steps"])  # IPALLOC_RANGE goes in before the apply
     flannel = yaml.safe_load((PLAYBOOKS / "cni-flannel.yaml").read_text())
     assert re.fullmatch(r"v\d+\.\d+\.\d+", flannel["vars"]["flannel_version"])
     assert "latest" not in flannel["vars"]["flannel_manifest_url"]
     assert flannel["vars"]["pod_cidr"] == "10.244.0.0/16"
+
+
+UPSTREAM = REPO / "tests" / "standins" / "upstream"
+
+
+def agent_container(text: str, daemonset: str) -> dict[str, Any]:
+    """The first container of ``daemonset`` in a manifest (multi-document or a v1 List)."""
+    for doc in yaml.safe_load_all(text):
+        for item in (doc or {}).get("items") or [doc or {}]:
+            if item.get("kind") == "DaemonSet" and item["metadata"]["name"] == daemonset:
+                return item["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+    raise AssertionError(f"no DaemonSet {daemonset}")
+
+
+def cni_manifest(tmp_path: Path, upstream: str, *args: str) -> str:
+    """scripts/cni-manifest.sh on an upstream manifest, with a curl that serves it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(f'#!/bin/sh\nshift 2; cp {UPSTREAM / upstream} "$1"\n')
+    (bin_dir / "curl").chmod(0o755)
+    dest = tmp_path / "cni" / "manifest.yaml"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    script = PLAYBOOKS / "scripts" / "cni-manifest.sh"
+    done = subprocess.run(
+        ["sh", str(script), "https://example.invalid/m.yaml", str(dest), *args],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return dest.read_text()
+
+
+def test_weave_manifest_gets_ipalloc_range_before_apply(tmp_path: Path) -> None:
+    text = cni_manifest(
+        tmp_path, "weave-daemonset-k8s-1.11-v2.8.1.yaml",
+        "name: weave-net", "weave", "IPALLOC_RANGE", "10.244.0.0/16",
+    )  # fmt: skip
+    weave = agent_container(text, "weave-net")
+    assert weave["name"] == "weave" and weave["image"] == "weaveworks/weave-kube:2.8.1"
+    assert weave["env"][0] == {"name": "IPALLOC_RANGE", "value": "10.244.0.0/16"}
+    assert [e["name"] for e in weave["env"][1:]] == ["INIT_CONTAINER", "HOSTNAME"]
+
+
+def test_flannel_manifest_gets_the_node_ip_interface_and_the_network(tmp_path: Path) -> None:
+    text = cni_manifest(
+        tmp_path, "kube-flannel-v0.28.9.yml", "name: kube-flannel-ds", "kube-flannel",
+        "FLANNELD_IFACE", "fieldRef:status.hostIP", "10.32.0.0/16",
+    )  # fmt: skip
+    flannel = agent_container(text, "kube-flannel-ds")
+    # flannel main.go: FLANNELD_IFACE is --iface (flagutil.SetFlagsFromEnv), which takes an
+    # IP; status.hostIP is the kubelet's node IP, the inventory address.
+    assert flannel["env"][0] == {
+        "name": "FLANNELD_IFACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
+    }
+    assert [e["name"] for e in flannel["env"][1:3]] == ["POD_NAME", "POD_NAMESPACE"]
+    assert '"Network": "10.32.0.0/16"' in text and "10.244.0.0/16" not in text
 
 
 def vagrantfile_nodes() -> dict[str, str]:

@@ -144,7 +144,17 @@ class _Reader:
         top = self.mapping(
             root,
             "the access list",
-            {"version", "identities", "roles", "grants", "revoked", "waivers", "severities"},
+            # clusters: read by bastion.audit.kube_audit.declared_cluster_admins
+            {
+                "version",
+                "identities",
+                "roles",
+                "grants",
+                "revoked",
+                "waivers",
+                "severities",
+                "clusters",
+            },
         )
         if "version" in top and self.scalar(top["version"], "version") != "1":
             raise self.fail(top["version"], "version must be 1")

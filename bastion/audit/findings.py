@@ -197,3 +197,13 @@ def finding(
         file=file,
         line=line,
     )
+
+
+# The cluster access rules live beside the Kubernetes audit (bastion/audit/kube_catalogue.py).
+def _kube_rules() -> dict[str, Rule]:
+    from bastion.audit.kube_catalogue import KUBE_RULE_ROWS
+
+    return _rules(*(Rule(i, Severity[s], t, r) for i, s, t, r in KUBE_RULE_ROWS))
+
+
+CATALOGUE.update(_kube_rules())

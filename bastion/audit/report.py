@@ -43,6 +43,10 @@ class AuditReport:
     """fingerprint -> declared identity name (from the access list), for the matrix."""
     diff: FindingsDiff | None = None
     """Against a previous report (``--diff``)."""
+    cluster: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The access matrix's cluster column (bastion.audit.kube_report): ``user:NAME``,
+    ``group:NAME``, ``serviceaccount:NS:NAME`` -> entries like ``prod:cluster-admin``, and
+    ``host/account`` -> what root there reaches. Empty without the cluster audit."""
 
     @property
     def not_audited(self) -> list[HostObservation]:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # the audit modules load only when the command runs (fast --h
     from bastion.audit.declared import AccessList
     from bastion.audit.findings import Severity
     from bastion.audit.report import AuditReport
+    from bastion.executor import RunOptions
+    from bastion.models import Host
 
 AccessOption = Annotated[
     Path | None,
@@ -112,6 +114,15 @@ def audit_command(
             help="Print a draft access list (YAML) of what the hosts hold, instead of a report.",
         ),
     ] = False,
+    kube: Annotated[
+        bool,
+        typer.Option(
+            "--kube",
+            help="Audit cluster access on every selected node (RBAC, kubeconfig certificates, "
+            "tokens, API server/etcd/kubelet settings); without it, only control planes that "
+            "hold an admin kubeconfig.",
+        ),
+    ] = False,
     diff: Annotated[
         Path | None,
         typer.Option(
@@ -163,6 +174,7 @@ def audit_command(
         access=declared,
         inventory=loaded,
     )
+    report = _with_cluster_audit(report, targets, options, kube, access, loaded.path)
     if bootstrap:
         from bastion.audit.bootstrap import bootstrap_access_list
 
@@ -201,6 +213,28 @@ def report_spellings(
         return ReportFormat(output), to
     formats = ", ".join(tuple(ReportFormat))
     raise UsageError(f"unknown format {cut(output, 40)!r} ({formats})", source="--output")
+
+
+def _with_cluster_audit(
+    report: AuditReport,
+    targets: list[Host],
+    options: RunOptions,
+    everything: bool,
+    access: Path | None,
+    inventory_path: Path,
+) -> AuditReport:
+    """The cluster access audit (bastion/audit/kube_report.py) added to ``report``."""
+    from bastion.audit.declared import DEFAULT_ACCESS_FILE
+    from bastion.audit.kube_collect import collect_kube
+    from bastion.audit.kube_report import default_cluster, kube_targets, with_kube
+
+    nodes = kube_targets(targets, report, everything)
+    if not nodes:
+        return report
+    seen = collect_kube(nodes, options, default_cluster(targets))
+    beside = inventory_path.parent / DEFAULT_ACCESS_FILE
+    access_file = access if access is not None else (beside if beside.is_file() else None)
+    return with_kube(report, seen, datetime.now(UTC), access_file)
 
 
 def _render(report: AuditReport, report_format: ReportFormat, fail_on: Severity) -> str:

@@ -64,7 +64,7 @@ def bootstrap_command(
     ] = "weave",
     k8s_version: Annotated[
         str, typer.Option("--k8s-version", help="Kubernetes minor version (pkgs.k8s.io repo).")
-    ] = "1.33",
+    ] = "1.35",
     pod_cidr: Annotated[
         str, typer.Option("--pod-cidr", help="Pod network; must not overlap the nodes'.")
     ] = "10.244.0.0/16",

@@ -19,6 +19,10 @@ expect() {  # expect NAMESPACE NAME-PREFIX COUNT
         echo "ok       $1/$2* running: $got"
     else
         echo "missing  $1/$2* running: $got, want $3"
+        # Name the pods that are there but not Running (CrashLoopBackOff on one node: a CNI
+        # agent that cannot start there, e.g. calico-node with a duplicate node address).
+        $kubectl -n "$1" get pods --no-headers 2>/dev/null \
+            | awk -v p="$2" 'index($1, p) == 1 && $3 != "Running" { print "         " $1 " " $3 }'
         missing=1
     fi
 }

@@ -7,6 +7,8 @@ from collections import defaultdict
 from bastion.audit.access import AccessRow, CredentialKind
 from bastion.audit.report import AuditReport
 
+CLUSTER_COLUMN = "cluster"
+"""The column of Kubernetes access: cluster:role per subject or per SSH identity."""
 LEGEND = (
     "cell: account[privilege]; * undeclared, ~ restricted (from=/command/restrict), "
     "x refused by sshd, ! revoked or expired"
@@ -43,4 +45,13 @@ def access_matrix(report: AuditReport) -> tuple[list[str], list[tuple[str, dict[
         entry = f"{row.account}[{row.privilege}]{mark}"
         if entry not in cells[identity_label(row, report)][row.host]:
             cells[identity_label(row, report)][row.host].append(entry)
+    if report.cluster:  # the cluster access audit ran (bastion/audit/kube_report.py)
+        hosts.append(CLUSTER_COLUMN)
+        for row in report.rows:
+            for entry in report.cluster.get(f"{row.host}/{row.account}", ()):
+                if entry not in cells[identity_label(row, report)][CLUSTER_COLUMN]:
+                    cells[identity_label(row, report)][CLUSTER_COLUMN].append(entry)
+        for who, entries in report.cluster.items():
+            if who.split(":", 1)[0] in ("user", "group", "serviceaccount"):
+                cells[who][CLUSTER_COLUMN].extend(entries)
     return hosts, list(cells.items())
