@@ -42,11 +42,21 @@ def encode(message: Message) -> bytes:
 
 
 def decode(line: bytes) -> Message:
-    """One message; raises ValueError for anything that is not a JSON object."""
-    value = json.loads(line)
+    """One message; raises ValueError for anything that is not a JSON object (deep nesting
+    and numbers of absurd length included: a message is data, never a crash)."""
+    try:
+        value = json.loads(line, parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError("a message nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("a message must be a JSON object")
     return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 32:
+        raise ValueError(f"a number of {len(text)} digits")
+    return int(text)
 
 
 def host_to_wire(host: Host) -> Message:

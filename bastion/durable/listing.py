@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +23,13 @@ class JobEntry:
 
 
 def parse_listing(text: str) -> list[JobEntry]:
-    """Parse ``wrapper.sh list`` output (tab-separated); lines that do not parse are skipped."""
+    """Parse ``wrapper.sh list`` output (tab-separated); lines that do not parse are skipped.
+
+    The node writes this text, so it is data: split on ``\\n`` only, numbers read only when
+    they are ASCII digits of a sane length, never an exception whatever the bytes.
+    """
     entries = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         fields = line.split("\t", 4)
         if len(fields) != 5 or fields[1] not in ("running", "done"):
             continue
@@ -31,7 +38,7 @@ def parse_listing(text: str) -> list[JobEntry]:
             JobEntry(
                 job=job,
                 running=state == "running",
-                exit_status=int(rc) if rc.isdigit() else None,
+                exit_status=int(rc) if _NUMBER.fullmatch(rc) and int(rc) < 256 else None,
                 started_at=_iso(started),
                 command=command,
             )
@@ -40,6 +47,9 @@ def parse_listing(text: str) -> list[JobEntry]:
 
 
 def _iso(epoch: str) -> str:
-    if not epoch.isdigit() or epoch == "0":
+    if not _NUMBER.fullmatch(epoch) or int(epoch) == 0:
         return ""
-    return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):  # past what the platform's clock can show
+        return ""
