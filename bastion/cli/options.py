@@ -67,6 +67,7 @@ PickOption = Annotated[
     typer.Option(
         "--pick",
         min=1,
+        metavar="N",
         help="Keep N of the selected hosts, chosen at random (as clush --pick).",
         show_default=False,
     ),
@@ -83,6 +84,7 @@ HostFileOption = Annotated[
     typer.Option(
         "--hostfile",
         "-h",
+        metavar="FILE",
         help="Read hosts from FILE, one [user@]host[:port] per line, # comments; - for "
         "stdin (as pssh -h; repeatable).",
         show_default=False,
