@@ -615,3 +615,39 @@ def test_sigterm_stops_the_play_prints_the_recap_and_records_it(lab: Cli) -> Non
     marker = f"sleep {naptime}.7"
     still = lab("run", "-i", "lab", "--all", "-o", "json", f"pgrep -f '^{marker}$' || true")
     assert [json.loads(line)["stdout"] for line in still.stdout.splitlines()] == [""] * 3
+
+
+def test_values_are_never_code_on_the_lab(lab: Cli, tmp_path: Path, work_dir: str) -> None:
+    """Issue 11 item 4: every quoting context, hostile values, the node's own shell as oracle."""
+    from tests.test_playbook_quoting import CONTEXTS, HOSTILE, expected
+
+    marker = f"{work_dir}/marker"
+    values = [v.replace("MARKER", marker) for v in HOSTILE if v not in ("EOF2", "\tEND2")]
+    separator = "<|>"
+    steps = [
+        {"name": "make the work directory", "run": f"mkdir -p {work_dir}"},
+        {"name": "control: a raw value is code", "run": "{{ control | raw }}"},
+    ]
+    wanted: dict[str, str] = {}
+    for name, source in CONTEXTS.items():
+        usable = [v for v in values if not ("tab-stripped" in name and "\n" in v)]
+        each = source.replace("{{ x }}", "{{ v }}")
+        loop = "{% for v in vals_" + str(len(wanted)) + " %}" + each
+        loop += f"\nprintf '%s' '{separator}'\n" + "{% endfor %}"
+        steps.append({"name": name, "run": loop, "readonly": True})
+        wanted[name] = "".join(expected(name, v) + separator for v in usable)
+        steps[-1]["vars_key"] = usable
+    variables: dict[str, object] = {"control": f"touch {work_dir}/control"}
+    for number, step in enumerate(s for s in steps if "vars_key" in s):
+        variables[f"vals_{number}"] = step.pop("vars_key")
+    book = tmp_path / "quoting.yaml"
+    book.write_text(
+        json.dumps({"name": "quoting", "hosts": "-H node1", "vars": variables, "steps": steps})
+    )
+    done = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = steps_of(done.stdout, "node1")
+    assert node_path(lab, "node1", f"{work_dir}/control").exists()  # the oracle can see a marker
+    assert not node_path(lab, "node1", marker).exists()
+    for name, text in wanted.items():
+        assert results[name]["stdout"] == text, name

@@ -1,8 +1,9 @@
 """Jinja for playbooks: strict undefined, shell quoting unless ``| raw``, and secret masking.
 
-Strings run by a shell (run, unless, only_if, creates/removes, wait_for commands, script
-arguments) are rendered with every ``{{ value }}`` shell-quoted; ``{{ value | raw }}`` goes in
-verbatim. Template files, ``copy.content`` and variables are rendered without quoting.
+Strings run by a shell (run, unless, only_if, wait_for commands) are rendered with every
+``{{ value }}`` quoted for the shell context it lands in (`shell_slots`: bare, '...', "...",
+$(...), here-documents); ``{{ value | raw }}`` goes in verbatim. Template files,
+``copy.content`` and variables are rendered without quoting.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import shlex
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import jinja2
 
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.model import Text
+from bastion.playbook.shell_slots import SLOT, SlotError, fill, slot
 
 MASK = "********"
 _TEMPLATE_NAME = "<template>"
@@ -32,12 +35,19 @@ def _raw(value: object) -> Raw:
     return Raw("" if value is None else str(value))
 
 
-def _shell_quote(value: object) -> str:
+_SLOT_VALUES: ContextVar[list[str] | None] = ContextVar("bastion_slot_values", default=None)
+"""The values of the shell template being rendered, each standing in the text as a slot."""
+
+
+def _shell_slot(value: object) -> str:
+    """A ``{{ value }}`` of a shell template: verbatim if ``| raw``, else a slot to fill."""
     if isinstance(value, Raw):
         return str(value)
-    if isinstance(value, Pending):
-        return "PENDING"
-    return shlex.quote("" if value is None else str(value))
+    values = _SLOT_VALUES.get()
+    if values is None:  # rendered outside `render` (a nested template): quote as one word
+        return shlex.quote("" if value is None else str(value))
+    values.append("PENDING" if isinstance(value, Pending) else "" if value is None else str(value))
+    return slot(len(values) - 1)
 
 
 def _environment(*, quoted: bool) -> jinja2.Environment:
@@ -45,7 +55,7 @@ def _environment(*, quoted: bool) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 (shell and config files, not HTML)
         keep_trailing_newline=True,
-        finalize=_shell_quote if quoted else None,
+        finalize=_shell_slot if quoted else None,
     )
     env.filters["raw"] = _raw
     for name, function in list(env.filters.items()):
@@ -183,13 +193,44 @@ def check_expression(text: Text, path: Path, key: str) -> None:
 
 
 def render(text: Text, context: Mapping[str, object], path: Path, *, quoted: bool) -> str:
-    """Render ``text``; an undefined variable or a failing filter is a `PlaybookError`."""
+    """Render ``text``; an undefined variable or a failing filter is a `PlaybookError`.
+
+    ``quoted``: ``text`` is shell code, and each value is quoted for the context it lands in
+    (`shell_slots`); a value placed where it cannot be quoted safely is a `PlaybookError`.
+    """
+    values: list[str] = []
+    token = _SLOT_VALUES.set(values if quoted else None)
     try:
-        return _compiled(text.value, quoted=quoted).render(context)
+        rendered = _compiled(text.value, quoted=quoted).render(context)
     except jinja2.TemplateError as exc:
         raise _error(exc, text, path) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
         raise _error(exc, text, path) from None
+    finally:
+        _SLOT_VALUES.reset(token)
+    if not quoted:
+        return rendered
+    if SLOT in text.value:
+        raise PlaybookError("a NUL character in a command", source=path, line=text.line)
+    try:
+        return fill(rendered, _unslotted(values))
+    except SlotError as exc:
+        line = text.line + rendered[: exc.offset].count("\n")
+        raise PlaybookError(exc.message, source=path, line=line) from None
+
+
+def _unslotted(values: list[str]) -> list[str]:
+    """Values with slots of earlier values inside (``{% set %}`` blocks) resolved to text."""
+    resolved: list[str] = []
+    for value in values:
+        parts = value.split(SLOT)
+        resolved.append(
+            "".join(
+                resolved[int(part)] if n % 2 and part.isdigit() else part
+                for n, part in enumerate(parts)
+            )
+        )
+    return resolved
 
 
 def evaluate(text: Text, context: Mapping[str, object], path: Path) -> object:
