@@ -651,3 +651,95 @@ def test_values_are_never_code_on_the_lab(lab: Cli, tmp_path: Path, work_dir: st
     assert not node_path(lab, "node1", marker).exists()
     for name, text in wanted.items():
         assert results[name]["stdout"] == text, name
+
+
+class ProcessScanner:
+    """Reads every process's argv and environment on this machine (the lab's nodes are
+    processes here too) until stopped: which sentinel commands it saw, and any secret."""
+
+    def __init__(self, secrets: list[str], sentinels: list[str]) -> None:
+        import threading
+
+        self.secrets = [s.encode() for s in secrets]
+        self.sentinels = sentinels
+        self.seen: set[str] = set()
+        self.leaks: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._scan, daemon=True)
+
+    def __enter__(self) -> ProcessScanner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _scan(self) -> None:
+        me = str(os.getpid())
+        while not self._stop.is_set():
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit() or proc.name == me:
+                    continue
+                for what in ("cmdline", "environ"):
+                    try:
+                        data = (proc / what).read_bytes()
+                    except OSError:
+                        continue
+                    text = data.replace(b"\0", b" ").decode(errors="replace")
+                    for sentinel in self.sentinels:
+                        if what == "cmdline" and sentinel in text:
+                            self.seen.add(sentinel)
+                    if any(secret in data for secret in self.secrets):
+                        self.leaks.append(f"{proc.name} {what}: {text[:300]}")
+            time.sleep(0.02)
+
+
+def test_secrets_never_reach_a_process_table_or_a_file_left_behind(
+    lab: Cli, tmp_path: Path, work_dir: str
+) -> None:
+    """Issue 11 item 7: argv and environ of every process, on the nodes and here, while
+    steps that use secrets run (plain, sudo, quoted, guard, script, wait_for, durable)."""
+    token = f"tok-{uuid.uuid4().hex}"
+    joined = f"join-{uuid.uuid4().hex}"
+    (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "uses.sh").write_text('sleep 2.105\ntest "$1" = "$2"\necho "script ok"\n')
+    sentinels = [f"sleep 2.1{n}" for n in range(8)] + ["sleep 2.105"]
+    book = tmp_path / "secret-steps.yaml"
+    steps: list[dict[str, object]] = [
+        {"name": "plain", "run": 'x={{ token }}; sleep 2.10; test "$x" = {{ token }}'},
+        {"name": "sudo", "run": "x={{ token }}; sleep 2.11", "sudo": True},
+        {"name": "quoted", "run": "printf '%s' 'in {{ token }}' \"{{ token }}\"; sleep 2.12"},
+        {"name": "guard", "run": "sleep 2.13", "unless": 'sleep 2.14; test "{{ token }}" = no'},
+        {"name": "script", "script": {"src": "uses.sh", "args": ["{{ token }}", "{{ token }}"]}},
+        {"name": "wait", "wait_for": {"command": 'sleep 2.15; test -n "{{ token }}"'}},
+        {"name": "durable", "run": "x={{ token }}; sleep 2.16; echo durable ok", "durable": True},
+        {"name": "make", "run": f"echo {joined}", "secret": True, "register": "j"},
+        {"name": "use", "run": "x={{ hosts.node1.j.stdout }}; sleep 2.17"},
+    ]
+    book.write_text(
+        json.dumps(
+            {
+                "name": "secrets in process tables",
+                "hosts": "-H node1",
+                "vars": {"token": {"secret": True, "file": str(tmp_path / "token")}},
+                "steps": steps,
+            }
+        )
+    )
+    with ProcessScanner([token, joined], sentinels) as scanner:
+        done = lab("play", "-i", "lab", str(book), "-v", timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "script ok" in done.stdout and "durable ok" in done.stdout
+    assert token not in done.stdout + done.stderr
+    # The scan saw each step's command running (so it could have seen a leak)...
+    assert set(sentinels) - {"sleep 2.13"} <= scanner.seen, sorted(scanner.seen)
+    # ...and no process held a secret in its argv or environment.
+    assert scanner.leaks == []
+    # No 0600 script file and no durable job file holding the secret stays on the node.
+    left = lab("run", "-i", "lab", "-H", "node1", "ls -a /tmp; ls -aR ~/.cache 2>/dev/null; true")
+    assert "bastion-secret" not in left.stdout, left.stdout
+    upper = node_path(lab, "node1", "/root/x").parent
+    for path in upper.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert token.encode() not in path.read_bytes(), path

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bastion.command import with_sudo
-from bastion.executor import RunOptions, command_work
+from bastion.executor import MOSH_MODES, RunOptions, command_work
 from bastion.models import FileReport, Host, HostResult, Status
 from bastion.playbook.model import (
     CopyAction,
@@ -28,28 +28,54 @@ from bastion.playbook.model import (
     Text,
     WaitForAction,
 )
-from bastion.playbook.template import render
+from bastion.playbook.secret_delivery import (
+    ROOT_SHELL_FROM_STDIN,
+    STAGE,
+    launcher,
+    script_with_args,
+    staged_body,
+    stdin_form,
+)
+from bastion.playbook.template import Masker, render
 from bastion.private_files import private_dir
 from bastion.transfer.copy import CopyOptions, Owner, copy_changes, copy_to_host
 from bastion.transfer.fetch import FetchOptions, fetch_from_host, host_directory
 from bastion.transfer.report import failure_lines, file_result
 from bastion.transfer.sources import plan_copy
 from bastion.transfer.work import files_work
-from bastion.transport.base import OutputSink, Transport
+from bastion.transport.base import CommandSpec, OutputSink, Transport
 from bastion.transport.files import RemoteFiles
 
+STAGE_TIMEOUT_S = 60.0
+"""How long writing a durable step's secret script to its file may take."""
 WAIT_GRACE_S = 30.0
 """How much longer than its own timeout a wait_for command may take before it is killed."""
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A shell command to run (run, script, wait_for); ``stdin`` for scripts."""
+    """A shell command to run (run, script, wait_for); ``stdin`` for scripts.
+
+    ``staged``: the command holds a secret, so ``text`` only reads it from stdin; a durable
+    job (which has no stdin) runs this script from a 0600 file instead (`secret_delivery`).
+    """
 
     text: str
     display: str
     stdin: bytes | None = None
     timeout: float | None = None
+    staged: bytes | None = None
+    sudo: bool = False
+
+
+def _command(
+    script: str, display: str, step: Step, masker: Masker | None, timeout: float | None
+) -> Command:
+    """``script`` as given to the login shell, or, holding a secret, on stdin."""
+    if masker is None or not masker.reveals(script):
+        return Command(with_sudo(script) if step.sudo else script, display, timeout=timeout)
+    text, stdin = stdin_form(script, sudo=step.sudo)
+    return Command(text, display, stdin, timeout, staged_body(script), step.sudo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +102,30 @@ Prepared = Command | Upload | Download
 
 
 def prepare(  # noqa: PLR0911 (one return per action)
-    step: Step, context: Mapping[str, object], path: Path, *, check: bool = False
+    step: Step,
+    context: Mapping[str, object],
+    path: Path,
+    *,
+    check: bool = False,
+    masker: Masker | None = None,
 ) -> Prepared:
-    """The step's action rendered for one host; raises `PlaybookError` on undefined names."""
+    """The step's action rendered for one host; raises `PlaybookError` on undefined names.
+
+    With ``masker``, a command that holds one of its secrets is sent on stdin, never as argv.
+    """
     action = step.action
     if isinstance(action, RunAction):
         command = render(action.command, context, path, quoted=True)
-        display = command
-        return Command(with_sudo(command) if step.sudo else command, display, timeout=step.timeout)
+        return _command(command, command, step, masker, step.timeout)
     if isinstance(action, ScriptAction):
         args = [render(arg, context, path, quoted=False) for arg in action.args]
         text = " ".join(["sh -s --", shlex.join(args)]).rstrip()
         display = f"script {action.src.name} {shlex.join(args)}".rstrip()
+        if masker is not None and masker.reveals(shlex.join(args)):
+            given = script_with_args(action.body, args)
+            shell = ROOT_SHELL_FROM_STDIN if step.sudo else "sh -s"
+            staged = b'rm -f -- "$0"\n' + given
+            return Command(shell, display, given, step.timeout, staged, step.sudo)
         return Command(with_sudo(text) if step.sudo else text, display, action.body, step.timeout)
     if isinstance(action, CopyAction):
         dest = render(action.dest, context, path, quoted=False)
@@ -104,11 +142,17 @@ def prepare(  # noqa: PLR0911 (one return per action)
             render(action.dest, context, path, quoted=False),
             action.mode,
         )
-    return _wait_command(action, step, context, path, check=check)
+    return _wait_command(action, step, context, path, check=check, masker=masker)
 
 
 def _wait_command(
-    action: WaitForAction, step: Step, context: Mapping[str, object], path: Path, *, check: bool
+    action: WaitForAction,
+    step: Step,
+    context: Mapping[str, object],
+    path: Path,
+    *,
+    check: bool,
+    masker: Masker | None,
 ) -> Command:
     if action.port is not None and action.host is not None:
         host = shlex.quote(render(action.host, context, path, quoted=False))
@@ -125,7 +169,8 @@ def _wait_command(
     else:
         assert action.command is not None
         command = render(action.command, context, path, quoted=True)
-        probe = f"sh -c {shlex.quote(command)} </dev/null"
+        # A subshell of the loop's shell, not `sh -c`: the command stays out of argv.
+        probe = f"(\n{command}\n) </dev/null"
         what = "the command"
     timeout = 0.0 if check else action.timeout
     ready = shlex.quote(f"ready: {what}")
@@ -138,8 +183,10 @@ def _wait_command(
         f"  sleep {action.interval:g}\n"
         "done"
     )
-    text = f"sh -c {shlex.quote(script)}"
     display = f"wait for {what}"
+    if masker is not None and masker.reveals(script):
+        return _command(script, display, step, masker, timeout + WAIT_GRACE_S)
+    text = f"sh -c {shlex.quote(script)}"
     return Command(with_sudo(text) if step.sudo else text, display, timeout=timeout + WAIT_GRACE_S)
 
 
@@ -153,6 +200,13 @@ async def perform(
 ) -> HostResult:
     """Do the prepared action on ``host``; every outcome is a `HostResult`."""
     if isinstance(prepared, Command):
+        if prepared.staged is not None and (
+            step.durable or options.transport_of(host) in MOSH_MODES
+        ):
+            staged = await _stage(prepared, transport, host)
+            if isinstance(staged, HostResult):
+                return staged
+            prepared = staged
         command_options = replace(
             options,
             timeout=prepared.timeout,
@@ -165,6 +219,19 @@ async def perform(
     if isinstance(prepared, Upload):
         return await _upload(prepared, step, transport, host, sink)
     return await _download(prepared, step, transport, host, sink)
+
+
+async def _stage(prepared: Command, transport: Transport, host: Host) -> Command | HostResult:
+    """A durable step's secret script written to a 0600 file on the host: the job runs that."""
+    assert prepared.staged is not None
+    spec = CommandSpec(STAGE, STAGE_TIMEOUT_S, prepared.staged)
+    done = await transport.run(host, spec, lambda stream, text: None)
+    path = done.stdout.strip()
+    if done.status is not Status.OK or not path.startswith("/") or "\n" in path:
+        if done.status is Status.OK:
+            done = replace(done, status=Status.FAILED, error="cannot write the secret script")
+        return done
+    return replace(prepared, text=launcher(path, sudo=prepared.sudo), stdin=None, staged=None)
 
 
 async def _upload(

@@ -37,6 +37,8 @@ from bastion.playbook.guards import (
     Guards,
     VerdictSplitter,
     guard_command,
+    guard_command_on_stdin,
+    guard_script,
     guard_verdict,
     guarded_command,
     skip_reason,
@@ -266,9 +268,9 @@ class PlaybookRun:
         if isinstance(decided, HostStepResult):
             return decided, None
         guards = decided
-        if guards and self._one_connection(step, host):
+        if guards and self._one_connection(step, host, guards):
             try:
-                combined = prepare(step, context, play.path)
+                combined = prepare(step, context, play.path, masker=self.masker)
             except PlaybookError:
                 combined = None  # maybe a guard skips it: check them alone, then render again
             if isinstance(combined, Command):
@@ -282,7 +284,7 @@ class PlaybookRun:
             if verdict != "run":
                 return self._skip(step, host, guards, verdict), None
         self.touched.clear()
-        prepared = prepare(step, context, play.path, check=self.options.check)
+        prepared = prepare(step, context, play.path, check=self.options.check, masker=self.masker)
         if not self.options.check:
             return await self._attempts(play, step, host, context, prepared, transport, sink)
         return await self._check(play, step, host, context, prepared, transport, sink)
@@ -333,10 +335,12 @@ class PlaybookRun:
             return self._result(step, host, StepStatus.WOULD_RUN, detail)
         return guards
 
-    def _one_connection(self, step: Step, host: Host) -> bool:
-        """Whether the guards can go with the command (not a durable job, not --check)."""
+    def _one_connection(self, step: Step, host: Host, guards: Guards) -> bool:
+        """Whether the guards can go with the command (not a durable job, not --check, and
+        no secret in the guards: the combined command is a command line)."""
         durable = step.durable or self.options.run.transport_of(host) in MOSH_MODES
-        return not self.options.check and not durable
+        secret = self.masker.reveals(guard_script(guards))
+        return not self.options.check and not durable and not secret
 
     def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:
         return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
@@ -381,8 +385,12 @@ class PlaybookRun:
     async def _check_guards(
         self, guards: Guards, step: Step, transport: Transport, host: Host
     ) -> tuple[str, HostStepResult | None]:
-        command = guard_command(guards, sudo=step.sudo)
-        spec = CommandSpec(command, step.timeout or GUARD_TIMEOUT_S)
+        limit = step.timeout or GUARD_TIMEOUT_S
+        if self.masker.reveals(guard_script(guards)):
+            command, script = guard_command_on_stdin(guards, sudo=step.sudo)
+            spec = CommandSpec(command, limit, script)
+        else:
+            spec = CommandSpec(guard_command(guards, sudo=step.sudo), limit)
         done = await transport.run(host, spec, lambda stream, text: None)
         verdict = guard_verdict(done.stdout)
         if done.status is Status.UNREACHABLE:

@@ -19,7 +19,15 @@ import jinja2
 
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.model import Text
-from bastion.playbook.shell_slots import SLOT, SlotError, fill, slot
+from bastion.playbook.shell_slots import (
+    SLOT,
+    SlotError,
+    fill,
+    quote_double,
+    quote_heredoc,
+    quote_single,
+    slot,
+)
 
 MASK = "********"
 _TEMPLATE_NAME = "<template>"
@@ -290,10 +298,14 @@ class Masker:
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
+        self._secrets: set[str] = set()
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
         for value in values:
+            for piece in (value.strip(), *value.splitlines()):
+                if len(piece.strip()) >= 3:
+                    self._secrets.add(piece.strip())
             for form in (value, value.strip(), shlex.quote(value.strip())):
                 if len(form) >= 3:  # masking every "a" would hide everything and protect nothing
                     self._values.add(form)
@@ -308,6 +320,24 @@ class Masker:
             if value in text:
                 text = text.replace(value, MASK)
         return text
+
+    def reveals(self, text: str) -> bool:
+        """Whether ``text`` (a command) holds a secret, as is or quoted for any shell context.
+
+        Each quoting is character by character, so a secret inside a larger value (``"Bearer
+        " ~ token``) still shows in the quoted whole.
+        """
+        for secret in self._secrets:
+            forms = (
+                secret,
+                secret.replace("'", "'\"'\"'"),
+                quote_single(secret),
+                quote_double(secret),
+                quote_heredoc(secret),
+            )
+            if any(form in text for form in forms):
+                return True
+        return False
 
     def __bool__(self) -> bool:
         return bool(self._values)
