@@ -37,6 +37,10 @@ CONTEXTS = {
     "tab-stripped here-document": "cat <<-END\n\tbefore {{ x }} after\n\tEND",
     "assignment": "v={{ x }}; printf '%s' \"$v\"",
     "option value": "printf '%s' --name={{ x }}",
+    "command substitution in ${...}": "v=${unset_v:-$(printf '%s' {{ x }})}; printf '%s' \"$v\"",
+    "arithmetic around a command": (
+        "n=$(( $(printf '%s' {{ x }} | wc -c) + 0 )); test $n -ge 0 && printf '%s' {{ x }}"
+    ),
     "after a here-document": "cat <<EOF >/dev/null\nbody\nEOF\nprintf '%s' {{ x }}",
 }
 EXPECTED = {

@@ -24,13 +24,14 @@ from bastion.models import Event, Host, HostOutput, HostResult, Status
 from bastion.outcome import first_error_line
 from bastion.playbook.actions import (
     Command,
-    Download,
     Prepared,
     Upload,
     compare_upload,
     perform,
+    plan_line,
     prepare,
 )
+from bastion.playbook.actions.wait_for import WaitForAction
 from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.guards import (
@@ -303,16 +304,20 @@ class PlaybookRun:
         unknown = self._depends()
         if unknown:
             # Rendered from values a not-run step would register: the text is not the real one.
-            detail = f"{_plan_line(prepared)} ({unknown})"
+            detail = f"{plan_line(step.action, prepared)} ({unknown})"
             return self._result(step, host, StepStatus.WOULD_RUN, detail), None
         if not step.readonly:
             if isinstance(prepared, Upload):
                 return await self._check_upload(step, host, prepared, transport, sink), None
-            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), None
+            return self._result(
+                step, host, StepStatus.WOULD_RUN, plan_line(step.action, prepared)
+            ), None
         outcome, raw = await self._attempts(play, step, host, context, prepared, transport, sink)
-        if step.action_name == "wait_for" and outcome.stops_host:
+        if isinstance(step.action, WaitForAction) and outcome.stops_host:
             # --check looks once and does not wait: not ready yet is what a real run waits for.
-            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
+            return self._result(
+                step, host, StepStatus.WOULD_RUN, plan_line(step.action, prepared)
+            ), raw
         return outcome, raw
 
     def _decide(
@@ -379,7 +384,9 @@ class PlaybookRun:
             reason = first_error_line(done) or "cannot compare"
             return self._result(step, host, StepStatus.FAILED, reason, done)
         if done.files.changed:
-            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(upload), done)
+            return self._result(
+                step, host, StepStatus.WOULD_RUN, plan_line(step.action, upload), done
+            )
         return self._result(step, host, StepStatus.OK, None, done)
 
     async def _check_guards(
@@ -595,18 +602,6 @@ def _register_value(done: HostResult) -> dict[str, object]:
         "json": parsed,
         "stdout_lines": stdout.splitlines(),
     }
-
-
-def _plan_line(prepared: Prepared) -> str:
-    """What a step would do, for the --check plan."""
-    if isinstance(prepared, Command):
-        lines = prepared.display.strip().splitlines() or [""]
-        return lines[0] + (" ..." if len(lines) > 1 else "")
-    if isinstance(prepared, Upload):
-        what = "write" if prepared.src is None else f"copy {prepared.src.name} to"
-        return f"{what} {prepared.dest}"
-    assert isinstance(prepared, Download)
-    return f"fetch {prepared.src} to {prepared.dest}"
 
 
 def _in_order(hosts: Sequence[Host], results: Sequence[HostResult]) -> list[HostResult]:

@@ -15,10 +15,16 @@ from pathlib import Path
 import yaml
 
 from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, compose
+from bastion.playbook.actions.registry import (
+    ACTION_NAMES,
+    is_readonly,
+    takes_durable,
+    takes_sudo,
+)
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import text_line
 from bastion.playbook.load_actions import ActionReader
-from bastion.playbook.model import ACTION_NAMES, Play, Playbook, Step, Text
+from bastion.playbook.model import Play, Playbook, Step, Text
 from bastion.playbook.template import check_template
 
 PLAY_KEYS = ("name", "hosts", "vars", "defaults", "steps")
@@ -316,7 +322,7 @@ class _Loader(ActionReader):
             )
         action_name = actions[0]
         entries = {**defaults, **node.entries}
-        if action_name == "fetch":
+        if not takes_sudo(action_name):
             if self.flag(node.entries, "sudo", path):
                 raise PlaybookError(
                     f"step {name!r}: fetch reads files as the login user; sudo does not apply",
@@ -346,7 +352,7 @@ class _Loader(ActionReader):
             batch=self.batch(entries, path),
             max_fail=self.max_fail(entries, path),
             tags=self.tags(entries, path),
-            readonly=self.flag(entries, "readonly", path) or action_name == "wait_for",
+            readonly=self.flag(entries, "readonly", path) or is_readonly(action_name),
             changed_when=(
                 self.expression(entries["changed_when"], path, "changed_when")
                 if "changed_when" in entries
@@ -367,7 +373,7 @@ class _Loader(ActionReader):
             raise refuse("max_fail needs batch", "max_fail")
         if step.until is not None and step.retries == 0:
             raise refuse("until needs retries (how many times to try again)", "until")
-        if step.durable and step.action_name != "run":
+        if step.durable and not takes_durable(step.action_name):
             raise refuse("durable applies to run steps only", "durable")
         if step.batch is not None and step.once:
             raise refuse("once and batch do not go together", "batch")

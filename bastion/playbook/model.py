@@ -8,8 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion.select import Selection
+
+if TYPE_CHECKING:
+    from bastion.playbook.actions.registry import Action
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,57 +31,6 @@ class Where:
     text: str
     selection: Selection
     line: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunAction:
-    command: Text
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptAction:
-    src: Path
-    body: bytes
-    args: tuple[Text, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CopyAction:
-    """``copy`` (a local file or inline ``content``) and ``template`` (a rendered file)."""
-
-    dest: Text
-    src: Path | None = None
-    content: Text | None = None
-    template: Path | None = None
-    template_body: str | None = None
-    mode: int | None = None
-    owner: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return "template" if self.template is not None else "copy"
-
-
-@dataclass(frozen=True, slots=True)
-class FetchAction:
-    src: Text
-    dest: Text
-    mode: int = 0o600
-    """The local files' mode: 0600 unless the playbook asks for another."""
-
-
-@dataclass(frozen=True, slots=True)
-class WaitForAction:
-    timeout: float
-    interval: float
-    port: int | None = None
-    host: Text | None = None
-    file: Text | None = None
-    command: Text | None = None
-
-
-Action = RunAction | ScriptAction | CopyAction | FetchAction | WaitForAction
-ACTION_NAMES = ("run", "script", "copy", "template", "fetch", "wait_for")
 
 
 @dataclass(frozen=True, slots=True)

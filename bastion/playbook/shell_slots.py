@@ -256,22 +256,27 @@ class _Filler:
         return self.copy(i, i + 1)
 
     def balanced(self, i: int, opener: str, left: str, right: str, where: str) -> int:
-        """An expansion where no value may go: copied up to its matching ``right``."""
+        """An expansion where no value may go directly (a ``$(...)`` inside it is a command,
+        where one may): copied up to its matching ``right``."""
         s = self.s
-        j = i + len(opener)
+        i = self.copy(i, i + len(opener))
         depth = opener.count(left)
-        while j < len(s) and depth > 0:
-            if s[j] == SLOT:
-                self.refuse(j, where)
-            if s[j] == "\\":
-                j += 2
+        while i < len(s) and depth > 0:
+            c = s[i]
+            if c == SLOT:
+                self.refuse(i, where)
+            if c == "\\":
+                i = self.copy(i, i + 2)
                 continue
-            if s[j] == left:
+            if c == "$" and s[i + 1 : i + 2] == "(" and not s.startswith("$((", i):
+                i = self.command(self.copy(i, i + 2), closer=")")
+                continue
+            if c == left:
                 depth += 1
-            elif s[j] == right:
+            elif c == right:
                 depth -= 1
-            j += 1
-        return self.copy(i, j)
+            i = self.copy(i, i + 1)
+        return i
 
     def opaque(self, i: int, quote: str, where: str, start: int | None = None) -> int:
         """Backquotes or ``$'...'`` at ``i``: copied to the closing ``quote``; no value inside."""
