@@ -83,18 +83,6 @@ def test_each_guard_skips_and_names_itself(lab: Cli, work_dir: str) -> None:
     assert f"  skipped  node[1-3]: creates {work_dir}/guarded-ran exists\n" in again.stdout
 
 
-def test_a_value_registered_on_node1_is_used_on_node2_and_node3(lab: Cli) -> None:
-    done = play(lab, "register.yaml", "-v")
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
-    assert "STEP 1/4 make token  [node1]\n" in out  # once: the first host only
-    assert "    node1 | token-node1-42\n" in out
-    assert "    node2 | got token-node1-42\n" in out
-    assert "    node3 | got token-node1-42\n" in out
-    for node in NODES:  # parsed JSON, of this host and of another one
-        assert f"    {node} | count=3 name={node} node2=node2\n" in out
-
-
 def test_retries_until_a_counter_reaches_three(lab: Cli, work_dir: str) -> None:
     done = play(lab, "retries.yaml", "-e", f"dir={work_dir}", "-o", "json")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -55,3 +55,11 @@ def test_the_loader_asks_each_action_what_applies(tmp_path: Path) -> None:
         load_playbook(book)
     book.write_text("name: b\nhosts: --all\nsteps:\n  - name: w\n    wait_for: {file: /x}\n")
     assert load_playbook(book).plays[0].steps[0].readonly  # wait_for is read-only by itself
+
+
+def test_a_zero_delay_is_no_delay_not_the_default(tmp_path: Path) -> None:
+    book = tmp_path / "b.yaml"
+    steps = "  - {name: a, run: a, retries: 1, delay: 0s}\n  - {name: b, run: b, retries: 1}\n"
+    book.write_text(f"name: b\nhosts: --all\nsteps:\n{steps}")
+    a, b = load_playbook(book).plays[0].steps
+    assert (a.delay, b.delay) == (0.0, 2.0)

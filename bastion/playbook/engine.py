@@ -69,7 +69,7 @@ from bastion.playbook.results import (
     StepStarted,
     StepStatus,
 )
-from bastion.playbook.template import Masker, Pending, evaluate
+from bastion.playbook.template import Masker, Pending, collect_uses, current_uses, evaluate
 from bastion.transport.base import CommandSpec, OutputSink, Transport
 
 GUARD_TIMEOUT_S = 300.0
@@ -110,8 +110,6 @@ class PlaybookRun:
         self.tallies: dict[str, HostTally] = {}
         self.results: list[HostStepResult] = []
         self.started = time.monotonic()
-        self.touched: list[str] = []
-        """Uses of `Pending` values (--check: registered by steps that did not run)."""
 
     # -- before anything runs ----------------------------------------------------------------
 
@@ -187,6 +185,7 @@ class PlaybookRun:
         outcomes: dict[str, HostStepResult] = {}
 
         async def work(transport: Transport, host: Host, sink: OutputSink) -> HostResult:
+            collect_uses()  # this host's task's own collector
             context = self._context(planned, host, contexts[host.name])
             started = time.monotonic()
             raw: dict[str, object] | None = None
@@ -364,6 +363,12 @@ class PlaybookRun:
         if not holds:
             return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
         return None
+
+    @property
+    def touched(self) -> list[str]:
+        """Uses of `Pending` values by this host's task (--check: registered by steps that
+        did not run); each host's work starts a fresh collector (`collect_uses`)."""
+        return current_uses()
 
     def _depends(self) -> str:
         """What the `Pending` values used since ``touched`` was cleared are (empty: none)."""
@@ -551,7 +556,7 @@ class PlaybookRun:
         if outcome.status is StepStatus.WOULD_RUN:
             # --check: the step did not run, so what it registers is not known in this run.
             origin = f"{step.register}, registered by step {step.name!r} in this run"
-            self.registered[host.name][step.register] = Pending(self.touched, origin)
+            self.registered[host.name][step.register] = Pending(origin)
             return
         value = (
             dict(raw)

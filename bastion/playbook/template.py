@@ -93,27 +93,44 @@ SHELL_ENV = _environment(quoted=True)
 PLAIN_ENV = _environment(quoted=False)
 
 
+_USES: ContextVar[list[str] | None] = ContextVar("bastion_pending_uses", default=None)
+
+
+def collect_uses() -> list[str]:
+    """A fresh list that collects, from now on in this context, every use of a `Pending`."""
+    uses: list[str] = []
+    _USES.set(uses)
+    return uses
+
+
+def current_uses() -> list[str]:
+    """The current context's collector (a new one if `collect_uses` was not called)."""
+    uses = _USES.get()
+    return collect_uses() if uses is None else uses
+
+
 class Pending:
     """A registered value not known yet: any use of it works and yields a `Pending` again.
 
     Attribute and item access, calls (``stdout.split()``), arithmetic and filters all give a
     `Pending`; comparisons are false, ``in`` is false, ``len`` is 0, ``str`` is ``PENDING``.
-    Every use is noted in ``touched`` (by ``origin``: the register and the step that makes it),
-    so a caller can tell a ``when`` that is false whatever the registered values are from one
-    that only looks false because of them, and say which value it depends on.
+    Every use is noted (by ``origin``: the register and the step that makes it) in the list
+    `collect_uses` gave the current context (a `ContextVar`: each host's asyncio task has its
+    own, so concurrent hosts never see each other's uses), so a caller can tell a ``when``
+    that is false whatever the registered values are from one that only looks false because
+    of them, and say which value it depends on.
     """
 
-    __slots__ = ("_origin", "_touched")
+    __slots__ = ("_origin",)
 
-    def __init__(
-        self, touched: list[str] | None = None, origin: str = "a registered value"
-    ) -> None:
-        self._touched = touched if touched is not None else []
+    def __init__(self, origin: str = "a registered value") -> None:
         self._origin = origin
 
     def note(self) -> None:
-        """Record a use of this value."""
-        self._touched.append(self._origin)
+        """Record a use of this value in the current collector (`collect_uses`), if any."""
+        uses = _USES.get()
+        if uses is not None:
+            uses.append(self._origin)
 
     _use = note
 

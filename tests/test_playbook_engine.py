@@ -1,0 +1,185 @@
+"""The playbook engine's semantics on `bastion.testing.FakeTransport` (issue 13 item 7).
+
+Register across hosts, once, retries/until, when, check mode, stop on failure, ignore_errors
+and unreachable hosts, in-process: no SSH, no shell. What needs a real sh, sudo or SFTP
+(guards, quoting, copy/fetch, durable jobs, timeouts) stays in tests/test_play_lab.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bastion.executor import RunOptions
+from bastion.inventory import Inventory, load_inventory
+from bastion.playbook import PlayOptions, PlayRecap, load_playbook, run_playbook_sync
+from bastion.playbook.results import StepStatus
+from bastion.testing import Call, FakeTransport, Reply
+
+NODES = ("node1", "node2", "node3")
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Inventory:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "hosts:\n"
+        + "".join(f"  {n}: {{address: 127.21.250.{i}}}\n" for i, n in enumerate(NODES, 1))
+        + "groups:\n  workers: [node2, node3]\n"
+    )
+    return load_inventory(path)
+
+
+def play(
+    tmp_path: Path, inventory: Inventory, fake: FakeTransport, steps: str, *, check: bool = False
+) -> PlayRecap:
+    book = tmp_path / "book.yaml"
+    book.write_text(f"name: fake\nhosts: --all\nsteps:\n{steps}")
+    options = PlayOptions(run=RunOptions(make_transport=fake.factory), check=check)
+    return run_playbook_sync(load_playbook(book), inventory, options, lambda event: None)
+
+
+def statuses(recap: PlayRecap, step: str) -> dict[str, str]:
+    return {r.host: str(r.status) for r in recap.step_results(step)}
+
+
+def test_a_value_registered_once_on_node1_reaches_the_other_hosts(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(
+        {
+            "make token": Reply("token-node1-42\n"),
+            **{(n, "report"): Reply(f'{{"count": 3, "name": "{n}"}}\n') for n in NODES},
+        },
+        default=Reply("ok\n"),
+    )
+    recap = play(
+        tmp_path,
+        inventory,
+        fake,
+        "  - {name: make, run: make token, once: true, register: token}\n"
+        "  - name: use\n    run: 'echo got {{ hosts.node1.token.stdout }}'\n    on: -g workers\n"
+        "  - {name: report, run: report, register: info}\n"
+        "  - name: json\n    run: 'echo {{ info.json.count }} {{ info.json.name }}"
+        " {{ hosts.node2.info.json.name }}'\n",
+    )
+    assert recap.exit_code == 0
+    assert fake.commands("node1") == ["make token", "report", "echo 3 node1 node2"]
+    for node in ("node2", "node3"):  # once: only the first host made the token
+        assert fake.commands(node) == [
+            "echo got token-node1-42",
+            "report",
+            f"echo 3 {node} node2",
+        ]
+    assert fake.unexpected == []
+
+
+def test_retries_until_and_an_ignored_failure(tmp_path: Path, inventory: Inventory) -> None:
+    fake = FakeTransport(
+        {
+            ("node1", "count"): [Reply("1\n"), Reply("2\n"), Reply("3\n"), Reply("4\n")],
+            ("node1", "never"): Reply("1\n"),
+        },
+        default=Reply(),
+    )
+    recap = play(
+        tmp_path,
+        inventory,
+        fake,
+        "  - name: count\n    run: count\n    on: -H node1\n    register: counter\n"
+        "    retries: 5\n    delay: 0s\n    until: 'result.stdout | int >= 3'\n"
+        "  - name: never\n    run: never\n    on: -H node1\n    retries: 1\n    delay: 0s\n"
+        "    until: \"result.stdout == '2'\"\n    ignore_errors: true\n"
+        "  - name: after\n    run: 'after {{ counter.stdout }} {{ counter.attempts }}'\n"
+        "    on: -H node1\n",
+    )
+    assert fake.commands("node1") == ["count"] * 3 + ["never"] * 2 + ["after 3 3"]
+    (count,) = recap.step_results("count")
+    assert (count.status, count.attempts) == (StepStatus.CHANGED, 3)
+    (never,) = recap.step_results("never")
+    assert (never.status, never.attempts, never.ignored) == (StepStatus.FAILED, 2, True)
+    assert never.detail == "until \"result.stdout == '2'\" not met after 2 attempts"
+    assert recap.exit_code == 0  # an ignored failure is not a failure of the run
+    assert recap.total("ignored") == 1
+
+
+def test_a_failing_host_takes_no_further_steps_and_an_unreachable_one_is_exit_3(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(
+        {("node2", "second"): Reply(stderr="no\n", exit_status=4)}, default=Reply("fine\n")
+    )
+    steps = "  - {name: first, run: first}\n  - {name: second, run: second}\n"
+    steps += "  - {name: third, run: third}\n"
+    recap = play(tmp_path, inventory, fake, steps)
+    assert fake.commands("node2") == ["first", "second"]
+    assert fake.commands("node3") == ["first", "second", "third"]
+    assert recap.exit_code == 1
+    assert recap.tally("node2").stopped_at == "second"
+    assert statuses(recap, "second")["node2"] == "failed"
+    lost = FakeTransport(
+        {("node3", "first"): Reply(unreachable="connection refused")}, default=Reply()
+    )
+    recap = play(tmp_path, inventory, lost, steps)
+    assert lost.commands("node3") == ["first"]
+    assert statuses(recap, "first")["node3"] == "unreachable"
+    assert recap.exit_code == 3
+
+
+def test_when_skips_without_contacting_the_host(tmp_path: Path, inventory: Inventory) -> None:
+    fake = FakeTransport(default=Reply())
+    recap = play(
+        tmp_path,
+        inventory,
+        fake,
+        "  - name: workers only\n    run: work\n    when: \"host.name != 'node1'\"\n",
+    )
+    assert fake.commands("node1") == []
+    assert fake.commands("node2") == ["work"]
+    (skipped,) = [r for r in recap.step_results("workers only") if r.host == "node1"]
+    assert (skipped.status, skipped.detail) == (StepStatus.SKIPPED, "when: host.name != 'node1'")
+
+
+def test_check_mode_runs_only_readonly_steps_and_says_what_depends_on_the_rest(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(default=Reply("read\n"))
+    recap = play(
+        tmp_path,
+        inventory,
+        fake,
+        "  - {name: change, run: touch x, register: made}\n"
+        "  - {name: look, run: look, readonly: true}\n"
+        "  - name: after\n    run: after\n    when: \"'x' in made.stdout\"\n",
+        check=True,
+    )
+    for node in NODES:
+        assert fake.commands(node) == ["look"]  # the changing step was not run
+    assert set(statuses(recap, "change").values()) == {"would run"}
+    assert set(statuses(recap, "look").values()) == {"ok"}
+    after = recap.step_results("after")[0]
+    assert after.status is StepStatus.WOULD_RUN
+    assert after.detail == (
+        "if 'x' in made.stdout (depends on made, registered by step 'change' in this run)"
+    )
+
+
+def test_a_function_reply_sees_the_hosts_in_memory_files(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    def counter(call: Call) -> Reply:
+        n = int(call.files.get("/n", b"0")) + 1
+        call.files["/n"] = str(n).encode()
+        return Reply(f"{n}\n")
+
+    fake = FakeTransport({"count": counter})
+    play(
+        tmp_path,
+        inventory,
+        fake,
+        "  - name: count\n    run: count\n    retries: 4\n    delay: 0s\n"
+        "    until: 'result.stdout | int >= 2'\n",
+    )
+    assert {host: files["/n"] for host, files in fake.files.items()} == dict.fromkeys(NODES, b"2")
+    assert fake.closed >= 1
