@@ -732,3 +732,26 @@ def test_secrets_never_reach_a_process_table_or_a_file_left_behind(
     for path in upper.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_facts_true_gathers_each_nodes_facts_once_for_templates(lab: Cli, tmp_path: Path) -> None:
+    """Issue 15: `facts: true`; the node's own uname is the oracle."""
+    book = tmp_path / "facts.yaml"
+    book.write_text(
+        "name: facts\nhosts: --all\nfacts: true\nsteps:\n"
+        "  - name: show\n    readonly: true\n"
+        "    run: >-\n"
+        '      test {{ facts.kernel }} = "$(uname -r)" &&\n'
+        '      test {{ facts.hostname }} = "$(uname -n)" &&\n'
+        "      echo 'cpus={{ facts.cpus }} node2={{ hosts.node2.facts.hostname }}'\n"
+    )
+    done = lab("play", "-i", "lab", str(book), "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    cpus = lab("run", "-i", "lab", "-H", "node1", "-o", "json", "getconf _NPROCESSORS_ONLN")
+    expected = json.loads(cpus.stdout)["stdout"].strip()
+    for node in NODES:
+        steps = steps_of(done.stdout, node)
+        assert steps["gather facts"]["status"] == "ok"
+        assert steps["show"]["stdout"] == f"cpus={expected} node2=node2\n"
+    text = lab("play", "-i", "lab", str(book))
+    assert "STEP 1/2 gather facts  [node[1-3]]\n  ok  node[1-3]\n" in text.stdout

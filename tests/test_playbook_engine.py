@@ -13,7 +13,13 @@ import pytest
 
 from bastion.executor import RunOptions
 from bastion.inventory import Inventory, load_inventory
-from bastion.playbook import PlayOptions, PlayRecap, load_playbook, run_playbook_sync
+from bastion.playbook import (
+    PlaybookError,
+    PlayOptions,
+    PlayRecap,
+    load_playbook,
+    run_playbook_sync,
+)
 from bastion.playbook.results import StepStatus
 from bastion.testing import Call, FakeTransport, Reply
 
@@ -183,3 +189,83 @@ def test_a_function_reply_sees_the_hosts_in_memory_files(
     )
     assert {host: files["/n"] for host, files in fake.files.items()} == dict.fromkeys(NODES, b"2")
     assert fake.closed >= 1
+
+
+def probe_output(host: str, kernel: str) -> str:
+    return f"hostname\t{host}\nkernel\t{kernel}\ncpus\t4\nmemory_kb\t2048000\nend\tfacts\n"
+
+
+def test_facts_are_gathered_once_per_host_for_the_run_and_seen_by_every_host(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(
+        {(n, "sh -s"): Reply(probe_output(n, f"6.1.{i}")) for i, n in enumerate(NODES)},
+        default=Reply(),
+    )
+    first = tmp_path / "first.yaml"
+    first.write_text(
+        "name: first\nhosts: --all\nfacts: true\nsteps:\n"
+        "  - name: use\n    run: 'kernel {{ facts.kernel }} cpus {{ facts.cpus }} "
+        "node1 {{ hosts.node1.facts.hostname }}'\n"
+    )
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        "name: second\nhosts: -g workers\nfacts: true\nsteps:\n"
+        "  - {name: again, run: 'mem {{ facts.memory_kb }}'}\n"
+    )
+    site = tmp_path / "site.yaml"
+    site.write_text("name: site\nimport: [first.yaml, second.yaml]\n")
+    options = PlayOptions(run=RunOptions(make_transport=fake.factory))
+    recap = run_playbook_sync(load_playbook(site), inventory, options, lambda event: None)
+    assert recap.exit_code == 0
+    assert fake.commands("node2") == ["sh -s", "kernel 6.1.1 cpus 4 node1 node1", "mem 2048000"]
+    probe = fake.calls[0].stdin or b""
+    assert b"fact end facts" in probe  # the facts probe, on stdin (bastion/facts/probe.sh)
+    gathered = recap.step_results("gather facts")
+    assert [(r.host, str(r.status)) for r in gathered] == [
+        ("node1", "ok"),
+        ("node2", "ok"),
+        ("node3", "ok"),
+        ("node2", "ok"),  # the second play's hosts: known already, not asked again
+        ("node3", "ok"),
+    ]
+
+
+def test_a_host_whose_facts_cannot_be_gathered_takes_no_steps(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(
+        {
+            ("node1", "sh -s"): Reply(probe_output("node1", "6.1")),
+            ("node2", "sh -s"): Reply("kernel\t6.1\n"),  # cut before its end line
+            ("node3", "sh -s"): Reply(unreachable="connection refused"),
+        },
+        default=Reply(),
+    )
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "name: facts\nhosts: --all\nfacts: true\nsteps:\n  - {name: s, run: '{{ facts.kernel }}'}\n"
+    )
+    options = PlayOptions(run=RunOptions(make_transport=fake.factory))
+    recap = run_playbook_sync(load_playbook(book), inventory, options, lambda event: None)
+    assert statuses(recap, "gather facts") == {
+        "node1": "ok",
+        "node2": "failed",
+        "node3": "unreachable",
+    }
+    assert fake.commands("node1") == ["sh -s", "6.1"]
+    assert fake.commands("node2") == ["sh -s"]
+    assert recap.exit_code == 3
+
+
+def test_facts_in_a_play_without_facts_true_is_exit_2_before_anything_runs(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(default=Reply())
+    book = tmp_path / "book.yaml"
+    book.write_text("name: f\nhosts: --all\nsteps:\n  - {name: s, run: '{{ facts.kernel }}'}\n")
+    options = PlayOptions(run=RunOptions(make_transport=fake.factory))
+    with pytest.raises(PlaybookError) as caught:
+        run_playbook_sync(load_playbook(book), inventory, options, lambda event: None)
+    assert str(caught.value) == f"{book}:4: undefined variable: 'facts' is undefined"
+    assert fake.calls == []

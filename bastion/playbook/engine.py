@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
 from bastion.executor import MOSH_MODES, execute_work
+from bastion.facts.collect import PROBE_COMMAND
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostOutput, HostResult, Status
@@ -31,9 +32,11 @@ from bastion.playbook.actions import (
     plan_line,
     prepare,
 )
+from bastion.playbook.actions.run import RunAction
 from bastion.playbook.actions.wait_for import WaitForAction
 from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
+from bastion.playbook.facts import FACTS_STEP, gather
 from bastion.playbook.guards import (
     Guards,
     VerdictSplitter,
@@ -45,7 +48,7 @@ from bastion.playbook.guards import (
     skip_reason,
     without_verdict,
 )
-from bastion.playbook.model import Play, Playbook, Step
+from bastion.playbook.model import Play, Playbook, Step, Text
 from bastion.playbook.plan import (
     PlannedPlay,
     PlayOptions,
@@ -72,6 +75,8 @@ from bastion.playbook.results import (
 from bastion.playbook.template import Masker, Pending, collect_uses, current_uses, evaluate
 from bastion.transport.base import CommandSpec, OutputSink, Transport
 
+_FACTS = Step(FACTS_STEP, 0, RunAction(Text(PROBE_COMMAND, 0)), "run", readonly=True)
+"""The implicit step a play with ``facts: true`` starts with (for results and the recap)."""
 GUARD_TIMEOUT_S = 300.0
 """A guard command (``unless``, ``only_if``) that takes longer than this fails the step."""
 
@@ -107,6 +112,9 @@ class PlaybookRun:
         self.registered: dict[str, dict[str, object]] = {name: {} for name in inventory.hosts}
         self.stopped: set[str] = set()
         self.planned: list[PlannedPlay] = []
+        self.facts: dict[str, dict[str, object]] = {}
+        """Each host's facts (``facts: true``), gathered once for the run."""
+        self.failed_facts: dict[str, HostResult] = {}
         self.tallies: dict[str, HostTally] = {}
         self.results: list[HostStepResult] = []
         self.started = time.monotonic()
@@ -151,8 +159,15 @@ class PlaybookRun:
             contexts[host.name] = resolve_vars(
                 layered_vars(play, host, self.playbook.extra_vars), fixed
             )
+        first = 1
         total = len(planned.steps)
-        for number, (step, on) in enumerate(planned.steps, start=1):
+        if play.facts:
+            total += 1
+            first = 2
+            hosts = [h for h in planned.hosts if h.name not in self.stopped]
+            self.emit(StepStarted(play.name, 1, total, FACTS_STEP, tuple(h.name for h in hosts)))
+            self._record(FACTS_STEP, await self._gather_facts(play, hosts))
+        for number, (step, on) in enumerate(planned.steps, start=first):
             hosts = [
                 h
                 for h in planned.hosts
@@ -165,15 +180,42 @@ class PlaybookRun:
             if not hosts:
                 self.emit(StepFinished(step.name, ()))
                 continue
-            results = await self._run_step(planned, step, hosts, contexts)
-            for result in results:
-                self.results.append(result)
-                self.tallies[result.host].add(result)
-                if result.stops_host:
-                    self.stopped.add(result.host)
-                elif result.host in self.stopped:  # not started: a batch went over max_fail
-                    self.tallies[result.host].stop(step.name, result.detail)
-            self.emit(StepFinished(step.name, tuple(results)))
+            self._record(step.name, await self._run_step(planned, step, hosts, contexts))
+
+    def _record(self, step: str, results: Sequence[HostStepResult]) -> None:
+        """Count a step's results, stop the hosts that failed it, and say it finished."""
+        for result in results:
+            self.results.append(result)
+            self.tallies[result.host].add(result)
+            if result.stops_host:
+                self.stopped.add(result.host)
+            elif result.host in self.stopped:  # not started: a batch went over max_fail
+                self.tallies[result.host].stop(step, result.detail)
+        self.emit(StepFinished(step, tuple(results)))
+
+    async def _gather_facts(self, play: Play, hosts: Sequence[Host]) -> list[HostStepResult]:
+        """``facts: true``: each host's facts, asked once per run (later plays reuse them)."""
+        asked = [h for h in hosts if h.name not in self.facts]
+        started = time.monotonic()
+        for result, facts in await gather(asked, self.options.run) if asked else []:
+            if facts is not None and facts.complete:
+                self.facts[result.host] = facts.as_json()
+                self.registered[result.host]["facts"] = self.facts[result.host]
+            else:
+                self.failed_facts[result.host] = result
+        results: list[HostStepResult] = []
+        for host in hosts:
+            done = self.failed_facts.get(host.name)
+            if done is None:
+                status, detail = StepStatus.OK, None
+            elif done.status is Status.UNREACHABLE:
+                status, detail = StepStatus.UNREACHABLE, done.error
+            else:
+                reason = first_error_line(done) or "the probe did not finish"
+                status, detail = StepStatus.FAILED, f"facts: {reason}"
+            outcome = self._result(_FACTS, host, status, detail)
+            results.append(replace(outcome, play=play.name, duration_s=time.monotonic() - started))
+        return results
 
     async def _run_step(
         self,

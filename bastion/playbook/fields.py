@@ -143,7 +143,13 @@ class FieldReader:
         if entry is None:
             return None
         name = self.scalar_text(entry, path, "register")
-        if not name.isidentifier() or name in ("host", "hosts", "result", "inventory_hosts"):
+        if not name.isidentifier() or name in (
+            "host",
+            "hosts",
+            "result",
+            "inventory_hosts",
+            "facts",
+        ):
             raise PlaybookError(
                 f"register: {name!r} is not a usable variable name",
                 source=path,

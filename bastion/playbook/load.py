@@ -27,7 +27,7 @@ from bastion.playbook.load_actions import ActionReader
 from bastion.playbook.model import Play, Playbook, Step, Text
 from bastion.playbook.template import check_template
 
-PLAY_KEYS = ("name", "hosts", "vars", "defaults", "steps")
+PLAY_KEYS = ("name", "hosts", "vars", "defaults", "facts", "steps")
 COMPOSITION_KEYS = ("name", "vars", "import")
 MODIFIER_KEYS = (
     "on",
@@ -215,7 +215,8 @@ class _Loader(ActionReader):
                 )
             seen[step.name] = step.line
             steps.append(step)
-        return Play(name, path, hosts, play_vars, tuple(steps))
+        facts = self.flag(root.entries, "facts", path)
+        return Play(name, path, hosts, play_vars, tuple(steps), facts=facts)
 
     def defaults(self, entry: Entry | None, path: Path) -> dict[str, Entry]:
         if entry is None:

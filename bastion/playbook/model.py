@@ -78,6 +78,8 @@ class Play:
     when: Text | None = None
     """From the composition's ``import`` entry: the play runs only if this holds."""
     composition_vars: Mapping[str, object] = field(default_factory=dict)
+    facts: bool = False
+    """``facts: true``: each host's facts are gathered once for the run, before the steps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,5 +97,8 @@ class Playbook:
 
     @property
     def registers(self) -> frozenset[str]:
-        """Every name a step registers, in any play."""
-        return frozenset(s.register for p in self.plays for s in p.steps if s.register)
+        """Every name a step registers, in any play (and ``facts`` if a play gathers them)."""
+        names = {s.register for p in self.plays for s in p.steps if s.register}
+        if any(p.facts for p in self.plays):
+            names.add("facts")
+        return frozenset(names)
