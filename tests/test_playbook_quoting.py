@@ -179,3 +179,20 @@ def test_raw_values_are_code_and_change_the_context_of_later_values(tmp_path: Pa
     source = "printf '%s' {% if quote %}'{% endif %}{{ x }}{% if quote %}'{% endif %}"
     assert run_in("dash", shell_text(source, quote=True, x="a'b"), tmp_path) == "a'b"
     assert run_in("dash", shell_text(source, quote=False, x="a'b"), tmp_path) == "a'b"
+
+
+def test_a_misplaced_value_is_refused_at_load_with_its_file_and_line(tmp_path: Path) -> None:
+    from bastion.playbook import load_playbook
+
+    book = tmp_path / "book.yaml"
+    for key, text in (
+        ("run", "|\n      echo fine\n      echo `echo {{ x }}`"),
+        ("unless", "'echo ok # {{ x }}'\n    run: 'true'"),
+        ("wait_for", "{command: 'test ${v:-{{ x }}}'}"),
+    ):
+        book.write_text(f"name: b\nhosts: --all\nsteps:\n  - name: s\n    {key}: {text}\n")
+        with pytest.raises(PlaybookError) as caught:
+            load_playbook(book)
+        line = 7 if key == "run" else 5
+        assert str(caught.value).startswith(f"{book}:{line}: a value "), str(caught.value)
+        assert "cannot be quoted safely" in str(caught.value)

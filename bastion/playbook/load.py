@@ -25,7 +25,7 @@ from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import text_line
 from bastion.playbook.load_actions import ActionReader
 from bastion.playbook.model import Play, Playbook, Step, Text
-from bastion.playbook.template import check_template
+from bastion.playbook.template import check_shell_placement, check_template
 
 PLAY_KEYS = ("name", "hosts", "vars", "defaults", "facts", "steps")
 COMPOSITION_KEYS = ("name", "vars", "import")
@@ -362,6 +362,9 @@ class _Loader(ActionReader):
             ignore_errors=self.flag(entries, "ignore_errors", path),
             secret=self.flag(entries, "secret", path),
         )
+        for guard in (step.unless, step.only_if):
+            if guard is not None:
+                check_shell_placement(guard, path)
         self.check_step(step, entries, path)
         return step
 

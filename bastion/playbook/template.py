@@ -8,6 +8,7 @@ $(...), here-documents); ``{{ value | raw }}`` goes in verbatim. Template files,
 
 from __future__ import annotations
 
+import re
 import shlex
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -205,6 +206,33 @@ def check_template(text: Text, path: Path) -> None:
         raise PlaybookError(
             f"template syntax: {exc.message}", source=path, line=text.line + (exc.lineno or 1) - 1
         ) from None
+
+
+_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def check_shell_placement(text: Text, path: Path) -> None:
+    """Refuse at load a ``{{ value }}`` placed where no quoting is safe (`shell_slots`).
+
+    Only for texts whose shape is known before rendering: with ``{% ... %}`` blocks or a
+    ``| raw`` value (which may open a quote), the dry render checks each host's text instead.
+    """
+    source = text.value
+    if "{%" in source or "{#" in source or "raw" in source or SLOT in source:
+        return
+    count = 0
+
+    def placeholder(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return slot(count - 1)
+
+    skeleton = _EXPRESSION.sub(placeholder, source)
+    try:
+        fill(skeleton, ["x"] * count)
+    except SlotError as exc:
+        line = text.line + skeleton[: exc.offset].count("\n")
+        raise PlaybookError(exc.message, source=path, line=line) from None
 
 
 def check_expression(text: Text, path: Path, key: str) -> None:

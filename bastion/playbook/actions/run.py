@@ -11,7 +11,7 @@ from bastion.located_yaml import Entry
 from bastion.playbook.actions.prepared import Command, shell_command
 from bastion.playbook.fields import FieldReader
 from bastion.playbook.model import Text
-from bastion.playbook.template import Masker, render
+from bastion.playbook.template import Masker, check_shell_placement, render
 
 if TYPE_CHECKING:
     from bastion.playbook.model import Step
@@ -29,7 +29,9 @@ class RunAction:
 
 def read(reader: FieldReader, name: str, entry: Entry, path: Path) -> RunAction:
     """The command, a templated string."""
-    return RunAction(reader.required_text(entry, path, "run"))
+    command = reader.required_text(entry, path, "run")
+    check_shell_placement(command, path)
+    return RunAction(command)
 
 
 def prepare(

@@ -18,7 +18,7 @@ from bastion.playbook.actions.prepared import Command, shell_command
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import FieldReader
 from bastion.playbook.model import Text
-from bastion.playbook.template import Masker, render
+from bastion.playbook.template import Masker, check_shell_placement, render
 
 if TYPE_CHECKING:
     from bastion.playbook.model import Step
@@ -68,11 +68,11 @@ def read(reader: FieldReader, name: str, entry: Entry, path: Path) -> WaitForAct
         raise PlaybookError(
             "wait_for: host goes with port", source=path, line=node.entries["host"].key_line
         )
+    command = reader.text(node.entries, "command", path)
+    if command is not None:
+        check_shell_placement(command, path)
     return WaitForAction(
-        timeout,
-        interval,
-        file=reader.text(node.entries, "file", path),
-        command=reader.text(node.entries, "command", path),
+        timeout, interval, file=reader.text(node.entries, "file", path), command=command
     )
 
 
