@@ -41,6 +41,7 @@ CONTEXTS = {
     "arithmetic around a command": (
         "n=$(( $(printf '%s' {{ x }} | wc -c) + 0 )); test $n -ge 0 && printf '%s' {{ x }}"
     ),
+    "after bash arithmetic": "(( 1 << 2 )) 2>/dev/null; printf '%s' {{ x }}",
     "after a here-document": "cat <<EOF >/dev/null\nbody\nEOF\nprintf '%s' {{ x }}",
 }
 EXPECTED = {
@@ -148,6 +149,7 @@ REFUSED = {
     "echo $'{{ x }}'": "a value inside $'...' cannot be quoted safely",
     "cat <<{{ x }}\nbody\n": "a value as a here-document's delimiter cannot be quoted safely",
     "v=$(case a in a) echo {{ x }};; esac)": "a value after 'case' inside parentheses",
+    "(( n = {{ x }} ))": "a value inside ((...)) cannot be quoted safely",
 }
 
 

@@ -170,6 +170,9 @@ class _Filler:
                 i = self.heredoc_operator(i)
             elif c == "<" and s.startswith("<<<", i):
                 i = self.copy(i, i + 3)
+            elif c == "(" and s.startswith("((", i) and word_start:
+                # bash's arithmetic command `(( x << 2 ))`: no here-document, no value inside.
+                i = self.balanced(i, "((", "(", ")", "inside ((...))")
             elif c == "(":
                 depth += 1
                 i = self.copy(i, i + 1)
