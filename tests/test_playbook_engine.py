@@ -269,3 +269,56 @@ def test_facts_in_a_play_without_facts_true_is_exit_2_before_anything_runs(
         run_playbook_sync(load_playbook(book), inventory, options, lambda event: None)
     assert str(caught.value) == f"{book}:4: undefined variable: 'facts' is undefined"
     assert fake.calls == []
+
+
+def test_changed_when_readonly_and_a_secret_steps_output_masked_in_every_event(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    from bastion.playbook.results import StepOutput
+
+    fake = FakeTransport(
+        {
+            ("node1", "make"): Reply("created\n"),
+            "make": Reply("exists\n"),
+            "token": Reply("s3cr3t-token-value\n"),
+        },
+        default=Reply("fine\n"),
+    )
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "name: m\nhosts: --all\nsteps:\n"
+        "  - {name: make, run: make, changed_when: \"'created' in result.stdout\"}\n"
+        "  - {name: look, run: look, readonly: true}\n"
+        "  - {name: token, run: token, secret: true, register: t, once: true}\n"
+        "  - {name: use, run: 'use {{ hosts.node1.t.stdout }}'}\n"
+    )
+    events: list[object] = []
+    options = PlayOptions(run=RunOptions(make_transport=fake.factory))
+    recap = run_playbook_sync(load_playbook(book), inventory, options, events.append)
+    assert statuses(recap, "make") == {"node1": "changed", "node2": "ok", "node3": "ok"}
+    assert set(statuses(recap, "look").values()) == {"ok"}
+    # The host gets the value, on stdin: never on a command line (issue 11 item 7).
+    last = fake.calls[-1]
+    assert last.command == 'exec "${SHELL:-/bin/sh}" -s'
+    assert last.stdin == b"{\nuse s3cr3t-token-value\n} </dev/null\n"
+    assert not any("s3cr3t" in call.command for call in fake.calls)
+    shown = [e.text for e in events if isinstance(e, StepOutput)]
+    assert "********\n" in shown, repr(shown)
+    assert not any("s3cr3t-token-value" in text for text in shown)
+    assert not any("s3cr3t-token-value" in r.stdout for r in recap.results)
+
+
+def test_a_rolling_step_over_max_fail_leaves_the_rest_not_started(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport({("node1", "roll"): Reply(exit_status=1)}, default=Reply())
+    recap = play(
+        tmp_path,
+        inventory,
+        fake,
+        "  - {name: roll, run: roll, batch: 1, max_fail: 0}\n  - {name: after, run: after}\n",
+    )
+    assert fake.commands() == ["roll"]  # node1 failed: node2 and node3 never started
+    assert statuses(recap, "roll") == {"node1": "failed", "node2": "skipped", "node3": "skipped"}
+    assert recap.step_results("after") == []
+    assert recap.exit_code == 1

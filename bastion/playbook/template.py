@@ -351,7 +351,8 @@ class Masker:
             for piece in (value.strip(), *value.splitlines()):
                 if len(piece.strip()) >= 3:
                     self._secrets.add(piece.strip())
-            for form in (value, value.strip(), shlex.quote(value.strip())):
+            # Not the value with its final newline: masking that would eat the line break.
+            for form in (value.rstrip("\r\n"), value.strip(), shlex.quote(value.strip())):
                 if len(form) >= 3:  # masking every "a" would hide everything and protect nothing
                     self._values.add(form)
             for line in value.splitlines():
