@@ -11,15 +11,26 @@ A reply is looked up by ``(host name, command)`` first, then by ``command``, the
 ``default``; a reply may be a `Reply`, a list of them (one per call, the last one repeating:
 retries), or a function of the `Call` (which may read and change ``fake.files``). A command
 with no reply is a failed result whose stderr says so, and is listed in ``unexpected``.
+
+It is also a `FileTransfer`: ``fetch`` reads ``fake.files[host]`` (absolute paths; the home is
+``/root``), and file writes (``put``, ``mkdir``, ``rename``...) change it. The helper commands
+that ``copy`` runs (``RemoteFiles.exec``) go through the replies like any command; copy's
+real semantics (stat, hashes, atomic rename as root) stay tested on the lab.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from bastion.models import Host, HostResult, Status
 from bastion.transport.base import CommandSpec, ConnectOptions, Link, LinkFailure, OutputSink
+from bastion.transport.files import ExecResult, FilesWork, RemoteEntry, RemoteFileError
+
+HOME = "/root"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +130,10 @@ class FakeTransport:
         self._turns[(call.host, call.command)] = turn + 1
         return scripted[min(turn, len(scripted) - 1)]
 
+    async def with_files(self, host: Host, work: FilesWork) -> HostResult:
+        """Run ``work`` on ``host``'s in-memory files (`FileTransfer`)."""
+        return await work(_MemoryFiles(self, host))
+
     async def close(self) -> None:
         """Count closes (the executor closes every transport it made)."""
         self.closed += 1
@@ -126,3 +141,81 @@ class FakeTransport:
     async def open_link(self, host: Host, *, retry: bool) -> Link:
         """The fake has no plain connections: durable jobs need the lab."""
         raise LinkFailure("the fake transport runs no durable jobs", transient=False)
+
+
+class _MemoryFiles:
+    """One host's ``fake.files`` behind the `RemoteFiles` protocol (directories implied)."""
+
+    def __init__(self, fake: FakeTransport, host: Host) -> None:
+        self._fake = fake
+        self._host = host
+        self._files = fake.files.setdefault(host.name, {})
+        self._dirs: set[str] = {"/", HOME}
+        self._modes: dict[str, int] = {}
+
+    def _path(self, path: str) -> str:
+        return posixpath.normpath(posixpath.join(HOME, path))
+
+    def _is_dir(self, path: str) -> bool:
+        prefix = path.rstrip("/") + "/"
+        return path in self._dirs or any(name.startswith(prefix) for name in self._files)
+
+    async def exec(self, command: str, stdin: bytes | None = None) -> ExecResult:
+        done = await self._fake.run(self._host, CommandSpec(command, None, stdin), _quiet)
+        return ExecResult(done.exit_status, done.stdout.encode(), done.stderr.encode())
+
+    async def home(self) -> str:
+        return HOME
+
+    async def stat(self, path: str) -> RemoteEntry | None:
+        path = self._path(path)
+        name = posixpath.basename(path) or "/"
+        if path in self._files:
+            size = len(self._files[path])
+            return RemoteEntry(name, "file", size, self._modes.get(path, 0o644))
+        if self._is_dir(path):
+            return RemoteEntry(name, "dir", 0, 0o755)
+        return None
+
+    async def scandir(self, path: str) -> list[RemoteEntry]:
+        path = self._path(path)
+        if not self._is_dir(path):
+            raise RemoteFileError(path, "not a directory")
+        prefix = path.rstrip("/") + "/"
+        names = {
+            name[len(prefix) :].split("/", 1)[0] for name in self._files if name.startswith(prefix)
+        }
+        names |= {d[len(prefix) :].split("/", 1)[0] for d in self._dirs if d.startswith(prefix)}
+        entries = [await self.stat(prefix + name) for name in sorted(names)]
+        return [entry for entry in entries if entry is not None]
+
+    async def mkdir(self, path: str, *, parents: bool = False) -> None:
+        self._dirs.add(self._path(path))
+
+    async def put(self, source: Path, path: str, mode: int) -> None:
+        path = self._path(path)
+        self._files[path] = source.read_bytes()
+        self._modes[path] = mode
+
+    async def get(self, path: str, sink: BinaryIO) -> None:
+        path = self._path(path)
+        if path not in self._files:
+            raise RemoteFileError(path, "no such file")
+        sink.write(self._files[path])
+
+    async def chmod(self, path: str, mode: int) -> None:
+        self._modes[self._path(path)] = mode
+
+    async def rename(self, source: str, target: str) -> None:
+        source, target = self._path(source), self._path(target)
+        if source not in self._files:
+            raise RemoteFileError(source, "no such file")
+        self._files[target] = self._files.pop(source)
+        self._modes[target] = self._modes.pop(source, 0o644)
+
+    async def remove(self, path: str) -> None:
+        self._files.pop(self._path(path), None)
+
+
+def _quiet(stream: object, text: str) -> None:
+    """Output of a files helper command: not the step's output."""

@@ -322,3 +322,24 @@ def test_a_rolling_step_over_max_fail_leaves_the_rest_not_started(
     assert statuses(recap, "roll") == {"node1": "failed", "node2": "skipped", "node3": "skipped"}
     assert recap.step_results("after") == []
     assert recap.exit_code == 1
+
+
+def test_a_fetch_step_reads_each_hosts_in_memory_file_and_is_unchanged_the_second_time(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    files = {n: {"/etc/app.conf": f"name={n}\n".encode()} for n in NODES}
+    fake = FakeTransport(files=files)
+    out = tmp_path / "out"
+    steps = f"  - name: fetch\n    fetch: {{src: /etc/app.conf, dest: '{out}/'}}\n"
+    first = play(tmp_path, inventory, fake, steps)
+    assert set(statuses(first, "fetch").values()) == {"changed"}
+    for node in NODES:
+        local = out / node / "etc" / "app.conf"
+        assert local.read_text() == f"name={node}\n"
+        assert local.stat().st_mode & 0o777 == 0o600
+    again = play(tmp_path, inventory, fake, steps)
+    assert set(statuses(again, "fetch").values()) == {"ok"}
+    fake.files["node2"]["/etc/app.conf"] = b"name=changed\n"
+    third = play(tmp_path, inventory, fake, steps)
+    assert statuses(third, "fetch") == {"node1": "ok", "node2": "changed", "node3": "ok"}
+    assert fake.calls == []  # a fetch runs no command: SFTP only
