@@ -343,3 +343,21 @@ def test_a_fetch_step_reads_each_hosts_in_memory_file_and_is_unchanged_the_secon
     third = play(tmp_path, inventory, fake, steps)
     assert statuses(third, "fetch") == {"node1": "ok", "node2": "changed", "node3": "ok"}
     assert fake.calls == []  # a fetch runs no command: SFTP only
+
+
+def test_extra_vars_values_stay_off_command_lines_but_are_not_masked(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fake = FakeTransport(default=Reply("ok\n"))
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "name: e\nhosts: -H node1\nsteps:\n"
+        "  - {name: uses, run: 'echo {{ password }}'}\n  - {name: plain, run: echo plain}\n"
+    )
+    options = PlayOptions(run=RunOptions(make_transport=fake.factory))
+    loaded = load_playbook(book, {"password": "hunter22"})
+    run_playbook_sync(loaded, inventory, options, lambda event: None)
+    uses, plain = fake.calls
+    assert uses.command == 'exec "${SHELL:-/bin/sh}" -s'
+    assert uses.stdin == b"{\necho hunter22\n} </dev/null\n"
+    assert plain.command == "echo plain"

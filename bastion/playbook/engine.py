@@ -109,6 +109,10 @@ class PlaybookRun:
         self.options = options
         self.emit = emit
         self.masker = Masker(playbook.secrets)
+        self.off_argv = Masker(playbook.secrets)
+        """Values kept off command lines (on stdin instead): secrets, and ``-e`` values,
+        which the history records by name only (they are not masked in output)."""
+        self.off_argv.add(_strings(playbook.extra_vars))
         self.registered: dict[str, dict[str, object]] = {name: {} for name in inventory.hosts}
         self.stopped: set[str] = set()
         self.planned: list[PlannedPlay] = []
@@ -312,7 +316,7 @@ class PlaybookRun:
         guards = decided
         if guards and self._one_connection(step, host, guards):
             try:
-                combined = prepare(step, context, play.path, masker=self.masker)
+                combined = prepare(step, context, play.path, masker=self.off_argv)
             except PlaybookError:
                 combined = None  # maybe a guard skips it: check them alone, then render again
             if isinstance(combined, Command):
@@ -326,7 +330,7 @@ class PlaybookRun:
             if verdict != "run":
                 return self._skip(step, host, guards, verdict), None
         self.touched.clear()
-        prepared = prepare(step, context, play.path, check=self.options.check, masker=self.masker)
+        prepared = prepare(step, context, play.path, check=self.options.check, masker=self.off_argv)
         if not self.options.check:
             return await self._attempts(play, step, host, context, prepared, transport, sink)
         return await self._check(play, step, host, context, prepared, transport, sink)
@@ -385,7 +389,7 @@ class PlaybookRun:
         """Whether the guards can go with the command (not a durable job, not --check, and
         no secret in the guards: the combined command is a command line)."""
         durable = step.durable or self.options.run.transport_of(host) in MOSH_MODES
-        secret = self.masker.reveals(guard_script(guards))
+        secret = self.off_argv.reveals(guard_script(guards))
         return not self.options.check and not durable and not secret
 
     def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:
@@ -440,7 +444,7 @@ class PlaybookRun:
         self, guards: Guards, step: Step, transport: Transport, host: Host
     ) -> tuple[str, HostStepResult | None]:
         limit = step.timeout or GUARD_TIMEOUT_S
-        if self.masker.reveals(guard_script(guards)):
+        if self.off_argv.reveals(guard_script(guards)):
             command, script = guard_command_on_stdin(guards, sudo=step.sudo)
             spec = CommandSpec(command, limit, script)
         else:
@@ -487,6 +491,7 @@ class PlaybookRun:
                 done = await perform(prepared, step, transport, host, out, self.options.run)
             if step.secret:
                 self.masker.add([done.stdout, done.stderr])
+                self.off_argv.add([done.stdout, done.stderr])
                 for stream, text in held:
                     sink(stream, text)  # type: ignore[arg-type]
                 held.clear()
@@ -632,6 +637,17 @@ class PlaybookRun:
             elapsed_s=time.monotonic() - self.started,
             check=self.options.check,
         )
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside an ``-e`` value (a mapping or list from ``-e @file`` too)."""
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    if value is None or isinstance(value, bool):
+        return []
+    return [str(getattr(value, "value", value))]
 
 
 def _register_value(done: HostResult) -> dict[str, object]:
