@@ -61,6 +61,10 @@ class RunOptions:
     """Reconnect and keepalive settings of durable jobs; None for the defaults."""
     agent: Path | None = None
     """The agent's socket: asyncssh hosts of a plain run go through it (docs/agent.md)."""
+    make_transport: Callable[[str, ConnectOptions], Transport] | None = field(
+        default=None, compare=False
+    )
+    """Builds each transport instead of the real ones (tests: `bastion.testing.FakeTransport`)."""
 
     def transport_of(self, host: Host) -> str:
         """The transport ``host`` is configured for: ``--transport``, else the inventory's."""
@@ -180,7 +184,11 @@ async def execute_work(
             name = options.route_of(host).connection
             transport = transports.get(name)
             if transport is None:
-                transport = transports[name] = open_transport(name, connect, options.agent)
+                transport = transports[name] = (
+                    options.make_transport(name, connect)
+                    if options.make_transport is not None
+                    else open_transport(name, connect, options.agent)
+                )
             lines = _LineAssembler(host.name, emit)
             try:
                 result = await work(transport, host, lines.feed)

@@ -22,7 +22,7 @@ from bastion.playbook.durations import parse_duration
 from bastion.playbook.guards import Guards, guard_script, guard_verdict, skip_reason
 from bastion.playbook.model import Text
 from bastion.playbook.results import HostStepResult, HostTally, PlayRecap, StepStatus
-from bastion.playbook.template import MASK, Masker, Pending, evaluate, render
+from bastion.playbook.template import MASK, Masker, Pending, collect_uses, evaluate, render
 from bastion.select import Selection
 
 HERE = Path("book.yaml")
@@ -65,8 +65,8 @@ def test_pending_registers_pass_the_dry_render() -> None:
 
 
 def test_pending_survives_attributes_items_calls_arithmetic_and_filters() -> None:
-    touched: list[str] = []
-    join = Pending(touched, "join, registered by step 'token'")
+    touched = collect_uses()
+    join = Pending("join, registered by step 'token'")
     context = {"hosts": {"node1": {"join": join}}}
     # Each of these raised "'Pending' object is not callable" (or similar) in the dry render.
     for source in (

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 
-from bastion.executor import RunOptions, Task, run
+from bastion.executor import RunOptions, Task, execute
 from bastion.facts.parse import HostFacts, parse_facts
 from bastion.models import Event, Host, HostResult, Status
+from bastion.transport.names import MOSH_MODES
 
 PROBE_COMMAND = "sh -s"
 """The probe arrives on stdin, so nothing of it shows in the node's process table."""
@@ -32,21 +34,39 @@ def probe_script() -> bytes:
     return files("bastion.facts").joinpath("probe.sh").read_bytes()
 
 
+def probe_options(options: RunOptions) -> RunOptions:
+    """The run's options for the probe: its stdin, timeout and output bound, a plain command
+    (never durable; mosh hosts are probed over SSH), the run's transport and agent kept."""
+    transport = "asyncssh" if options.transport in MOSH_MODES else options.transport
+    return replace(
+        options,
+        timeout=options.timeout or DEFAULT_TIMEOUT_S,
+        stdin=probe_script(),
+        keep_output_chars=KEEP_OUTPUT_CHARS,
+        durable=False,
+        transport=transport,
+    )
+
+
+async def gather(
+    hosts: Sequence[Host],
+    options: RunOptions,
+    emit: Callable[[Event], None] = lambda event: None,
+) -> list[HostFactsResult]:
+    """Facts of every host, in host order, inside a running event loop (playbooks)."""
+    results = await execute(
+        [Task(host, PROBE_COMMAND) for host in hosts], probe_options(options), emit
+    )
+    return [
+        HostFactsResult(result, parse_facts(result.stdout) if result.status is Status.OK else None)
+        for result in results
+    ]
+
+
 def gather_facts(
     hosts: Sequence[Host],
     options: RunOptions,
     emit: Callable[[Event], None] = lambda event: None,
 ) -> list[HostFactsResult]:
     """Facts of every host, in host order; a host that fails is a result, never raised."""
-    options = RunOptions(
-        forks=options.forks,
-        timeout=options.timeout or DEFAULT_TIMEOUT_S,
-        stdin=probe_script(),
-        connect=options.connect,
-        keep_output_chars=KEEP_OUTPUT_CHARS,
-    )
-    results = run([Task(host, PROBE_COMMAND) for host in hosts], options, emit)
-    return [
-        HostFactsResult(result, parse_facts(result.stdout) if result.status is Status.OK else None)
-        for result in results
-    ]
+    return asyncio.run(gather(hosts, options, emit))

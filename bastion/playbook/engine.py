@@ -18,31 +18,37 @@ from dataclasses import replace
 
 from bastion.batches import BatchPlan, parse_amount, parse_batch, run_in_batches
 from bastion.executor import execute_work
+from bastion.facts.collect import PROBE_COMMAND
 from bastion.hostset import fold
 from bastion.inventory import Inventory
 from bastion.models import Event, Host, HostFinished, HostOutput, HostResult, HostStarted, Status
 from bastion.outcome import first_error_line
 from bastion.playbook.actions import (
     Command,
-    Download,
     Prepared,
     Upload,
     compare_upload,
     perform,
+    plan_line,
     prepare,
 )
+from bastion.playbook.actions.run import RunAction
+from bastion.playbook.actions.wait_for import WaitForAction
 from bastion.playbook.context import layered_vars, resolve_vars
 from bastion.playbook.errors import PlaybookError
+from bastion.playbook.facts import FACTS_STEP, gather
 from bastion.playbook.guards import (
     Guards,
     VerdictSplitter,
     guard_command,
+    guard_command_on_stdin,
+    guard_script,
     guard_verdict,
     guarded_command,
     skip_reason,
     without_verdict,
 )
-from bastion.playbook.model import Play, Playbook, Step
+from bastion.playbook.model import Play, Playbook, Step, Text
 from bastion.playbook.plan import (
     PlannedPlay,
     PlayOptions,
@@ -67,9 +73,11 @@ from bastion.playbook.results import (
     StepStarted,
     StepStatus,
 )
-from bastion.playbook.template import Masker, Pending, evaluate
+from bastion.playbook.template import Masker, Pending, collect_uses, current_uses, evaluate
 from bastion.transport.base import CommandSpec, OutputSink, Transport
 
+_FACTS = Step(FACTS_STEP, 0, RunAction(Text(PROBE_COMMAND, 0)), "run", readonly=True)
+"""The implicit step a play with ``facts: true`` starts with (for results and the recap)."""
 GUARD_TIMEOUT_S = 300.0
 """A guard command (``unless``, ``only_if``) that takes longer than this fails the step."""
 
@@ -102,14 +110,19 @@ class PlaybookRun:
         self.options = options
         self.emit = emit
         self.masker = Masker(playbook.secrets)
+        self.off_argv = Masker(playbook.secrets)
+        """Values kept off command lines (on stdin instead): secrets, and ``-e`` values,
+        which the history records by name only (they are not masked in output)."""
+        self.off_argv.add(_strings(playbook.extra_vars))
         self.registered: dict[str, dict[str, object]] = {name: {} for name in inventory.hosts}
         self.stopped: set[str] = set()
         self.planned: list[PlannedPlay] = []
+        self.facts: dict[str, dict[str, object]] = {}
+        """Each host's facts (``facts: true``), gathered once for the run."""
+        self.failed_facts: dict[str, HostResult] = {}
         self.tallies: dict[str, HostTally] = {}
         self.results: list[HostStepResult] = []
         self.started = time.monotonic()
-        self.touched: list[str] = []
-        """Uses of `Pending` values (--check: registered by steps that did not run)."""
 
     # -- before anything runs ----------------------------------------------------------------
 
@@ -151,8 +164,15 @@ class PlaybookRun:
             contexts[host.name] = resolve_vars(
                 layered_vars(play, host, self.playbook.extra_vars), fixed
             )
+        first = 1
         total = len(planned.steps)
-        for number, (step, on) in enumerate(planned.steps, start=1):
+        if play.facts:
+            total += 1
+            first = 2
+            hosts = [h for h in planned.hosts if h.name not in self.stopped]
+            self.emit(StepStarted(play.name, 1, total, FACTS_STEP, tuple(h.name for h in hosts)))
+            self._record(FACTS_STEP, await self._gather_facts(play, hosts))
+        for number, (step, on) in enumerate(planned.steps, start=first):
             hosts = [
                 h
                 for h in planned.hosts
@@ -165,15 +185,42 @@ class PlaybookRun:
             if not hosts:
                 self.emit(StepFinished(step.name, ()))
                 continue
-            results = await self._run_step(planned, step, hosts, contexts)
-            for result in results:
-                self.results.append(result)
-                self.tallies[result.host].add(result)
-                if result.stops_host:
-                    self.stopped.add(result.host)
-                elif result.host in self.stopped:  # not started: a batch went over max_fail
-                    self.tallies[result.host].stop(step.name, result.detail)
-            self.emit(StepFinished(step.name, tuple(results)))
+            self._record(step.name, await self._run_step(planned, step, hosts, contexts))
+
+    def _record(self, step: str, results: Sequence[HostStepResult]) -> None:
+        """Count a step's results, stop the hosts that failed it, and say it finished."""
+        for result in results:
+            self.results.append(result)
+            self.tallies[result.host].add(result)
+            if result.stops_host:
+                self.stopped.add(result.host)
+            elif result.host in self.stopped:  # not started: a batch went over max_fail
+                self.tallies[result.host].stop(step, result.detail)
+        self.emit(StepFinished(step, tuple(results)))
+
+    async def _gather_facts(self, play: Play, hosts: Sequence[Host]) -> list[HostStepResult]:
+        """``facts: true``: each host's facts, asked once per run (later plays reuse them)."""
+        asked = [h for h in hosts if h.name not in self.facts]
+        started = time.monotonic()
+        for result, facts in await gather(asked, self.options.run) if asked else []:
+            if facts is not None and facts.complete:
+                self.facts[result.host] = facts.as_json()
+                self.registered[result.host]["facts"] = self.facts[result.host]
+            else:
+                self.failed_facts[result.host] = result
+        results: list[HostStepResult] = []
+        for host in hosts:
+            done = self.failed_facts.get(host.name)
+            if done is None:
+                status, detail = StepStatus.OK, None
+            elif done.status is Status.UNREACHABLE:
+                status, detail = StepStatus.UNREACHABLE, done.error
+            else:
+                reason = first_error_line(done) or "the probe did not finish"
+                status, detail = StepStatus.FAILED, f"facts: {reason}"
+            outcome = self._result(_FACTS, host, status, detail)
+            results.append(replace(outcome, play=play.name, duration_s=time.monotonic() - started))
+        return results
 
     async def _run_step(
         self,
@@ -185,6 +232,7 @@ class PlaybookRun:
         outcomes: dict[str, HostStepResult] = {}
 
         async def work(transport: Transport, host: Host, sink: OutputSink) -> HostResult:
+            collect_uses()  # this host's task's own collector
             context = self._context(planned, host, contexts[host.name])
             started = time.monotonic()
             raw: dict[str, object] | None = None
@@ -271,9 +319,9 @@ class PlaybookRun:
         if isinstance(decided, HostStepResult):
             return decided, None
         guards = decided
-        if guards and self._one_connection(step, host):
+        if guards and self._one_connection(step, host, guards):
             try:
-                combined = prepare(step, context, play.path)
+                combined = prepare(step, context, play.path, masker=self.off_argv)
             except PlaybookError:
                 combined = None  # maybe a guard skips it: check them alone, then render again
             if isinstance(combined, Command):
@@ -287,7 +335,7 @@ class PlaybookRun:
             if verdict != "run":
                 return self._skip(step, host, guards, verdict), None
         self.touched.clear()
-        prepared = prepare(step, context, play.path, check=self.options.check)
+        prepared = prepare(step, context, play.path, check=self.options.check, masker=self.off_argv)
         if not self.options.check:
             return await self._attempts(play, step, host, context, prepared, transport, sink)
         return await self._check(play, step, host, context, prepared, transport, sink)
@@ -306,16 +354,20 @@ class PlaybookRun:
         unknown = self._depends()
         if unknown:
             # Rendered from values a not-run step would register: the text is not the real one.
-            detail = f"{_plan_line(prepared)} ({unknown})"
+            detail = f"{plan_line(step.action, prepared)} ({unknown})"
             return self._result(step, host, StepStatus.WOULD_RUN, detail), None
         if not step.readonly:
             if isinstance(prepared, Upload):
                 return await self._check_upload(step, host, prepared, transport, sink), None
-            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), None
+            return self._result(
+                step, host, StepStatus.WOULD_RUN, plan_line(step.action, prepared)
+            ), None
         outcome, raw = await self._attempts(play, step, host, context, prepared, transport, sink)
-        if step.action_name == "wait_for" and outcome.stops_host:
+        if isinstance(step.action, WaitForAction) and outcome.stops_host:
             # --check looks once and does not wait: not ready yet is what a real run waits for.
-            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(prepared)), raw
+            return self._result(
+                step, host, StepStatus.WOULD_RUN, plan_line(step.action, prepared)
+            ), raw
         return outcome, raw
 
     def _decide(
@@ -338,10 +390,12 @@ class PlaybookRun:
             return self._result(step, host, StepStatus.WOULD_RUN, detail)
         return guards
 
-    def _one_connection(self, step: Step, host: Host) -> bool:
-        """Whether the guards can go with the command (not a durable job, not --check)."""
+    def _one_connection(self, step: Step, host: Host, guards: Guards) -> bool:
+        """Whether the guards can go with the command (not a durable job, not --check, and
+        no secret in the guards: the combined command is a command line)."""
         durable = replace(self.options.run, durable=step.durable).route_of(host).durable
-        return not self.options.check and not durable
+        secret = self.off_argv.reveals(guard_script(guards))
+        return not self.options.check and not durable and not secret
 
     def _skip(self, step: Step, host: Host, guards: Guards, verdict: str) -> HostStepResult:
         return self._result(step, host, StepStatus.SKIPPED, skip_reason(guards, verdict))
@@ -360,6 +414,12 @@ class PlaybookRun:
         if not holds:
             return self._result(step, host, StepStatus.SKIPPED, f"when: {step.when.value}")
         return None
+
+    @property
+    def touched(self) -> list[str]:
+        """Uses of `Pending` values by this host's task (--check: registered by steps that
+        did not run); each host's work starts a fresh collector (`collect_uses`)."""
+        return current_uses()
 
     def _depends(self) -> str:
         """What the `Pending` values used since ``touched`` was cleared are (empty: none)."""
@@ -380,14 +440,20 @@ class PlaybookRun:
             reason = first_error_line(done) or "cannot compare"
             return self._result(step, host, StepStatus.FAILED, reason, done)
         if done.files.changed:
-            return self._result(step, host, StepStatus.WOULD_RUN, _plan_line(upload), done)
+            return self._result(
+                step, host, StepStatus.WOULD_RUN, plan_line(step.action, upload), done
+            )
         return self._result(step, host, StepStatus.OK, None, done)
 
     async def _check_guards(
         self, guards: Guards, step: Step, transport: Transport, host: Host
     ) -> tuple[str, HostStepResult | None]:
-        command = guard_command(guards, sudo=step.sudo)
-        spec = CommandSpec(command, step.timeout or GUARD_TIMEOUT_S)
+        limit = step.timeout or GUARD_TIMEOUT_S
+        if self.off_argv.reveals(guard_script(guards)):
+            command, script = guard_command_on_stdin(guards, sudo=step.sudo)
+            spec = CommandSpec(command, limit, script)
+        else:
+            spec = CommandSpec(guard_command(guards, sudo=step.sudo), limit)
         done = await transport.run(host, spec, lambda stream, text: None)
         verdict = guard_verdict(done.stdout)
         if done.status is Status.UNREACHABLE:
@@ -430,6 +496,7 @@ class PlaybookRun:
                 done = await perform(prepared, step, transport, host, out, self.options.run)
             if step.secret:
                 self.masker.add([done.stdout, done.stderr])
+                self.off_argv.add([done.stdout, done.stderr])
                 for stream, text in held:
                     sink(stream, text)  # type: ignore[arg-type]
                 held.clear()
@@ -541,7 +608,7 @@ class PlaybookRun:
         if outcome.status is StepStatus.WOULD_RUN:
             # --check: the step did not run, so what it registers is not known in this run.
             origin = f"{step.register}, registered by step {step.name!r} in this run"
-            self.registered[host.name][step.register] = Pending(self.touched, origin)
+            self.registered[host.name][step.register] = Pending(origin)
             return
         value = (
             dict(raw)
@@ -577,6 +644,17 @@ class PlaybookRun:
         )
 
 
+def _strings(value: object) -> list[str]:
+    """Every string inside an ``-e`` value (a mapping or list from ``-e @file`` too)."""
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    if value is None or isinstance(value, bool):
+        return []
+    return [str(getattr(value, "value", value))]
+
+
 def _register_value(done: HostResult) -> dict[str, object]:
     stdout = done.stdout.removesuffix("\n")
     parsed: object = None
@@ -592,18 +670,6 @@ def _register_value(done: HostResult) -> dict[str, object]:
         "json": parsed,
         "stdout_lines": stdout.splitlines(),
     }
-
-
-def _plan_line(prepared: Prepared) -> str:
-    """What a step would do, for the --check plan."""
-    if isinstance(prepared, Command):
-        lines = prepared.display.strip().splitlines() or [""]
-        return lines[0] + (" ..." if len(lines) > 1 else "")
-    if isinstance(prepared, Upload):
-        what = "write" if prepared.src is None else f"copy {prepared.src.name} to"
-        return f"{what} {prepared.dest}"
-    assert isinstance(prepared, Download)
-    return f"fetch {prepared.src} to {prepared.dest}"
 
 
 def _in_order(hosts: Sequence[Host], results: Sequence[HostResult]) -> list[HostResult]:

@@ -107,7 +107,10 @@ class FieldReader:
     def delay(self, entries: Mapping[str, Entry], path: Path) -> float | Text:
         """``delay`` (default 2s): a duration, or a template checked per host after rendering."""
         templated = self.templated(entries, "delay", path)
-        return templated or self.duration(entries, "delay", path) or 2.0
+        if templated is not None:
+            return templated
+        seconds = self.duration(entries, "delay", path)
+        return 2.0 if seconds is None else seconds  # `delay: 0` is no delay, not the default
 
     def templated(self, entries: Mapping[str, Entry], key: str, path: Path) -> Text | None:
         """The entry as a `Text` if it is a string holding Jinja (checked later, per host)."""
@@ -140,7 +143,13 @@ class FieldReader:
         if entry is None:
             return None
         name = self.scalar_text(entry, path, "register")
-        if not name.isidentifier() or name in ("host", "hosts", "result", "inventory_hosts"):
+        if not name.isidentifier() or name in (
+            "host",
+            "hosts",
+            "result",
+            "inventory_hosts",
+            "facts",
+        ):
             raise PlaybookError(
                 f"register: {name!r} is not a usable variable name",
                 source=path,

@@ -47,14 +47,18 @@ def guard_script(guards: Guards) -> str:
         )
     quiet = ">/dev/null 2>&1 </dev/null"
     if guards.unless is not None:
-        lines.append(
-            f"if sh -c {shlex.quote(guards.unless)} {quiet}; then echo '{MARK} unless'; exit 0; fi"
-        )
+        lines.append(f"if {_inline(guards.unless)} {quiet}; then echo '{MARK} unless'; exit 0; fi")
     if guards.only_if is not None:
-        only_if = shlex.quote(guards.only_if)
-        lines.append(f"if ! sh -c {only_if} {quiet}; then echo '{MARK} only_if'; exit 0; fi")
+        only_if = _inline(guards.only_if)
+        lines.append(f"if ! {only_if} {quiet}; then echo '{MARK} only_if'; exit 0; fi")
     lines.append(f"echo '{MARK} run'")
     return "\n".join(lines)
+
+
+def _inline(command: str) -> str:
+    """A guard command in a subshell of the guard script: not a second ``sh -c`` whose argv
+    would show it (it may hold a secret), and its ``exit`` ends only the subshell."""
+    return f"(\n{command}\n)"
 
 
 def guard_verdict(stdout: str) -> str | None:
@@ -84,6 +88,11 @@ def guard_command(guards: Guards, *, sudo: bool) -> str:
     """The guard check as one remote command (with ``sudo -n`` for a sudo step)."""
     script = shlex.quote(guard_script(guards))
     return f"sudo -n sh -c {script}" if sudo else f"sh -c {script}"
+
+
+def guard_command_on_stdin(guards: Guards, *, sudo: bool) -> tuple[str, bytes]:
+    """The guard check with its script on stdin (guards that hold a secret): never argv."""
+    return ("sudo -n sh -s" if sudo else "sh -s"), guard_script(guards).encode()
 
 
 def guarded_command(guards: Guards, command: str, *, sudo: bool, guard_timeout: float) -> str:

@@ -15,13 +15,19 @@ from pathlib import Path
 from bastion.document_file import read_document
 from bastion.errors import cut
 from bastion.located_yaml import Entry, Node, Scalar, Seq, YamlMap, load_document, plain
+from bastion.playbook.actions.registry import (
+    ACTION_NAMES,
+    is_readonly,
+    takes_durable,
+    takes_sudo,
+)
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.fields import text_line
 from bastion.playbook.load_actions import ActionReader
-from bastion.playbook.model import ACTION_NAMES, Play, Playbook, Step, Text
-from bastion.playbook.template import check_template
+from bastion.playbook.model import Play, Playbook, Step, Text
+from bastion.playbook.template import check_shell_placement, check_template
 
-PLAY_KEYS = ("name", "hosts", "vars", "defaults", "steps")
+PLAY_KEYS = ("name", "hosts", "vars", "defaults", "facts", "steps")
 COMPOSITION_KEYS = ("name", "vars", "import")
 MODIFIER_KEYS = (
     "on",
@@ -208,7 +214,8 @@ class _Loader(ActionReader):
                 )
             seen[step.name] = step.line
             steps.append(step)
-        return Play(name, path, hosts, play_vars, tuple(steps))
+        facts = self.flag(root.entries, "facts", path)
+        return Play(name, path, hosts, play_vars, tuple(steps), facts=facts)
 
     def defaults(self, entry: Entry | None, path: Path) -> dict[str, Entry]:
         if entry is None:
@@ -315,7 +322,7 @@ class _Loader(ActionReader):
             )
         action_name = actions[0]
         entries = {**defaults, **node.entries}
-        if action_name == "fetch":
+        if not takes_sudo(action_name):
             if self.flag(node.entries, "sudo", path):
                 raise PlaybookError(
                     f"step {name!r}: fetch reads files as the login user; sudo does not apply",
@@ -345,7 +352,7 @@ class _Loader(ActionReader):
             batch=self.batch(entries, path),
             max_fail=self.max_fail(entries, path),
             tags=self.tags(entries, path),
-            readonly=self.flag(entries, "readonly", path) or action_name == "wait_for",
+            readonly=self.flag(entries, "readonly", path) or is_readonly(action_name),
             changed_when=(
                 self.expression(entries["changed_when"], path, "changed_when")
                 if "changed_when" in entries
@@ -354,6 +361,9 @@ class _Loader(ActionReader):
             ignore_errors=self.flag(entries, "ignore_errors", path),
             secret=self.flag(entries, "secret", path),
         )
+        for guard in (step.unless, step.only_if):
+            if guard is not None:
+                check_shell_placement(guard, path)
         self.check_step(step, entries, path)
         return step
 
@@ -366,7 +376,7 @@ class _Loader(ActionReader):
             raise refuse("max_fail needs batch", "max_fail")
         if step.until is not None and step.retries == 0:
             raise refuse("until needs retries (how many times to try again)", "until")
-        if step.durable and step.action_name != "run":
+        if step.durable and not takes_durable(step.action_name):
             raise refuse("durable applies to run steps only", "durable")
         if step.batch is not None and step.once:
             raise refuse("once and batch do not go together", "batch")

@@ -8,8 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion.select import Selection
+
+if TYPE_CHECKING:
+    from bastion.playbook.actions.registry import Action
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,57 +31,6 @@ class Where:
     text: str
     selection: Selection
     line: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunAction:
-    command: Text
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptAction:
-    src: Path
-    body: bytes
-    args: tuple[Text, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CopyAction:
-    """``copy`` (a local file or inline ``content``) and ``template`` (a rendered file)."""
-
-    dest: Text
-    src: Path | None = None
-    content: Text | None = None
-    template: Path | None = None
-    template_body: str | None = None
-    mode: int | None = None
-    owner: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return "template" if self.template is not None else "copy"
-
-
-@dataclass(frozen=True, slots=True)
-class FetchAction:
-    src: Text
-    dest: Text
-    mode: int = 0o600
-    """The local files' mode: 0600 unless the playbook asks for another."""
-
-
-@dataclass(frozen=True, slots=True)
-class WaitForAction:
-    timeout: float
-    interval: float
-    port: int | None = None
-    host: Text | None = None
-    file: Text | None = None
-    command: Text | None = None
-
-
-Action = RunAction | ScriptAction | CopyAction | FetchAction | WaitForAction
-ACTION_NAMES = ("run", "script", "copy", "template", "fetch", "wait_for")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +78,8 @@ class Play:
     when: Text | None = None
     """From the composition's ``import`` entry: the play runs only if this holds."""
     composition_vars: Mapping[str, object] = field(default_factory=dict)
+    facts: bool = False
+    """``facts: true``: each host's facts are gathered once for the run, before the steps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,5 +97,8 @@ class Playbook:
 
     @property
     def registers(self) -> frozenset[str]:
-        """Every name a step registers, in any play."""
-        return frozenset(s.register for p in self.plays for s in p.steps if s.register)
+        """Every name a step registers, in any play (and ``facts`` if a play gathers them)."""
+        names = {s.register for p in self.plays for s in p.steps if s.register}
+        if any(p.facts for p in self.plays):
+            names.add("facts")
+        return frozenset(names)

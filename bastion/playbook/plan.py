@@ -21,7 +21,7 @@ from bastion.playbook.durations import parse_duration
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.guards import Guards
 from bastion.playbook.model import Play, Playbook, Step, Text
-from bastion.playbook.template import Pending, evaluate, render
+from bastion.playbook.template import Pending, collect_uses, evaluate, render
 from bastion.select import Selection, select_hosts
 
 
@@ -86,8 +86,8 @@ def dry_render(
     playbook: Playbook, inventory: Inventory, planned: list[PlannedPlay], *, check: bool
 ) -> None:
     """Render every step for every host with registered results `Pending`; raise on errors."""
-    touched: list[str] = []
-    pending = {name: Pending(touched) for name in playbook.registers}
+    touched = collect_uses()
+    pending = {name: Pending() for name in playbook.registers}
     hosts_view = {name: dict(pending) for name in inventory.hosts}
     for plan in planned:
         play = plan.play
@@ -111,7 +111,7 @@ def _render_step(
     prepare(step, context, path, check=check)
     touched.clear()
     retry_limits_checked(step, context, path, touched)
-    with_result = {**context, "result": Pending(touched)}
+    with_result = {**context, "result": Pending()}
     for expression in (step.until, step.changed_when):
         if expression is not None:
             evaluate(expression, with_result, path)

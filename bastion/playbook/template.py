@@ -1,15 +1,18 @@
 """Jinja for playbooks: strict undefined, shell quoting unless ``| raw``, and secret masking.
 
-Strings run by a shell (run, unless, only_if, creates/removes, wait_for commands, script
-arguments) are rendered with every ``{{ value }}`` shell-quoted; ``{{ value | raw }}`` goes in
-verbatim. Template files, ``copy.content`` and variables are rendered without quoting.
+Strings run by a shell (run, unless, only_if, wait_for commands) are rendered with every
+``{{ value }}`` quoted for the shell context it lands in (`shell_slots`: bare, '...', "...",
+$(...), here-documents); ``{{ value | raw }}`` goes in verbatim. Template files,
+``copy.content`` and variables are rendered without quoting.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +20,15 @@ import jinja2
 
 from bastion.playbook.errors import PlaybookError
 from bastion.playbook.model import Text
+from bastion.playbook.shell_slots import (
+    SLOT,
+    SlotError,
+    fill,
+    quote_double,
+    quote_heredoc,
+    quote_single,
+    slot,
+)
 
 MASK = "********"
 _TEMPLATE_NAME = "<template>"
@@ -32,12 +44,19 @@ def _raw(value: object) -> Raw:
     return Raw("" if value is None else str(value))
 
 
-def _shell_quote(value: object) -> str:
+_SLOT_VALUES: ContextVar[list[str] | None] = ContextVar("bastion_slot_values", default=None)
+"""The values of the shell template being rendered, each standing in the text as a slot."""
+
+
+def _shell_slot(value: object) -> str:
+    """A ``{{ value }}`` of a shell template: verbatim if ``| raw``, else a slot to fill."""
     if isinstance(value, Raw):
         return str(value)
-    if isinstance(value, Pending):
-        return "PENDING"
-    return shlex.quote("" if value is None else str(value))
+    values = _SLOT_VALUES.get()
+    if values is None:  # rendered outside `render` (a nested template): quote as one word
+        return shlex.quote("" if value is None else str(value))
+    values.append("PENDING" if isinstance(value, Pending) else "" if value is None else str(value))
+    return slot(len(values) - 1)
 
 
 def _environment(*, quoted: bool) -> jinja2.Environment:
@@ -45,7 +64,7 @@ def _environment(*, quoted: bool) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 (shell and config files, not HTML)
         keep_trailing_newline=True,
-        finalize=_shell_quote if quoted else None,
+        finalize=_shell_slot if quoted else None,
     )
     env.filters["raw"] = _raw
     for name, function in list(env.filters.items()):
@@ -75,27 +94,44 @@ SHELL_ENV = _environment(quoted=True)
 PLAIN_ENV = _environment(quoted=False)
 
 
+_USES: ContextVar[list[str] | None] = ContextVar("bastion_pending_uses", default=None)
+
+
+def collect_uses() -> list[str]:
+    """A fresh list that collects, from now on in this context, every use of a `Pending`."""
+    uses: list[str] = []
+    _USES.set(uses)
+    return uses
+
+
+def current_uses() -> list[str]:
+    """The current context's collector (a new one if `collect_uses` was not called)."""
+    uses = _USES.get()
+    return collect_uses() if uses is None else uses
+
+
 class Pending:
     """A registered value not known yet: any use of it works and yields a `Pending` again.
 
     Attribute and item access, calls (``stdout.split()``), arithmetic and filters all give a
     `Pending`; comparisons are false, ``in`` is false, ``len`` is 0, ``str`` is ``PENDING``.
-    Every use is noted in ``touched`` (by ``origin``: the register and the step that makes it),
-    so a caller can tell a ``when`` that is false whatever the registered values are from one
-    that only looks false because of them, and say which value it depends on.
+    Every use is noted (by ``origin``: the register and the step that makes it) in the list
+    `collect_uses` gave the current context (a `ContextVar`: each host's asyncio task has its
+    own, so concurrent hosts never see each other's uses), so a caller can tell a ``when``
+    that is false whatever the registered values are from one that only looks false because
+    of them, and say which value it depends on.
     """
 
-    __slots__ = ("_origin", "_touched")
+    __slots__ = ("_origin",)
 
-    def __init__(
-        self, touched: list[str] | None = None, origin: str = "a registered value"
-    ) -> None:
-        self._touched = touched if touched is not None else []
+    def __init__(self, origin: str = "a registered value") -> None:
         self._origin = origin
 
     def note(self) -> None:
-        """Record a use of this value."""
-        self._touched.append(self._origin)
+        """Record a use of this value in the current collector (`collect_uses`), if any."""
+        uses = _USES.get()
+        if uses is not None:
+            uses.append(self._origin)
 
     _use = note
 
@@ -187,6 +223,33 @@ def check_template(text: Text, path: Path) -> None:
         raise _too_nested(exc, text, path) from None
 
 
+_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def check_shell_placement(text: Text, path: Path) -> None:
+    """Refuse at load a ``{{ value }}`` placed where no quoting is safe (`shell_slots`).
+
+    Only for texts whose shape is known before rendering: with ``{% ... %}`` blocks or a
+    ``| raw`` value (which may open a quote), the dry render checks each host's text instead.
+    """
+    source = text.value
+    if "{%" in source or "{#" in source or "raw" in source or SLOT in source:
+        return
+    count = 0
+
+    def placeholder(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return slot(count - 1)
+
+    skeleton = _EXPRESSION.sub(placeholder, source)
+    try:
+        fill(skeleton, ["x"] * count)
+    except SlotError as exc:
+        line = text.line + skeleton[: exc.offset].count("\n")
+        raise PlaybookError(exc.message, source=path, line=line) from None
+
+
 def check_expression(text: Text, path: Path, key: str) -> None:
     """Refuse an expression (``when``, ``until``...) that does not parse."""
     try:
@@ -200,15 +263,46 @@ def check_expression(text: Text, path: Path, key: str) -> None:
 
 
 def render(text: Text, context: Mapping[str, object], path: Path, *, quoted: bool) -> str:
-    """Render ``text``; an undefined variable or a failing filter is a `PlaybookError`."""
+    """Render ``text``; an undefined variable or a failing filter is a `PlaybookError`.
+
+    ``quoted``: ``text`` is shell code, and each value is quoted for the context it lands in
+    (`shell_slots`); a value placed where it cannot be quoted safely is a `PlaybookError`.
+    """
+    values: list[str] = []
+    token = _SLOT_VALUES.set(values if quoted else None)
     try:
-        return _compiled(text.value, quoted=quoted).render(context)
+        rendered = _compiled(text.value, quoted=quoted).render(context)
     except jinja2.TemplateError as exc:
         raise _error(exc, text, path) from None
     except _UNCOMPILABLE as exc:
         raise _too_nested(exc, text, path) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
         raise _error(exc, text, path) from None
+    finally:
+        _SLOT_VALUES.reset(token)
+    if not quoted:
+        return rendered
+    if SLOT in text.value:
+        raise PlaybookError("a NUL character in a command", source=path, line=text.line)
+    try:
+        return fill(rendered, _unslotted(values))
+    except SlotError as exc:
+        line = text.line + rendered[: exc.offset].count("\n")
+        raise PlaybookError(exc.message, source=path, line=line) from None
+
+
+def _unslotted(values: list[str]) -> list[str]:
+    """Values with slots of earlier values inside (``{% set %}`` blocks) resolved to text."""
+    resolved: list[str] = []
+    for value in values:
+        parts = value.split(SLOT)
+        resolved.append(
+            "".join(
+                resolved[int(part)] if n % 2 and part.isdigit() else part
+                for n, part in enumerate(parts)
+            )
+        )
+    return resolved
 
 
 def evaluate(text: Text, context: Mapping[str, object], path: Path) -> object:
@@ -270,11 +364,16 @@ class Masker:
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
+        self._secrets: set[str] = set()
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
         for value in values:
-            for form in (value, value.strip(), shlex.quote(value.strip())):
+            for piece in (value.strip(), *value.splitlines()):
+                if len(piece.strip()) >= 3:
+                    self._secrets.add(piece.strip())
+            # Not the value with its final newline: masking that would eat the line break.
+            for form in (value.rstrip("\r\n"), value.strip(), shlex.quote(value.strip())):
                 if len(form) >= 3:  # masking every "a" would hide everything and protect nothing
                     self._values.add(form)
             for line in value.splitlines():
@@ -288,6 +387,24 @@ class Masker:
             if value in text:
                 text = text.replace(value, MASK)
         return text
+
+    def reveals(self, text: str) -> bool:
+        """Whether ``text`` (a command) holds a secret, as is or quoted for any shell context.
+
+        Each quoting is character by character, so a secret inside a larger value (``"Bearer
+        " ~ token``) still shows in the quoted whole.
+        """
+        for secret in self._secrets:
+            forms = (
+                secret,
+                secret.replace("'", "'\"'\"'"),
+                quote_single(secret),
+                quote_double(secret),
+                quote_heredoc(secret),
+            )
+            if any(form in text for form in forms):
+                return True
+        return False
 
     def __bool__(self) -> bool:
         return bool(self._values)

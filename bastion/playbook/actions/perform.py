@@ -1,35 +1,24 @@
-"""A step's action on one host: rendered from the context, then performed over the transport.
+"""A prepared action performed on one host, over the transport.
 
 Commands go through `executor.command_work` (so ``durable`` steps are `DurableJob`\\ s, as with
 ``run --durable``); ``copy``/``template`` through `transfer.copy`; ``fetch`` through
-`transfer.fetch`. No second executor: this module only prepares what those already do.
+`transfer.fetch`. No second executor: this module only drives what those already do.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import math
 import os
-import shlex
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bastion.command import with_sudo
 from bastion.executor import RunOptions, command_work
 from bastion.models import FileReport, Host, HostResult, Status
-from bastion.playbook.model import (
-    CopyAction,
-    FetchAction,
-    RunAction,
-    ScriptAction,
-    Step,
-    Text,
-    WaitForAction,
-)
-from bastion.playbook.template import render
+from bastion.playbook.actions.prepared import Command, Download, Prepared, Upload
+from bastion.playbook.secret_delivery import STAGE, launcher
 from bastion.private_files import UnsafeLocation, open_private_dir, private_subdir
 from bastion.runrecord import file_stem
 from bastion.transfer.copy import CopyOptions, Owner, copy_changes, copy_to_host
@@ -37,112 +26,14 @@ from bastion.transfer.fetch import FetchOptions, fetch_from_host, host_directory
 from bastion.transfer.report import failure_lines, file_result
 from bastion.transfer.sources import plan_copy
 from bastion.transfer.work import files_work
-from bastion.transport.base import OutputSink, Transport
+from bastion.transport.base import CommandSpec, OutputSink, Transport
 from bastion.transport.files import RemoteFiles
 
-WAIT_GRACE_S = 30.0
-"""How much longer than its own timeout a wait_for command may take before it is killed."""
+if TYPE_CHECKING:
+    from bastion.playbook.model import Step
 
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A shell command to run (run, script, wait_for); ``stdin`` for scripts."""
-
-    text: str
-    display: str
-    stdin: bytes | None = None
-    timeout: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """copy or template: a local file, or text to write, to ``dest`` on the host."""
-
-    dest: str
-    src: Path | None
-    content: str | None
-    mode: int | None
-    owner: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Download:
-    """fetch: ``src`` on the host to ``dest`` here (a directory if it ends with /)."""
-
-    src: str
-    dest: str
-    mode: int = 0o600
-
-
-Prepared = Command | Upload | Download
-
-
-def prepare(  # noqa: PLR0911 (one return per action)
-    step: Step, context: Mapping[str, object], path: Path, *, check: bool = False
-) -> Prepared:
-    """The step's action rendered for one host; raises `PlaybookError` on undefined names."""
-    action = step.action
-    if isinstance(action, RunAction):
-        command = render(action.command, context, path, quoted=True)
-        display = command
-        return Command(with_sudo(command) if step.sudo else command, display, timeout=step.timeout)
-    if isinstance(action, ScriptAction):
-        args = [render(arg, context, path, quoted=False) for arg in action.args]
-        text = " ".join(["sh -s --", shlex.join(args)]).rstrip()
-        display = f"script {action.src.name} {shlex.join(args)}".rstrip()
-        return Command(with_sudo(text) if step.sudo else text, display, action.body, step.timeout)
-    if isinstance(action, CopyAction):
-        dest = render(action.dest, context, path, quoted=False)
-        if action.template is not None and action.template_body is not None:
-            body = render(Text(action.template_body, 1), context, action.template, quoted=False)
-            return Upload(dest, None, body, action.mode, action.owner)
-        if action.content is not None:
-            content = render(action.content, context, path, quoted=False)
-            return Upload(dest, None, content, action.mode, action.owner)
-        return Upload(dest, action.src, None, action.mode, action.owner)
-    if isinstance(action, FetchAction):
-        return Download(
-            render(action.src, context, path, quoted=False),
-            render(action.dest, context, path, quoted=False),
-            action.mode,
-        )
-    return _wait_command(action, step, context, path, check=check)
-
-
-def _wait_command(
-    action: WaitForAction, step: Step, context: Mapping[str, object], path: Path, *, check: bool
-) -> Command:
-    if action.port is not None and action.host is not None:
-        host = shlex.quote(render(action.host, context, path, quoted=False))
-        port = action.port
-        probe = (
-            f"(command -v nc >/dev/null 2>&1 && nc -z {host} {port}) || "
-            f"(command -v bash >/dev/null 2>&1 && bash -c 'exec 3<>/dev/tcp/'{host}'/{port}')"
-        )
-        what = f"port {port} on {host}"
-    elif action.file is not None:
-        file = render(action.file, context, path, quoted=False)
-        probe = f"test -e {shlex.quote(file)}"
-        what = f"file {file}"
-    else:
-        assert action.command is not None
-        command = render(action.command, context, path, quoted=True)
-        probe = f"sh -c {shlex.quote(command)} </dev/null"
-        what = "the command"
-    timeout = 0.0 if check else action.timeout
-    ready = shlex.quote(f"ready: {what}")
-    late = shlex.quote(f"not ready after {timeout:g}s: {what}")
-    script = (
-        f"end=$(( $(date +%s) + {math.ceil(timeout)} ))\n"
-        "while :; do\n"
-        f"  if {probe} >/dev/null 2>&1; then echo {ready}; exit 0; fi\n"
-        f'  if [ "$(date +%s)" -ge "$end" ]; then echo {late} >&2; exit 1; fi\n'
-        f"  sleep {action.interval:g}\n"
-        "done"
-    )
-    text = f"sh -c {shlex.quote(script)}"
-    display = f"wait for {what}"
-    return Command(with_sudo(text) if step.sudo else text, display, timeout=timeout + WAIT_GRACE_S)
+STAGE_TIMEOUT_S = 60.0
+"""How long writing a durable step's secret script to its file may take."""
 
 
 async def perform(
@@ -155,6 +46,14 @@ async def perform(
 ) -> HostResult:
     """Do the prepared action on ``host``; every outcome is a `HostResult`."""
     if isinstance(prepared, Command):
+        if (
+            prepared.staged is not None
+            and replace(options, durable=step.durable).route_of(host).durable
+        ):
+            staged = await _stage(prepared, transport, host)
+            if isinstance(staged, HostResult):
+                return staged
+            prepared = staged
         command_options = replace(
             options,
             timeout=prepared.timeout,
@@ -167,6 +66,19 @@ async def perform(
     if isinstance(prepared, Upload):
         return await _upload(prepared, step, transport, host, sink)
     return await _download(prepared, step, transport, host, sink)
+
+
+async def _stage(prepared: Command, transport: Transport, host: Host) -> Command | HostResult:
+    """A durable step's secret script written to a 0600 file on the host: the job runs that."""
+    assert prepared.staged is not None
+    spec = CommandSpec(STAGE, STAGE_TIMEOUT_S, prepared.staged)
+    done = await transport.run(host, spec, lambda stream, text: None)
+    path = done.stdout.strip()
+    if done.status is not Status.OK or not path.startswith("/") or "\n" in path:
+        if done.status is Status.OK:
+            done = replace(done, status=Status.FAILED, error="cannot write the secret script")
+        return done
+    return replace(prepared, text=launcher(path, sudo=prepared.sudo), stdin=None, staged=None)
 
 
 async def _upload(
