@@ -27,6 +27,7 @@ from bastion.inventory import Inventory
 from bastion.jumps import check_jump_chains
 from bastion.models import Event, Host, HostFinished, HostResult
 from bastion.outcome import exit_code
+from bastion.process_clock import run_elapsed_s
 from bastion.render.base import Display, Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
@@ -105,13 +106,14 @@ def drive(fanout: Fanout) -> int:
         report, stop = run_stoppable(_run_all(fanout, consumers))
     finally:
         consumers.stop_progress()
-    elapsed = time.monotonic() - started
+    elapsed = run_elapsed_s(started)
     order = {host.name: index for index, host in enumerate(fanout.targets)}
     results = sorted(consumers.finished, key=lambda r: order[r.host])
     consumers.finish_output(results)
     code = stop.exit_code if stop.interrupted else exit_code(results)
     color = wants_color(sys.stderr)
-    sys.stderr.write(render_summary(results, elapsed, color=color))
+    served = _served_by_agent(fanout)
+    sys.stderr.write(render_summary(results, elapsed, color=color, via="agent" if served else None))
     if report is not None:
         sys.stderr.write(render_batches(report, color=color))
     for note in fanout.notes:
@@ -126,6 +128,15 @@ def drive(fanout: Fanout) -> int:
         consumers.recorder.finish(results, exit_code=code, elapsed_s=elapsed)
     record_run(fanout.context, results, exit_code=code, elapsed_s=elapsed)
     return code
+
+
+def _served_by_agent(fanout: Fanout) -> bool:
+    """Whether the agent ran some of this run's commands (the summary says so in one word)."""
+    if fanout.options.agent is None:
+        return False
+    from bastion.agent.client import served_requests
+
+    return served_requests() > 0
 
 
 class _Consumers:

@@ -144,7 +144,7 @@ def run_command(
     3 a host was unreachable (connect, auth or host-key failure); 130 interrupted.
     """
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
-    from bastion.agent.lifecycle import socket_for
+    from bastion.agent.lifecycle import prestart, socket_for
     from bastion.cli.driver import Fanout, check_ref, drive, resolve_targets, run_context
     from bastion.command import with_sudo
     from bastion.executor import RunOptions, command_work
@@ -163,6 +163,7 @@ def run_command(
         text = label = " ".join(words).strip()
         if not text:
             raise UsageError("the command is empty", source="COMMAND")
+    prestart(persist, no_agent, durable, transport)  # the agent starts while we read the rest
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     chosen = resolve_targets(
