@@ -21,6 +21,7 @@ from typing import Any
 STYLE = {
     "bastion": ("#d62728", "o", 2.6, "-"),
     "bastion-warm": ("#ff7f0e", "o", 2.2, "--"),
+    "bastion-first": ("#e377c2", "o", 2.2, ":"),
     "pdsh": ("#1f77b4", "s", 1.4, "-"),
     "pssh": ("#2ca02c", "^", 1.4, "-"),
     "clush": ("#9467bd", "v", 1.4, "-"),
