@@ -42,6 +42,25 @@ MACHINERY = (
     "bastion.render.inline, bastion.render.quiet, asyncio"
 )
 SSH_LIBRARY = MACHINERY + "\nimport bastion.transport.asyncssh_transport"
+THIN = """
+import asyncio, os, sys
+from pathlib import Path
+from bastion.agent.client import AgentTransport
+from bastion.models import Host
+from bastion.transport.base import CommandSpec, ConnectOptions
+host = Host("node1", {address!r}, user="root", identity_file={key!r}, known_hosts={known!r})
+async def main():
+    agent = AgentTransport(Path(os.environ["XDG_RUNTIME_DIR"]) / "bastion" / "agent.sock",
+                           ConnectOptions())
+    result = await agent.run(host, CommandSpec("true"), lambda *_: None)
+    await agent.close()
+    return result
+result = asyncio.run(main())
+sys.stdout.write(result.status + chr(10))
+os._exit(0 if result.status == "ok" else 1)
+"""
+"""The floor of a thin client: a warm run's one request to the agent with nothing else
+(no typer, no inventory parsing, no renderer), as a client that only served warm runs would."""
 
 PARTS = (
     ("interpreter", "interpreter", None),
@@ -51,6 +70,7 @@ PARTS = (
     ("SSH library imports (asyncssh, cryptography)", "ssh", "machinery"),
     ("connect + run + render, direct", "direct", "ssh"),
     ("agent round trip + render, warm", "warm", "machinery"),
+    ("thin client floor: one agent request, no CLI or inventory", "thin", "interpreter"),
 )
 """(label, probe, the probe it is measured against)."""
 
@@ -59,7 +79,7 @@ EXIT = "\nimport os; os._exit(0)"
 """Every probe ends as `bastion` does (bastion.cli.main.entry): no interpreter teardown."""
 
 
-def probes(inventory: Path) -> dict[str, list[str]]:
+def probes(inventory: Path, address: str, key: Path, known: Path) -> dict[str, list[str]]:
     python = sys.executable
     bastion = str(VENV_BIN / "bastion")
     run = [bastion, "run", "-i", str(inventory), "-H", "node1", "-o", "quiet"]
@@ -72,6 +92,7 @@ def probes(inventory: Path) -> dict[str, list[str]]:
         "ssh": [python, "-c", SSH_LIBRARY.format(inv=inv) + EXIT],
         "direct": [*run, "--no-agent", "true"],
         "warm": [*run, "--persist", "10m", "true"],
+        "thin": [python, "-c", THIN.format(address=address, key=str(key), known=str(known))],
     }
 
 
@@ -100,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime = lab.directory / "parts-run"
         runtime.mkdir(mode=0o700)
         env = {**lab.env, "XDG_RUNTIME_DIR": str(runtime), "BASTION_PERSIST": "off"}
-        commands = probes(lab.inventory)
+        commands = probes(lab.inventory, lab.addresses[0], lab.key, lab.known_hosts)
         try:
             measure(commands["warm"], env, runtime)  # starts the agent, opens the connection
             samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
@@ -128,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             wall, cpu = wall - median[base][0], cpu - median[base][1]
         rows.append({"part": label, "cpu_ms": cpu * 1000, "wall_ms": wall * 1000})
         print(f"| {label} | {cpu * 1000:.0f} | {wall * 1000:.0f} |")
-    for name in ("direct", "warm"):
+    for name in ("direct", "warm", "thin"):
         wall, cpu = median[name]
         print(f"| whole run, {name} | {cpu * 1000:.0f} | {wall * 1000:.0f} |")
     if args.json:
