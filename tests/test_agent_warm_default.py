@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from bastion.agent import lifecycle
 from bastion.errors import UsageError
 from bastion.process_clock import process_age_s
 from bastion.render.summary import render_summary
-from tests.conftest import Cli
+from tests.conftest import BASTION, Cli
 
 # --- which runs start the agent (no process started) ---------------------------------------
 
@@ -151,3 +152,38 @@ def test_bastion_persist_off_starts_no_agent(warm: Cli) -> None:
     assert done.returncode == 0, done.stderr
     assert "(agent)" not in done.stderr
     assert json.loads(cli("agent", "status", "-o", "json").stdout)["running"] is False
+
+
+def test_two_first_runs_at_once_share_one_agent(warm: Cli) -> None:
+    argv = [*BASTION, "run", "-i", "lab", "--all", "true"]
+    runs = [
+        subprocess.Popen(
+            argv, env=warm.env, cwd=warm.cwd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+    # A second agent started at the same time finds the lock taken and exits on its own.
+    deadline = time.monotonic() + 30
+    while len(_agents_of(warm)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_agents_of(warm)) == 1
+
+
+def _agents_of(cli: Cli) -> list[str]:
+    """Pids of the live agents of ``cli``'s runtime directory."""
+    marker = f"XDG_RUNTIME_DIR={cli.env['XDG_RUNTIME_DIR']}".encode()
+    agents = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"bastion.agent.server" not in (proc / "cmdline").read_bytes():
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ and state != "Z":
+            agents.append(proc.name)
+    return agents
