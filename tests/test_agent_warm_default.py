@@ -22,6 +22,7 @@ from bastion.errors import UsageError
 from bastion.process_clock import process_age_s
 from bastion.render.summary import render_summary
 from tests.conftest import BASTION, Cli
+from tests.test_startup import LOADED_AFTER
 
 # --- which runs start the agent (no process started) ---------------------------------------
 
@@ -187,3 +188,22 @@ def _agents_of(cli: Cli) -> list[str]:
         if marker in environ and state != "Z":
             agents.append(proc.name)
     return agents
+
+
+def test_a_run_the_agent_serves_imports_no_ssh_library(warm: Cli) -> None:
+    # The first run of a session goes through the agent it starts: the agent imports
+    # asyncssh and cryptography, the run does not (tests/test_startup.py prints the modules).
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER, "run", "-i", "lab", "--all", "true"],
+        env=warm.env,
+        cwd=warm.cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "(agent)" in done.stderr, done.stderr
+    loaded = set(done.stderr.strip().splitlines()[-1].split(","))
+    assert "asyncssh" not in loaded
+    assert "bastion.executor" in loaded  # the run did run
