@@ -1096,6 +1096,7 @@ def benchmark(
             args.chart,
             f"{context['date']}, {context['nproc']} cores, load {context['load_before']} "
             f"-> {context['load_after']}, {args.rounds} rounds, {FANOUT} at once",
+            [p.hosts for p in points if p.cheap],
         )
         print(f"chart: {args.chart}")
     failed = [s for p in points for s in p.summaries if s.failed]
