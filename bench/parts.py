@@ -61,6 +61,38 @@ os._exit(0 if result.status == "ok" else 1)
 """
 """The floor of a thin client: a warm run's one request to the agent with nothing else
 (no typer, no inventory parsing, no renderer), as a client that only served warm runs would."""
+SYNC = """
+import json, os, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(os.path.join(os.environ["XDG_RUNTIME_DIR"], "bastion", "agent.sock"))
+lines = sock.makefile("rb")
+lines.readline()  # hello
+sock.sendall({request!r})
+while True:
+    answer = json.loads(lines.readline())
+    if "result" in answer:
+        break
+sys.stdout.write(answer["result"]["status"] + chr(10))
+os._exit(0 if answer["result"]["status"] == "ok" else 1)
+"""
+"""The floor of any Python client: the same request, prepared beforehand, on a blocking socket
+with the standard library alone (no asyncio, no bastion module)."""
+
+
+def sync_request(address: str, key: Path, known: Path) -> bytes:
+    """The agent request of `THIN`, as bytes, made here so the probe imports nothing."""
+    from bastion.agent.protocol import encode, host_to_wire, options_to_wire
+    from bastion.models import Host
+    from bastion.transport.base import ConnectOptions
+
+    host = Host("node1", address, user="root", identity_file=str(key), known_hosts=str(known))
+    message = {
+        "op": "run", "id": 1, "host": host_to_wire(host), "jumps": {},
+        "options": options_to_wire(ConnectOptions()), "command": "true", "timeout": None,
+        "stdin": None,
+    }  # fmt: skip
+    return encode(message)
+
 
 PARTS = (
     ("interpreter", "interpreter", None),
@@ -71,6 +103,7 @@ PARTS = (
     ("connect + run + render, direct", "direct", "ssh"),
     ("agent round trip + render, warm", "warm", "machinery"),
     ("thin client floor: one agent request, no CLI or inventory", "thin", "interpreter"),
+    ("the same, blocking socket, standard library only", "sync", "interpreter"),
 )
 """(label, probe, the probe it is measured against)."""
 
@@ -93,6 +126,7 @@ def probes(inventory: Path, address: str, key: Path, known: Path) -> dict[str, l
         "direct": [*run, "--no-agent", "true"],
         "warm": [*run, "--persist", "10m", "true"],
         "thin": [python, "-c", THIN.format(address=address, key=str(key), known=str(known))],
+        "sync": [python, "-c", SYNC.format(request=sync_request(address, key, known))],
     }
 
 
@@ -149,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             wall, cpu = wall - median[base][0], cpu - median[base][1]
         rows.append({"part": label, "cpu_ms": cpu * 1000, "wall_ms": wall * 1000})
         print(f"| {label} | {cpu * 1000:.0f} | {wall * 1000:.0f} |")
-    for name in ("direct", "warm", "thin"):
+    for name in ("direct", "warm", "thin", "sync"):
         wall, cpu = median[name]
         print(f"| whole run, {name} | {cpu * 1000:.0f} | {wall * 1000:.0f} |")
     if args.json:
