@@ -52,6 +52,7 @@ def main() -> int:
             BASTION_LAB_DIR=str(Path(tmp) / "lab"),
             XDG_STATE_HOME=str(Path(tmp) / "state"),
             BASTION_HISTORY_FILE=str(Path(tmp) / "history.jsonl"),
+            BASTION_PERSIST="off",  # cold, direct runs: no agent started (warm by default)
             NO_COLOR="1",
         )
         up = subprocess.run(

@@ -21,6 +21,7 @@ from typing import Any
 STYLE = {
     "bastion": ("#d62728", "o", 2.6, "-"),
     "bastion-warm": ("#ff7f0e", "o", 2.2, "--"),
+    "bastion-first": ("#e377c2", "o", 2.2, ":"),
     "pdsh": ("#1f77b4", "s", 1.4, "-"),
     "pssh": ("#2ca02c", "^", 1.4, "-"),
     "clush": ("#9467bd", "v", 1.4, "-"),
@@ -39,8 +40,10 @@ Points = Sequence[tuple[int, Sequence[dict[str, Any]]]]
 """(host count, the summaries of fanout.py at that count as dicts)."""
 
 
-def draw(points: Points, out: Path, subtitle: str) -> None:
-    """Write the two-panel PNG for ``points`` to ``out``."""
+def draw(points: Points, out: Path, subtitle: str, cheap: Sequence[int] = ()) -> None:
+    """Write the two-panel PNG for ``points`` to ``out``; ``cheap``: the host counts served by
+    bench/scale.py's in-process hosts instead of sshd."""
+    cheap_note = f" ({', '.join(map(str, cheap))}: cheap in-process hosts)" if cheap else ""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,11 +87,17 @@ def draw(points: Points, out: Path, subtitle: str) -> None:
         axes.set_yscale("log")  # Ansible is ten times the others
         axes.yaxis.set_major_formatter(ScalarFormatter())
         axes.grid(True, which="both", alpha=0.3)
-        axes.set_xticks(sorted({hosts for hosts, _ in points}))
+        counts = sorted({hosts for hosts, _ in points})
+        if counts and counts[-1] >= 100 * counts[0]:
+            axes.set_xscale("log")  # 1 to 1,000 hosts
+        axes.set_xticks(counts)
+        axes.xaxis.set_major_formatter(ScalarFormatter())
+        axes.xaxis.set_minor_formatter("")
     wall_axes.legend(fontsize=8)
     figure.suptitle(
-        f"`true` on N real OpenSSH lab hosts (bastion-warm: through the agent's live connections;"
-        f" every other tool cold)\n{subtitle}",
+        f"`true` on N OpenSSH lab hosts{cheap_note} (bastion: cold, --no-agent; bastion-first: "
+        "a session's first run, warm by default;\nbastion-warm: through the agent's live "
+        f"connections; every other tool cold)\n{subtitle}",
         fontsize=10,
     )
     figure.tight_layout()
@@ -113,13 +122,19 @@ def from_json(path: Path) -> tuple[Points, str]:
     return points, subtitle
 
 
+def cheap_counts(path: Path) -> list[int]:
+    """The host counts of a ``fanout.py --json`` file served by cheap in-process hosts."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return [p["hosts"] for p in record.get("points", []) if "in-process" in p.get("servers", "")]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a bench/fanout.py --json file")
     parser.add_argument("out", type=Path, help="the PNG to write")
     args = parser.parse_args(argv)
     points, subtitle = from_json(args.results)
-    draw(points, args.out, subtitle)
+    draw(points, args.out, subtitle, cheap_counts(args.results))
     print(f"chart: {args.out}")
     return 0
 

@@ -129,6 +129,8 @@ class Tool:
     version_args: tuple[str, ...] = ("--version",)
     helper_cpu: Callable[[Lab], float] = lambda _lab: 0.0
     """CPU seconds so far of a helper the tool leaves running (the warm agent): client CPU."""
+    after: Callable[[Lab], None] = lambda _lab: None
+    """Done after each run, untimed, once its CPU has been read (bastion-first stops its agent)."""
 
     def resolve(self) -> str | None:
         """The program's path, or None when it is not installed."""
@@ -147,6 +149,7 @@ def tools() -> list[Tool]:
             ],
         ),
         warm_bastion_tool(),
+        first_bastion_tool(),
         Tool(
             "pdsh",
             "pdsh",
@@ -205,13 +208,45 @@ def warm_bastion_tool() -> Tool:
     )
 
 
+def first_bastion_tool() -> Tool:
+    """``bastion run`` as the first command of a session: no agent runs, so the run starts one
+    (warm by default, docs/agent.md) and leaves its connections there. The agent's CPU counts
+    as client CPU; it is stopped after every run (untimed), so every run is a first one."""
+
+    def argv(lab: Lab, prog: str) -> list[str]:
+        return [
+            prog, "run", "-i", str(lab.inventory), "--all", "-o", "quiet",
+            "-f", str(FANOUT), "--", "true",
+        ]  # fmt: skip
+
+    return Tool(
+        "bastion-first",
+        str(VENV_BIN / "bastion"),
+        argv,
+        env=lambda lab: {"XDG_RUNTIME_DIR": str(first_runtime_dir(lab))},
+        helper_cpu=lambda lab: agent_cpu_s(first_runtime_dir(lab)),
+        after=lambda lab: stop_agent(lab, first_runtime_dir(lab)),
+    )
+
+
+def first_runtime_dir(lab: Lab) -> Path:
+    path = lab.directory / "first-run"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def warm_runtime_dir(lab: Lab) -> Path:
     return lab.directory / "agent-run"
 
 
 def warm_agent_cpu_s(lab: Lab) -> float:
     """User + system CPU seconds of the lab's warm agent so far (0 before it starts)."""
-    marker = f"XDG_RUNTIME_DIR={warm_runtime_dir(lab)}".encode()
+    return agent_cpu_s(warm_runtime_dir(lab))
+
+
+def agent_cpu_s(runtime_dir: Path) -> float:
+    """User + system CPU seconds so far of the agent of ``runtime_dir`` (0 when none runs)."""
+    marker = f"XDG_RUNTIME_DIR={runtime_dir}".encode()
     tick = os.sysconf("SC_CLK_TCK")
     for proc in Path("/proc").iterdir():
         try:
@@ -227,8 +262,14 @@ def warm_agent_cpu_s(lab: Lab) -> float:
 
 
 def stop_warm_agent(lab: Lab) -> None:
-    """Stop the agent bastion-warm started, if any."""
-    env = {**lab.env, "XDG_RUNTIME_DIR": str(warm_runtime_dir(lab))}
+    """Stop the agents bastion-warm and bastion-first started, if any."""
+    stop_agent(lab, warm_runtime_dir(lab))
+    stop_agent(lab, lab.directory / "first-run")
+
+
+def stop_agent(lab: Lab, runtime_dir: Path) -> None:
+    """Stop the agent of ``runtime_dir``, if one runs."""
+    env = {**lab.env, "XDG_RUNTIME_DIR": str(runtime_dir)}
     bastion = str(VENV_BIN / "bastion")
     subprocess.run([bastion, "agent", "stop"], env=env, capture_output=True, check=False)
 
@@ -371,6 +412,52 @@ def running_lab(count: int, kex: str | None = SAME_KEX, subnet: str = SUBNET) ->
         with _signals_ignored():  # a second Ctrl-C must not leave nodes running
             print("stopping the lab ...", flush=True)
             manager.down(lab_dir)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def cheap_lab(count: int, net: int) -> Iterator[Lab]:
+    """``count`` cheap in-process SSH hosts (bench/scale.py: one asyncssh server per loopback
+    address, answering every command at once) in a temporary directory, for counts past what
+    real sshd nodes fit on the machine. Their one serving process is the "servers"."""
+    import scale  # bench/scale.py, beside this script
+
+    tmp = Path(tempfile.mkdtemp(prefix="bastion-bench-cheap-"))
+    server = None
+    try:
+        print(f"starting {count} cheap hosts on 127.{net}.100.1- ...", flush=True)
+        inventory = scale.write_lab(count, net, tmp)
+        server = subprocess.Popen(
+            [sys.executable, scale.__file__, "--hosts", str(count), "--net", str(net),
+             "--serve", str(tmp)],
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while not (tmp / "ready").exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the cheap hosts did not start")
+            time.sleep(0.2)
+        addresses = tuple(scale.address(net, i) for i in range(count))
+        hosts_file = tmp / "hosts"
+        hosts_file.write_text("".join(f"{a}\n" for a in addresses), encoding="utf-8")
+        yield Lab(
+            directory=tmp,
+            addresses=addresses,
+            inventory=inventory,
+            key=tmp / "client_key",
+            known_hosts=tmp / "known_hosts",
+            hosts_file=hosts_file,
+            node_pids=(server.pid,),
+            env=_tool_environment(tmp / "state", tmp),
+        )
+    finally:
+        with _signals_ignored():
+            if server is not None:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -573,6 +660,7 @@ def measure(tool: Tool, program: str, lab: Lab, round_no: int, settle_s: float) 
     client = after.children - before.children + tool.helper_cpu(lab) - helper_before
     server = after.servers - before.servers
     other = max(0.0, after.machine - before.machine - client - server)
+    tool.after(lab)
     return Run(
         tool.name,
         round_no,
@@ -875,6 +963,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--subnet", default=SUBNET, help=f"the lab's first three octets (default {SUBNET})"
     )
+    parser.add_argument(
+        "--cheap-hosts",
+        type=int,
+        default=0,
+        help="also measure this many cheap in-process hosts (bench/scale.py), e.g. 1000",
+    )
+    parser.add_argument(
+        "--cheap-net", type=int, default=30, help="the cheap hosts' second octet (default 30)"
+    )
     args = parser.parse_args(argv)
     args.counts = sorted({int(n) for n in args.sweep.split(",")}) if args.sweep else [args.hosts]
     if not all(1 <= n <= manager.MAX_NODES for n in args.counts):
@@ -952,6 +1049,15 @@ def benchmark(
         finally:
             stop_warm_agent(lab)
         server_errors = node_log_lines(lab)
+    if args.cheap_hosts:
+        with cheap_lab(args.cheap_hosts, args.cheap_net) as cheap:
+            try:
+                print(f"\n== {args.cheap_hosts} cheap hosts ==", flush=True)
+                runs = run_rounds(available, cheap, args.rounds, args.pause, args.max_wait)
+                summaries = summarize(runs, names, args.cheap_hosts)
+                points.append(Point(args.cheap_hosts, runs, summaries, cheap=True))
+            finally:
+                stop_warm_agent(cheap)
     context["load_after"] = _load()
     for point in points:
         print(f"\n== {point.hosts} hosts ==")
@@ -973,6 +1079,7 @@ def benchmark(
             "points": [
                 {
                     "hosts": point.hosts,
+                    "servers": "cheap in-process asyncssh" if point.cheap else "OpenSSH sshd",
                     "runs": [asdict(r) for r in point.runs],
                     "summary": [asdict(s) for s in point.summaries],
                 }
@@ -989,6 +1096,7 @@ def benchmark(
             args.chart,
             f"{context['date']}, {context['nproc']} cores, load {context['load_before']} "
             f"-> {context['load_after']}, {args.rounds} rounds, {FANOUT} at once",
+            [p.hosts for p in points if p.cheap],
         )
         print(f"chart: {args.chart}")
     failed = [s for p in points for s in p.summaries if s.failed]
@@ -1002,6 +1110,8 @@ class Point:
     hosts: int
     runs: list[Run]
     summaries: list[Summary]
+    cheap: bool = False
+    """Cheap in-process hosts (bench/scale.py), not real sshd nodes."""
 
 
 def print_report(

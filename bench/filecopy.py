@@ -196,6 +196,7 @@ def running_lab(
         BASTION_LAB_DIR=str(lab_dir),
         XDG_STATE_HOME=str(state),
         BASTION_HISTORY_FILE=str(state / "history.jsonl"),
+        BASTION_PERSIST="off",  # cold, direct runs: no agent started (warm by default)
         NO_COLOR="1",
     )
     try:

@@ -145,7 +145,7 @@ def run_bastion(
     inventory: Path, forks: int, env: dict[str, str], soft_nofile: int
 ) -> dict[str, object]:
     argv = [str(VENV_BIN / "bastion"), "run", "-i", str(inventory), "--all", "-o", "json"]
-    argv += ["-f", str(forks), "--connect-timeout", "60", "true"]
+    argv += ["-f", str(forks), "--connect-timeout", "60", "--no-agent", "true"]
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(soft_nofile), *argv],
         env=env,

@@ -131,6 +131,7 @@ def tool_env(lab_dir: Path, state: Path) -> dict[str, str]:
         {
             "BASTION_LAB_DIR": str(lab_dir),
             "BASTION_HISTORY_FILE": str(state / "history.jsonl"),
+            "BASTION_PERSIST": "off",  # cold, direct runs: no agent started (warm by default)
             "XDG_STATE_HOME": str(state),
             "NO_COLOR": "1",
             "PDSH_SSH_ARGS_APPEND": (

@@ -25,6 +25,9 @@ LAB_SUBNET = f"127.{TEST_NET}.3"
 """The integration lab's addresses; distinct from a user's lab (127.0.1) and other test labs."""
 README_SUBNET = f"127.{TEST_NET}.4"
 LAB_UNIT_SUBNET = f"127.{TEST_NET}.9"
+# Runs in this process (and the commands tests start from its environment) start no bastion
+# agent on their own (warm by default, docs/agent.md); the tests of that set it themselves.
+os.environ["BASTION_PERSIST"] = "off"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def cli_env(tmp: Path, lab_dir: Path) -> dict[str, str]:
             "PYTHONPATH": str(REPO),
             # No bastion agent of the user's (docs/agent.md) serves the tests' runs.
             "XDG_RUNTIME_DIR": str(tmp / "run"),
+            # ... and no run starts one on its own (warm by default), unless a test says so.
+            "BASTION_PERSIST": "off",
         }
     )
     return env

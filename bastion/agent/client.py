@@ -43,6 +43,13 @@ CLOSE_WAIT_S = 5.0
 """How long `AgentTransport.close` waits for a connection attempt it cancelled to end."""
 
 _notices: set[str] = set()
+_served: list[int] = [0]
+"""How many commands of this process the agent has run (`served_requests`)."""
+
+
+def served_requests() -> int:
+    """How many commands the agent ran for this process (the summary names the agent then)."""
+    return _served[0]
 
 
 def notice(text: str) -> None:
@@ -200,7 +207,9 @@ class AgentTransport:
             if channel is not None:
                 notice(f"the bastion agent went away ({channel.lost}); connecting directly")
             return await self._fallback().run(host, spec, on_output)
-        return await channel.run(host, spec, on_output, self._options)
+        result = await channel.run(host, spec, on_output, self._options)
+        _served[0] += 1
+        return result
 
     async def open_link(self, host: Host, *, retry: bool) -> Link:
         """Durable jobs do not go through the agent: a direct connection."""

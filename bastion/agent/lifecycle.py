@@ -21,7 +21,15 @@ from bastion.errors import BastionError, EnvironmentProblem, UsageError
 from bastion.private_files import open_private
 
 DEFAULT_PERSIST_S = 600.0
+AUTO_PERSIST_S = 60.0
+"""Warm by default: how long the agent a run starts on its own stays up unused (and keeps its
+connections open), like Ansible's ``ControlPersist=60s``. ``--persist`` sets it per run."""
+PERSIST_ENV = "BASTION_PERSIST"
+"""A duration for runs that start the agent on their own, or ``off`` (``0``, ``no``): never."""
+_OFF = frozenset({"off", "0", "no", "false", "never"})
 START_WAIT_S = 15.0
+START_POLL_S = 0.01
+"""How often `start` asks the new agent whether it answers: its first answer ends the wait."""
 STOP_WAIT_S = 15.0
 REQUEST_TIMEOUT_S = 5.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -124,17 +132,37 @@ def _status_problem(running: object) -> str | None:
     return None
 
 
+_spawned: list[subprocess.Popen[bytes]] = []
+"""The agent `prestart` started for this run, not yet waited for by `start` (one at most)."""
+
+
 def start(persist_s: float, idle_s: float | None = None) -> Message:
     """Start the agent unless one runs; its status. Raises `EnvironmentProblem`."""
     running = status()
     if running is not None:
         return running
     directory = ensure_private_dir()
+    process = _spawned.pop() if _spawned else _spawn(directory, persist_s, idle_s)
+    deadline = time.monotonic() + START_WAIT_S
+    while time.monotonic() < deadline:
+        running = status()
+        if running is not None:
+            return running
+        if process.poll() not in (None, 0):
+            break
+        time.sleep(START_POLL_S)
+    raise EnvironmentProblem(
+        f"the bastion agent did not start; see {directory / LOG_NAME}{_log_tail(directory)}"
+    )
+
+
+def _spawn(directory: Path, persist_s: float, idle_s: float | None) -> subprocess.Popen[bytes]:
+    """``python -m bastion.agent.server`` in a session of its own, logging to ``agent.log``."""
     log_fd = open_private(directory / LOG_NAME, "a")
     try:
         argv = [sys.executable, "-m", "bastion.agent.server", "--persist", f"{persist_s:g}"]
         argv += ["--idle", f"{idle_s or persist_s:g}"]
-        process = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log_fd,
@@ -144,17 +172,22 @@ def start(persist_s: float, idle_s: float | None = None) -> Message:
         )
     finally:
         os.close(log_fd)
-    deadline = time.monotonic() + START_WAIT_S
-    while time.monotonic() < deadline:
-        running = status()
-        if running is not None:
-            return running
-        if process.poll() not in (None, 0):
-            break
-        time.sleep(0.05)
-    raise EnvironmentProblem(
-        f"the bastion agent did not start; see {directory / LOG_NAME}{_log_tail(directory)}"
-    )
+
+
+def prestart(persist: str | None, no_agent: bool, durable: bool, transport: str | None) -> None:
+    """Start the agent `socket_for` will start, now, without waiting for it: its start-up
+    (asyncssh, the crypto libraries) then overlaps the run's own (inventory, selection).
+
+    Does nothing when an agent's socket is there or the run goes direct; any problem is left
+    for `socket_for` to report.
+    """
+    try:
+        seconds = _start_for(persist, _bypass(no_agent, durable, transport))
+        if seconds is None or _spawned or find_socket() != (None, None):
+            return
+        _spawned.append(_spawn(ensure_private_dir(), seconds, None))
+    except (BastionError, OSError):
+        return
 
 
 def stop() -> int | None:
@@ -220,26 +253,54 @@ def _log_tail(directory: Path, lines: int = 5) -> str:
     return "".join(f"\n  {line}" for line in text)
 
 
+def auto_persist_s() -> float | None:
+    """How long an agent a run starts on its own lives (`PERSIST_ENV`, default
+    `AUTO_PERSIST_S`); None when runs must not start one."""
+    text = os.environ.get(PERSIST_ENV, "").strip()
+    if not text:
+        return AUTO_PERSIST_S
+    if text.lower() in _OFF:
+        return None
+    return parse_duration(text, PERSIST_ENV)
+
+
+def _bypass(no_agent: bool, durable: bool, transport: str | None) -> str | None:
+    """The option that makes a run bypass the agent, or None."""
+    if no_agent:
+        return "--no-agent"
+    if durable:
+        return "--durable"
+    if transport not in (None, "asyncssh"):
+        return f"--transport {transport}"
+    return None
+
+
+def _start_for(persist: str | None, bypass: str | None) -> float | None:
+    """How long an agent this run would start lives (None: it starts none)."""
+    if persist is not None:
+        seconds = parse_duration(persist, "--persist")
+        if bypass is not None:
+            raise UsageError(f"{bypass} does not go through the agent", source="--persist")
+        return seconds
+    return None if bypass is not None else auto_persist_s()
+
+
 def socket_for(
     persist: str | None, no_agent: bool, durable: bool, transport: str | None
 ) -> Path | None:
     """The agent socket a ``bastion run`` uses: None goes direct.
 
-    ``--persist`` starts the agent when none runs; otherwise a running agent is used by
-    default. ``--no-agent``, ``--durable`` and the paramiko, mosh and auto transports bypass it.
+    ``--persist`` starts the agent when none runs; otherwise a running agent is used, and
+    when none runs one is started for `auto_persist_s` (warm by default, off with
+    ``BASTION_PERSIST=off``). ``--no-agent``, ``--durable`` and the paramiko, mosh and auto
+    transports bypass it.
     """
-    bypass = (
-        "--no-agent"
-        if no_agent
-        else "--durable"
-        if durable
-        else f"--transport {transport}"
-        if transport not in (None, "asyncssh")
-        else None
-    )
-    if persist is not None:
-        seconds = parse_duration(persist, "--persist")
-        if bypass is not None:
-            raise UsageError(f"{bypass} does not go through the agent", source="--persist")
+    bypass = _bypass(no_agent, durable, transport)
+    seconds = _start_for(persist, bypass)
+    if persist is not None and seconds is not None:
         return ensure_running(seconds)
-    return None if bypass is not None else socket_for_run()
+    if bypass is not None:
+        return None
+    if find_socket() != (None, None):
+        return socket_for_run()  # an agent's socket (or a notice why it is not used)
+    return None if seconds is None else ensure_running(seconds)

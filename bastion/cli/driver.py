@@ -25,6 +25,7 @@ from bastion.history import record_run
 from bastion.hostset import fold
 from bastion.models import Event, Host, HostFinished, HostResult, HostStarted, Status
 from bastion.outcome import exit_code, worst_remote_exit
+from bastion.process_clock import run_elapsed_s
 from bastion.render.base import Display, Renderer, wants_color
 from bastion.render.summary import render_batches, render_summary
 from bastion.runrecord import OutDirRecorder, RunContext
@@ -77,7 +78,7 @@ def drive(fanout: Fanout) -> int:
     finally:
         consumers.stop_progress()
     with records_first():
-        return _conclude(fanout, consumers, report, stop, time.monotonic() - started)
+        return _conclude(fanout, consumers, report, stop, run_elapsed_s(started))
 
 
 def _conclude(
@@ -97,7 +98,8 @@ def _conclude(
     else:
         code = worst_remote_exit(results) if fanout.worst_exit else exit_code(results)
     color = wants_color(sys.stderr)
-    sys.stderr.write(render_summary(results, elapsed, color=color))
+    served = _served_by_agent(fanout)
+    sys.stderr.write(render_summary(results, elapsed, color=color, via="agent" if served else None))
     if report is not None:
         sys.stderr.write(render_batches(report, color=color))
     for note in fanout.notes:
@@ -122,6 +124,15 @@ def interrupted_result(host: Host, stop: Stop, started: set[str]) -> HostResult:
         status=Status.INTERRUPTED,
         error=f"{stop.describe()} {when}",
     )
+
+
+def _served_by_agent(fanout: Fanout) -> bool:
+    """Whether the agent ran some of this run's commands (the summary says so in one word)."""
+    if fanout.options.agent is None:
+        return False
+    from bastion.agent.client import served_requests
+
+    return served_requests() > 0
 
 
 class _Consumers:

@@ -123,6 +123,9 @@ def entry() -> None:
     this way.
     """
     gc.set_threshold(START_UP_GC_THRESHOLD, *gc.get_threshold()[1:])
+    from bastion.process_clock import mark_whole_run
+
+    mark_whole_run()  # the summary times the whole process, start-up included
     code: int | str | None = 0
     try:
         main()

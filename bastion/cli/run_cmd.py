@@ -168,7 +168,7 @@ def run_command(
         _interactive(dict(locals()))
         return
     # Imported here, not at the top: `bastion --help` and `bastion run --help` need none.
-    from bastion.agent.lifecycle import socket_for
+    from bastion.agent.lifecycle import prestart, socket_for
     from bastion.cli.driver import Fanout, check_ref, drive
     from bastion.cli.fanout import prologue
     from bastion.cli.sudo_options import sudo_choice
@@ -188,6 +188,9 @@ def run_command(
         text = label = " ".join(words).strip()
         if not text:
             raise UsageError("the command is empty", source="COMMAND")
+    prestart(
+        persist, no_agent or ask_sudo_pass, durable, transport
+    )  # the agent starts while we read the rest
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     start = prologue(

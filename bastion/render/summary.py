@@ -36,15 +36,22 @@ STATUS_COLOR = {
 }
 
 
-def render_summary(results: Sequence[HostResult], elapsed_s: float, *, color: bool = False) -> str:
-    """Summarise a run; hosts with the same status and reason are folded onto one line."""
+def render_summary(
+    results: Sequence[HostResult], elapsed_s: float, *, color: bool = False, via: str | None = None
+) -> str:
+    """Summarise a run; hosts with the same status and reason are folded onto one line.
+
+    ``via`` is one word for what served the run when it was not a direct connection
+    (``agent``), shown after the time.
+    """
     counts = {status: 0 for status in STATUS_ORDER}
     for result in results:
         counts[result.status] += 1
     parts = [f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s]]
     plural = "" if len(results) == 1 else "s"
     tally = ", ".join(parts) or "none finished"
-    lines = [f"bastion: {len(results)} host{plural} in {elapsed_s:.2f}s: {tally}"]
+    served = f" ({via})" if via else ""
+    lines = [f"bastion: {len(results)} host{plural} in {elapsed_s:.2f}s{served}: {tally}"]
     width = max(len(str(s)) for s in STATUS_ORDER if counts[s]) if results else 0
     for status in STATUS_ORDER:
         groups = _fold_reasons([r for r in results if r.status is status])
