@@ -178,19 +178,9 @@ def run_command(
     output = check_output_mode(output)
     if lines:
         output = OutputMode.LINES
-    words = command or []
-    if script is not None:
-        body: bytes | None = _read_script(script)
-        text = " ".join(["sh -s --", shlex.join(words)]).rstrip()
-        label = " ".join(["--script", shlex.quote(str(script)), "--", shlex.join(words)]).rstrip()
-    else:
-        body = None
-        text = label = " ".join(words).strip()
-        if not text:
-            raise UsageError("the command is empty", source="COMMAND")
-    prestart(
-        persist, no_agent or ask_sudo_pass, durable, transport
-    )  # the agent starts while we read the rest
+    body, text, label = _command_text(command or [], script)
+    # The agent (warm by default) starts while the rest is read; never for a sudo password.
+    prestart(persist, no_agent or ask_sudo_pass, durable, transport)
     loaded = inventory_of(inventory)
     plan = batch_plan(batch, max_fail, pause, canary)
     start = prologue(
@@ -223,11 +213,7 @@ def run_command(
             "--script yet; use --no-stdin, or copy the script to the hosts first",
             source="--durable",
         )
-    if ask_sudo_pass and (durable or transport in ("mosh", "auto")):
-        # A durable job keeps its input in a file on the node: no place for a password.
-        raise UsageError("--durable cannot take a sudo password (-K)", source="--ask-sudo-pass")
-    if ask_sudo_pass and persist is not None:
-        raise UsageError("-K does not go through the agent (--persist)", source="--ask-sudo-pass")
+    _check_sudo_password(ask_sudo_pass, durable, transport, persist)
     become = sudo_choice(sudo, sudo_user, ask_sudo_pass)
     remote = become.wrap(text)
     stdin = become.stdin(stdin)
@@ -274,6 +260,28 @@ def run_command(
         )
     )
     raise typer.Exit(code)
+
+
+def _command_text(words: list[str], script: Path | None) -> tuple[bytes | None, str, str]:
+    """The script's bytes (or None), the command sent, and the command as history shows it."""
+    if script is not None:
+        text = " ".join(["sh -s --", shlex.join(words)]).rstrip()
+        label = " ".join(["--script", shlex.quote(str(script)), "--", shlex.join(words)]).rstrip()
+        return _read_script(script), text, label
+    text = " ".join(words).strip()
+    if not text:
+        raise UsageError("the command is empty", source="COMMAND")
+    return None, text, text
+
+
+def _check_sudo_password(
+    ask_sudo_pass: bool, durable: bool, transport: str | None, persist: str | None
+) -> None:
+    if ask_sudo_pass and (durable or transport in ("mosh", "auto")):
+        # A durable job keeps its input in a file on the node: no place for a password.
+        raise UsageError("--durable cannot take a sudo password (-K)", source="--ask-sudo-pass")
+    if ask_sudo_pass and persist is not None:
+        raise UsageError("-K does not go through the agent (--persist)", source="--ask-sudo-pass")
 
 
 def _interactive_terminal() -> bool:
