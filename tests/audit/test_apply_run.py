@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bastion.audit.apply_run import HostScripts, apply_work, restore_latest_script
-from bastion.models import Host, Status
+from bastion.models import Host, Reason, Status
 from bastion.transport.base import LinkFailure, LinkLost
 
 HOST = Host(name="web1", address="127.0.0.1")
@@ -73,7 +73,9 @@ def test_a_working_new_login_keeps_the_write() -> None:
 def test_a_failed_new_login_restores_over_the_first_connection() -> None:
     log: list[str] = []
     writer = FakeLink([(WRITTEN, 0), (b"@@restored root /root/.ssh/authorized_keys\n", 0)], log)
-    transport = FakeTransport([writer, LinkFailure("authentication failed", transient=False)])
+    transport = FakeTransport(
+        [writer, LinkFailure("authentication failed", reason=Reason.AUTH, transient=False)]
+    )
     result = work(transport)
     assert result.status is Status.FAILED
     assert result.error == "bastion could not log in again (authentication failed): reverted"
@@ -99,14 +101,18 @@ def test_nothing_written_needs_no_check() -> None:
 def test_a_lost_connection_still_checks_the_login() -> None:
     log: list[str] = []
     writer = FakeLink([LinkLost("reset")], log)
-    transport = FakeTransport([writer, LinkFailure("authentication failed", transient=False)])
+    transport = FakeTransport(
+        [writer, LinkFailure("authentication failed", reason=Reason.AUTH, transient=False)]
+    )
     result = work(transport)
     assert result.status is Status.FAILED
     assert "bastion cannot log in any more (authentication failed)" in (result.error or "")
 
 
 def test_unreachable_is_unreachable() -> None:
-    transport = FakeTransport([LinkFailure("connection refused", transient=False)])
+    transport = FakeTransport(
+        [LinkFailure("connection refused", reason=Reason.REFUSED, transient=False)]
+    )
     assert work(transport).status is Status.UNREACHABLE
 
 

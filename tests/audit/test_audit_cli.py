@@ -30,7 +30,7 @@ def test_the_report_is_printed_even_when_its_copy_cannot_be_stored(
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     cli.env["XDG_STATE_HOME"] = str(blocked)  # the state directory cannot be created
-    done = cli("audit", "-i", "inventory.yaml", "-F", "json", timeout=120)
+    done = cli("audit", "-i", "inventory.yaml", "-o", "json", timeout=120)
     assert done.returncode == 3, done.stderr  # the hosts' exit code, not the disk's
     report = json.loads(done.stdout)
     assert [h["host"] for h in report["not_audited"]] == ["ghost"]
@@ -40,7 +40,7 @@ def test_the_report_is_printed_even_when_its_copy_cannot_be_stored(
 
 
 def test_the_stored_copy_is_written_after_the_report(cli: Cli, tmp_path: Path) -> None:
-    done = cli("audit", "-i", "inventory.yaml", "-F", "json", timeout=120)
+    done = cli("audit", "-i", "inventory.yaml", "-o", "json", timeout=120)
     assert done.returncode == 3, done.stderr
     stored = list((tmp_path / "state" / "bastion" / "audits").glob("audit-*.json"))
     assert len(stored) == 1
@@ -49,7 +49,7 @@ def test_the_stored_copy_is_written_after_the_report(cli: Cli, tmp_path: Path) -
 
 @pytest.mark.parametrize("where", ["missing/dir/report.json", "."])
 def test_an_unusable_output_file_is_exit_2_before_any_host(cli: Cli, where: str) -> None:
-    done = cli("audit", "-i", "inventory.yaml", "-F", "json", "-O", where, timeout=60)
+    done = cli("audit", "-i", "inventory.yaml", "-o", "json", "--to", where, timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("bastion: error: ") and len(done.stderr.splitlines()) == 1
     assert done.stdout == ""
