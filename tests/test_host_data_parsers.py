@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from bastion.agent.protocol import decode
 from bastion.durable.listing import JobEntry, parse_listing
+from bastion.transport.mosh_screen import read_screen
 
 
 def test_a_job_listing_line_is_read() -> None:
@@ -62,3 +63,22 @@ def test_a_bad_agent_message_is_a_value_error(line: bytes) -> None:
 def test_any_agent_line_decodes_or_is_refused(line: bytes) -> None:
     with contextlib.suppress(ValueError):
         decode(line)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["BASTION-PAGE \u00b2 stdout 0 1 1 b64 1", "eA==", "BASTION-FIN \u00b2"],
+        ["BASTION-END 1 " + "9" * 5000 + " 0 0 0 1", "BASTION-FIN 1"],
+        ["BASTION-PAGE 1 stdout \u00b2 1 1 b64 1", "eA==", "BASTION-FIN 1"],
+        ["BASTION-WAIT " + "1" * 5000 + " x y", "BASTION-FIN " + "1" * 5000],
+    ],
+)
+def test_a_mosh_screen_with_hostile_numbers_is_no_page(rows: list[str]) -> None:
+    assert read_screen(rows) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=6))
+def test_any_mosh_screen_reads_or_is_none(rows: list[str]) -> None:
+    read_screen(["BASTION-PAGE " + row if i == 0 else row for i, row in enumerate(rows)])

@@ -255,9 +255,13 @@ class DurableJob:
             answer = _Collect()
             status = await link.exec(script.result(self.job_id), answer)
             words = answer.stdout.decode(errors="replace").split()
-            if status != 0 or not words or not words[0].isdigit():
+            rc_word = words[0] if words else ""
+            # The node writes this line: an exit status is 1-3 ASCII digits, nothing else.
+            if status != 0 or not (
+                0 < len(rc_word) <= 3 and rc_word.isascii() and rc_word.isdigit()
+            ):
                 return self._vanished(status)
-            progress.rc = int(words[0])
+            progress.rc = int(rc_word)
             if "timeout" in words[1:]:  # stopped at its deadline by the node (mosh runs)
                 progress.timed_out = True
             progress.stopped = "stopped" in words[1:]

@@ -111,9 +111,15 @@ def read_screen(rows: list[str]) -> Shown | None:
     return None
 
 
+def _number(word: str) -> bool:
+    """Whether ``word`` is a number the pager writes: ASCII digits, not absurdly long (a
+    screen is the node's to draw; ``str.isdigit`` would also pass ``²``, which ``int`` refuses)."""
+    return 0 < len(word) <= 18 and word.isascii() and word.isdigit()
+
+
 def _verified(lines: list[str], header_at: int) -> Shown | None:
     words = lines[header_at].split()
-    if len(words) < 2 or not words[1].isdigit():
+    if len(words) < 2 or not _number(words[1]):
         return None
     screen = int(words[1])
     trailer = f"BASTION-FIN {screen}"
@@ -131,7 +137,7 @@ def _verified(lines: list[str], header_at: int) -> Shown | None:
 
 
 def _end(words: list[str], body: list[str]) -> End | None:
-    if body or len(words) != 7 or not all(word.isdigit() for word in words[1:]):
+    if body or len(words) != 7 or not all(_number(word) for word in words[1:]):
         return None
     screen, rc, timed_out, out_total, err_total, crc = (int(word) for word in words[1:])
     if posix_cksum((" ".join(words[1:6]) + "\n").encode()) != crc:
@@ -143,7 +149,7 @@ def _page(words: list[str], body: list[str]) -> Page | None:
     if len(words) != 8:
         return None
     _, screen, stream, offset, length, total, encoding, crc = words
-    well_formed = all(word.isdigit() for word in (offset, length, total, crc))
+    well_formed = all(_number(word) for word in (offset, length, total, crc))
     if not well_formed or stream not in ("stdout", "stderr") or encoding not in ("b64", "hex"):
         return None
     text = "".join(body)
