@@ -276,7 +276,7 @@ def test_a_job_starts_once_and_jobs_lists_and_cleans_leftovers(lab: Cli) -> None
         "node2",
         script.start("left-running", f"echo once >> ~/{MARKER}-once; sleep 60"),
         script.start("left-running", f"echo once >> ~/{MARKER}-once; sleep 60"),
-        script.start("left-done", "exit 4"),
+        script.start("left-done", "echo done-out; echo done-err >&2; exit 4"),
     )
     assert (first[0], again[0], finished[0]) == (0, script.ALREADY_STARTED, 0)
     try:
@@ -286,10 +286,20 @@ def test_a_job_starts_once_and_jobs_lists_and_cleans_leftovers(lab: Cli) -> None
         assert listed.returncode == 0, listed.stderr
         lines = sorted(line.split("  ") for line in listed.stdout.splitlines())
         assert [(w[0], w[1], w[2], w[4]) for w in lines] == [
-            ("node2", "left-done", "done rc=4", "exit 4"),
+            ("node2", "left-done", "done rc=4", "echo done-out; echo done-err >&2; exit 4"),
             ("node2", "left-running", "running", f"echo once >> ~/{MARKER}-once; sleep 60"),
         ]
         assert "2 hosts in" in listed.stderr
+        # Output never shown is not removed unseen.
+        kept = lab("jobs", "-i", "lab", "-H", "node2", "--clean")
+        assert kept.stdout == (
+            "node2  kept  left-done  (never shown: --show it, or --clean --unseen-too)\n"
+        )
+        assert sorted(jobs_left(lab, "node2")) == ["left-done", "left-running"]
+        shown = lab("jobs", "-i", "lab", "-H", "node2", "--show", "left-done")
+        assert shown.returncode == 1, shown.stderr  # the job's own status: it exited 4
+        assert shown.stdout == "node2: done-out\n"
+        assert "done-err" in shown.stderr and "exit status 4" in shown.stderr
         cleaned = lab("jobs", "-i", "lab", "-H", "node2", "--clean")
         assert cleaned.stdout == "node2  removed  left-done\n"
         assert jobs_left(lab, "node2") == ["left-running"]

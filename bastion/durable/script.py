@@ -58,9 +58,16 @@ def list_jobs() -> str:
     return wrapper_command("list")
 
 
-def clean_finished() -> str:
-    """Remove the directories of finished jobs, printing their ids."""
-    return wrapper_command("clean-finished")
+def clean_finished(*, unseen_too: bool = False) -> str:
+    """Remove finished jobs whose output was shown (all finished ones with ``unseen_too``),
+    printing ``removed ID`` or ``kept ID`` per job."""
+    return wrapper_command("clean-finished", "-", "all" if unseen_too else "seen")
+
+
+def show(job: str) -> str:
+    """Print the job's output so far (stdout, then stderr) and exit with its status (77 while
+    it runs, 76 without it); the job is marked seen."""
+    return wrapper_command("show", _checked(job))
 
 
 def _checked(job: str) -> str:

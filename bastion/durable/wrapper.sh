@@ -279,6 +279,16 @@ attach)
         nap
     done
     ;;
+show)
+    # `bastion jobs --show`: the output so far, stdout then stderr, whole; the job is then
+    # marked seen (so `jobs --clean` may remove it); exit with its status, 77 while it runs.
+    [ -d "$dir" ] || exit 76
+    send_from "$dir/out" 0 || exit 1
+    send_from "$dir/err" 0 >&2 || exit 1
+    : >"$dir/seen"
+    [ -f "$dir/rc" ] || exit 77
+    exit "$(cat "$dir/rc")"
+    ;;
 result)
     [ -d "$dir" ] || exit 76
     [ -f "$dir/rc" ] || exit 77
@@ -309,9 +319,16 @@ list)
     done
     ;;
 clean-finished)
+    # Finished jobs whose output was shown (`jobs --show`) are removed; the others are kept
+    # (their output was never seen) unless $3 is "all".
     [ -d "$base" ] || exit 0
     for d in "$base"/*; do
-        [ -f "$d/rc" ] && rm -rf "$d" && printf '%s\n' "${d##*/}"
+        [ -f "$d/rc" ] || continue
+        if [ -f "$d/seen" ] || [ "${3:-}" = all ]; then
+            rm -rf "$d" && printf 'removed %s\n' "${d##*/}"
+        else
+            printf 'kept %s\n' "${d##*/}"
+        fi
     done
     exit 0
     ;;
