@@ -29,15 +29,19 @@ PEAK_LIMIT_MB = 150
 HOSTS = 3
 PRINT_BIG = f"yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c {MEGABYTES * 1_000_000}"
 
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child of a
+# pytest process grown to 300 MB by earlier tests would report pytest's size, not its own.
 RUN_AND_REPORT_PEAK_RSS = """
-import resource, sys
+import sys
 from bastion.cli.main import main
 sys.argv = ["bastion", *sys.argv[1:]]
 try:
     main()
 finally:
     sys.stdout.flush()
-    print(f"peak-rss-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print(f"peak-rss-kib {peak}", file=sys.stderr)
 """
 
 PATHS = {
